@@ -1,0 +1,37 @@
+# tethys_compute: the two commands of the README, and the rest of CI.
+#   make demo   run the example project on SQLite and a local Dask cluster
+#   make test   run the whole test suite (DB=postgres for the PostgreSQL pass)
+PYTHON ?= python3
+VENV   ?= .venv
+DB     ?= sqlite
+PYTEST_ARGS ?=
+BIN     = $(VENV)/bin
+
+.PHONY: demo smoke test test-postgres docs lint venv system-deps clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+system-deps:
+	.ci/system-deps
+
+test: venv system-deps
+ifeq ($(DB),postgres)
+	.ci/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+else
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+endif
+
+test-postgres:
+	$(MAKE) test DB=postgres
+
+lint: venv
+	$(BIN)/ruff check tethys_compute tests benchmarks example
+
+clean:
+	rm -rf $(VENV) .pytest_cache docs/_build

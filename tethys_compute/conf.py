@@ -1,0 +1,64 @@
+"""The ``TETHYS_COMPUTE`` settings dict: defaults, merged view and cache reset.
+
+Projects set only the keys they want to change::
+
+    TETHYS_COMPUTE = {"UPDATE_STATUS_INTERVAL": 30}
+
+Read settings with :func:`get_config`; the merged dict is cached and rebuilt when
+``TETHYS_COMPUTE`` or ``TETHYS_WORKSPACES_ROOT`` change (``override_settings`` in tests).
+Every key is documented in ``docs/settings.rst``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+#: Defaults of every key. Times are in seconds.
+DEFAULTS: dict = {
+    # Root of all job directories. None: Tethys's TETHYS_WORKSPACES_ROOT setting when set,
+    # otherwise <BASE_DIR>/workspaces (or ./workspaces without BASE_DIR).
+    "WORKSPACES_ROOT": None,
+    # Minimum seconds between two engine queries for one job (Tethys: 10 s).
+    "UPDATE_STATUS_INTERVAL": 10,
+    # Seconds a status-report token stays valid (Tethys: 30 days).
+    "STATUS_REPORT_MAX_AGE": 30 * 24 * 3600,
+    # Seconds a result-processing claim holds before another process may retry it.
+    "RESULTS_LEASE": 600,
+    # Engines the project means to use ("condor", "dask"); a listed engine whose Python
+    # package is missing is reported by `manage.py check` (tethys_compute.E003).
+    "ENGINES": [],
+    # Dotted paths of TethysAppBase subclasses to register besides those found in the
+    # `app` modules of INSTALLED_APPS.
+    "APPS": [],
+}
+
+SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")
+
+
+@lru_cache(maxsize=None)
+def get_config() -> dict:
+    """Return the merged settings dict (defaults updated with the project's values)."""
+    user = getattr(settings, "TETHYS_COMPUTE", None) or {}
+    config = dict(DEFAULTS)
+    config.update(user)
+    return config
+
+
+def workspaces_root() -> Path:
+    """Return the directory under which every job directory lives (absolute ``Path``)."""
+    root = get_config()["WORKSPACES_ROOT"] or getattr(settings, "TETHYS_WORKSPACES_ROOT", None)
+    if not root:
+        base = getattr(settings, "BASE_DIR", None)
+        root = Path(base) / "workspaces" if base else Path.cwd() / "workspaces"
+    return Path(root).resolve()
+
+
+@receiver(setting_changed)
+def _reset_config(*, setting, **kwargs):
+    if setting in SETTING_NAMES:
+        get_config.cache_clear()

@@ -1,0 +1,35 @@
+"""Exceptions raised by tethys_compute."""
+
+
+class TethysComputeError(Exception):
+    """Base class of every error tethys_compute raises on its own behalf."""
+
+
+class EngineUnavailable(TethysComputeError):
+    """An engine (HTCondor schedd, SSH host, Dask scheduler) could not be reached or
+    answered with a transient failure.
+
+    Never terminal: the job keeps its status, the message is recorded in
+    ``status_message`` and the next refresh tries again.
+    """
+
+
+class JobStateError(TethysComputeError):
+    """The operation does not apply to the job in its current status (for example
+    ``execute()`` on a job that already ran; use ``resubmit()``)."""
+
+
+class TethysAppSettingDoesNotExist(TethysComputeError):
+    """An app asked for a scheduler setting it does not declare (Tethys's name)."""
+
+    def __init__(self, setting_type, setting_name, app_name):
+        self.setting_type = setting_type
+        self.setting_name = setting_name
+        self.app_name = app_name
+        super().__init__(
+            f'A {setting_type} named "{setting_name}" does not exist in the app "{app_name}".'
+        )
+
+
+class TethysAppSettingNotAssigned(TethysComputeError):
+    """A declared scheduler setting has no scheduler assigned yet (Tethys's name)."""

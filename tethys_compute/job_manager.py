@@ -1,0 +1,166 @@
+"""``JobManager``: creates, lists and fetches one app's jobs (Tethys's API).
+
+Differences from Tethys 4.6 (reference section 10, items 3-4): a list of groups works in
+``create_job`` and ``list_jobs``; ``list_jobs`` returns each job once and leaves the
+caller's ``filters`` alone; an unknown ``job_type`` raises ``ValueError`` naming the valid
+ones; ``{id}`` in a name is filled for every job type; each job gets its own directory.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.urls import reverse
+
+from .models import BasicJob, CondorJob, CondorWorkflow, DaskJob, TethysJob
+from .workspaces import new_job_workspace
+
+JOB_TYPES = {
+    "CONDOR": CondorJob,
+    "CONDORJOB": CondorJob,
+    "CONDORWORKFLOW": CondorWorkflow,
+    "BASIC": BasicJob,
+    "DASK": DaskJob,
+}
+
+
+def _app_package(app):
+    """The package name (job label) of a Tethys app instance or class, an object with a
+    ``package`` attribute, or a Django ``AppConfig`` (its ``label``)."""
+    from django.apps import AppConfig
+
+    if isinstance(app, AppConfig):
+        return app.label
+    package = getattr(app, "package", None)
+    if not package or not isinstance(package, str):
+        raise TypeError(
+            "JobManager needs a Tethys app (an object with a `package` name) or a Django "
+            f"AppConfig, not {app!r}."
+        )
+    return package
+
+
+def _resolve_job_type(job_type):
+    if isinstance(job_type, type) and issubclass(job_type, TethysJob):
+        return job_type
+    if isinstance(job_type, str) and job_type.upper() in JOB_TYPES:
+        return JOB_TYPES[job_type.upper()]
+    valid = ", ".join(sorted(JOB_TYPES))
+    raise ValueError(
+        f"Unknown job_type {job_type!r}: use one of {valid}, or a TethysJob subclass."
+    )
+
+
+def _as_groups(groups):
+    if groups is None:
+        return []
+    if isinstance(groups, Group):
+        return [groups]
+    groups = list(groups)
+    for group in groups:
+        if not isinstance(group, Group):
+            raise TypeError(f"groups must be Group objects, not {group!r}.")
+    return groups
+
+
+class JobManager:
+    """Manages the jobs of one app.
+
+    :param app: a ``TethysAppBase`` subclass instance (Tethys's usage:
+        ``App.get_job_manager()``), any object with a ``package`` attribute, or a Django
+        ``AppConfig`` (whose ``label`` becomes the job label).
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.label = _app_package(app)
+        self.job_templates = {}
+
+    def create_job(self, name, user, groups=None, job_type=None, **kwargs):
+        """Create a job of this app for ``user``.
+
+        :param name: the job's name (``str``); ``{id}`` in it is replaced by the job's id
+            once saved.
+        :param user: the owner (a saved ``User``).
+        :param groups: a ``Group`` or an iterable of groups that share the job; when given,
+            the job is saved (as Tethys does).
+        :param job_type: ``"BASIC"``, ``"CONDOR"``/``"CONDORJOB"``, ``"CONDORWORKFLOW"``,
+            ``"DASK"`` or a ``TethysJob`` subclass.
+        :param kwargs: further model fields (``description``, ``scheduler``,
+            ``attributes``, ``extended_properties``...); ``label`` and ``workspace`` may
+            be overridden.
+        :returns: the job, unsaved unless ``groups`` was given (as Tethys).
+        :raises ValueError: on an unknown ``job_type`` or an empty ``name``.
+        :raises TypeError: if ``user`` is not a saved user, or groups are not Groups.
+        """
+        job_class = _resolve_job_type(job_type)
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"A job needs a non-empty name, not {name!r}.")
+        if user is None or not getattr(user, "is_authenticated", False) or user.pk is None:
+            raise TypeError(
+                f"A job needs a saved, authenticated user as its owner, not {user!r}."
+            )
+        group_list = _as_groups(groups)
+        kwargs.setdefault("label", self.label)
+        if "workspace" not in kwargs:
+            kwargs["workspace"] = str(new_job_workspace(kwargs["label"], user.get_username()))
+        job = job_class(name=name, user=user, **kwargs)
+        if group_list:
+            with transaction.atomic():
+                job.save()
+                job.groups.add(*group_list)
+        return job
+
+    def list_jobs(self, user=None, groups=None, order_by="id", filters=None):
+        """Return this app's jobs, as their own classes, as a lazy queryset.
+
+        :param user: only this user's jobs.
+        :param groups: a ``Group`` or iterable of groups: jobs shared with any of them,
+            each job once.
+        :param order_by: a field name for ``order_by`` (default ``"id"``).
+        :param filters: extra ``filter()`` keyword arguments (not modified); a ``label``
+            entry replaces the app's own label.
+        :raises ValueError: if both ``user`` and ``groups`` are given.
+        """
+        if user is not None and groups is not None:
+            raise ValueError(
+                "The user and groups parameters are mutually exclusive and cannot be used together."
+            )
+        query = dict(filters or {})
+        query.setdefault("label", self.label)
+        jobs = TethysJob.objects.filter(**query)
+        if user is not None:
+            jobs = jobs.filter(user=user)
+        if groups is not None:
+            group_ids = [group.pk for group in _as_groups(groups)]
+            jobs = jobs.filter(
+                pk__in=TethysJob.groups.through.objects.filter(group_id__in=group_ids).values(
+                    "tethysjob_id"
+                )
+            )
+        return jobs.order_by(order_by).select_subclasses()
+
+    def get_job(self, job_id, user=None, filters=None):
+        """Return job ``job_id`` of this app as its own class, or ``None``.
+
+        :param user: when given, only a job owned by this user is returned.
+        :param filters: extra ``filter()`` keyword arguments (not modified).
+        """
+        query = dict(filters or {})
+        query.setdefault("label", self.label)
+        query["id"] = job_id
+        if user is not None:
+            query["user"] = user
+        try:
+            return TethysJob.objects.get_subclass(**query)
+        except (TethysJob.DoesNotExist, ValueError, TypeError):
+            return None
+
+    def get_job_status_callback_url(self, request, job_id):
+        """Absolute URL a compute node calls to ask for a refresh of job ``job_id``."""
+        return request.build_absolute_uri(reverse("update_job_status", kwargs={"job_id": job_id}))
+
+    def get_job_status_report_url(self, request, job_id):
+        """Absolute URL a compute node posts a status report to (send the job's
+        ``status_report_token`` in an ``Authorization: Bearer`` header or the body)."""
+        return request.build_absolute_uri(reverse("report_job_status", kwargs={"job_id": job_id}))

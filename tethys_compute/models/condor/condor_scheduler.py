@@ -1,0 +1,24 @@
+from django.db import models
+
+from ..scheduler import Scheduler
+
+
+class CondorScheduler(Scheduler):
+    """An HTCondor submit host, reached over SSH (or the local tools when ``host`` is
+    ``"localhost"`` with no username).
+
+    Fields and table as Tethys (``tethys_compute_condorscheduler``). ``port`` is the SSH
+    port (default 22).
+    """
+
+    ENGINE = "htcondor"
+
+    port = models.IntegerField(default=22, blank=True, null=True)
+    username = models.CharField(max_length=1024, blank=True, null=True)
+    password = models.CharField(max_length=1024, blank=True, null=True)
+    private_key_path = models.CharField(max_length=1024, blank=True, null=True)
+    private_key_pass = models.CharField(max_length=1024, blank=True, null=True)
+
+    class Meta:
+        verbose_name = "HTCondor Scheduler"
+        verbose_name_plural = "HTCondor Schedulers"

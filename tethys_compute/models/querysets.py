@@ -1,0 +1,68 @@
+"""Query vocabulary of jobs: ``TethysJob.objects.active()``, ``.terminal()``,
+``.for_app(label)``, ``.visible_to(user)``."""
+
+from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from model_utils.managers import InheritanceManager, InheritanceQuerySet
+
+from .. import status as st
+
+JOBS_TABLE_PERMISSION = "tethys_compute.jobs_table_actions"
+
+
+def _terminal_other_statuses(model):
+    """Custom terminal display names registered on ``model`` or any of its subclasses."""
+    names = set()
+    stack = [model]
+    while stack:
+        klass = stack.pop()
+        names.update(klass.TERMINAL_STATUSES)
+        stack.extend(klass.__subclasses__())
+    return sorted(names - set(st.BASE_CATEGORIES["TERMINAL_STATUSES"]))
+
+
+class TethysJobQuerySet(InheritanceQuerySet):
+    def _other_terminal_q(self):
+        names = _terminal_other_statuses(self.model)
+        return Q(_status=st.OTHER, _other_text__in=names) if names else Q(pk__in=[])
+
+    def _with_other(self):
+        return self.alias(_other_text=KeyTextTransform(st.OTHER_STATUS_KEY, "extended_properties"))
+
+    def active(self):
+        """Jobs whose status can still change: Pending through Paused, and custom
+        statuses not registered as terminal."""
+        qs = self._with_other()
+        return qs.filter(
+            Q(_status__in=st.NON_TERMINAL_STATUS_CODES)
+            | (Q(_status=st.OTHER) & ~self._other_terminal_q())
+        )
+
+    def terminal(self):
+        """Jobs that have ended (Complete, Error, Aborted, Various-Complete,
+        Results-Ready, and custom terminal statuses)."""
+        qs = self._with_other()
+        return qs.filter(Q(_status__in=st.TERMINAL_STATUS_CODES) | self._other_terminal_q())
+
+    def for_app(self, label):
+        """Jobs of one app (``label`` is the app's package name, as Tethys stores it)."""
+        return self.filter(label=label)
+
+    def visible_to(self, user):
+        """Jobs ``user`` may see: their own and their groups' jobs, or every job for a
+        holder of the ``tethys_compute.jobs_table_actions`` permission. Anonymous and
+        inactive users see none."""
+        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if user.has_perm(JOBS_TABLE_PERMISSION):
+            return self.all()
+        group_ids = list(user.groups.values_list("pk", flat=True))
+        if not group_ids:
+            return self.filter(user=user)
+        return self.filter(
+            Q(user=user) | Q(pk__in=self.model.groups.through.objects.filter(
+                group_id__in=group_ids).values("tethysjob_id"))
+        )
+
+
+TethysJobManager = InheritanceManager.from_queryset(TethysJobQuerySet)

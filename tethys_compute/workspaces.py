@@ -1,0 +1,83 @@
+"""Job directories.
+
+Each job gets its own directory,
+``<WORKSPACES_ROOT>/<app package>/user_workspaces/<username>/<job dir>``. Tethys gives every
+job the user's whole workspace and deletes it with the job (reference section 10, item 26);
+here only a directory that belongs to one job alone is ever removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from .conf import workspaces_root
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]")
+
+
+def _safe_part(value: str, what: str) -> str:
+    part = _UNSAFE.sub("_", str(value)).strip(".")
+    if not part:
+        raise ValueError(f"Cannot build a workspace path from an empty {what} ({value!r}).")
+    return part
+
+
+def user_workspace(package: str, username: str) -> Path:
+    """Return ``<root>/<package>/user_workspaces/<username>`` (not created)."""
+    return (
+        workspaces_root()
+        / _safe_part(package, "app package")
+        / "user_workspaces"
+        / _safe_part(username, "username")
+    )
+
+
+def new_job_workspace(package: str, username: str) -> Path:
+    """Create and return a new, empty directory for one job in the user's workspace."""
+    path = user_workspace(package, username) / f"job-{uuid.uuid4().hex[:16]}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def is_own_job_directory(job) -> bool:
+    """True when ``job.workspace`` is a directory that only this job uses and that lies
+    strictly inside a user workspace under the workspaces root."""
+    if not job.workspace:
+        return False
+    try:
+        path = Path(job.workspace).resolve()
+        root = workspaces_root()
+        relative = path.relative_to(root)
+    except (OSError, ValueError):
+        return False
+    # <package>/user_workspaces/<username>/<job dir>[/...]
+    parts = relative.parts
+    if len(parts) < 4 or parts[1] != "user_workspaces":
+        return False
+    from .models import TethysJob
+
+    shared = TethysJob.objects.filter(workspace=job.workspace).exclude(pk=job.pk).exists()
+    return not shared
+
+
+def remove_job_workspace(job) -> bool:
+    """Delete ``job``'s directory if it is the job's own (see :func:`is_own_job_directory`).
+
+    Returns True when a directory was removed. Never raises for a missing directory.
+    """
+    if not is_own_job_directory(job):
+        if job.workspace:
+            logger.info("Job %s: leaving %s in place (not the job's own directory).",
+                        job.pk, job.workspace)
+        return False
+    path = Path(job.workspace)
+    if not path.exists():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
