@@ -32,6 +32,9 @@ DEFAULTS: dict = {
     # Engines the project means to use ("condor", "dask"); a listed engine whose Python
     # package is missing is reported by `manage.py check` (tethys_compute.E003).
     "ENGINES": [],
+    # Fernet keys (newest first) for scheduler secrets; empty: derived from SECRET_KEY
+    # and SECRET_KEY_FALLBACKS.
+    "SECRET_KEYS": [],
     # Dotted paths of TethysAppBase subclasses to register besides those found in the
     # `app` modules of INSTALLED_APPS.
     "APPS": [],

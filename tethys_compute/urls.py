@@ -6,9 +6,9 @@ The routes are not namespaced (Tethys reverses ``update_job_status`` and friends
 name); a prefix in the project's ``path()`` is honoured by ``reverse()``.
 """
 
-from django.urls import path
+from django.urls import include, path
 
-from .views import update_status
+from .views import dask_status, update_status
 
 urlpatterns = [
     path(
@@ -23,7 +23,8 @@ urlpatterns = [
     ),
     path(
         "update-dask-job-status/<str:key>/",
-        update_status.update_dask_job_status,
+        dask_status.update_dask_job_status,
         name="update_dask_job_status",
     ),
+    path("", include("tethys_compute.jobs_table.urls")),
 ]

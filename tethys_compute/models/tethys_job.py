@@ -481,6 +481,25 @@ class TethysJob(models.Model):
         return self._refresh_from_engine(*args, **kwargs)
 
     @classmethod
+    def bulk_update_status(cls, jobs):
+        """Refresh the status of many jobs of this class that share a batch key
+        (:meth:`status_batch_key`, e.g. one scheduler), all due for a refresh.
+
+        The default refreshes them one by one; engine classes override it to ask their
+        engine once for the whole batch (one ``condor_q``/``condor_history``, one Dask
+        task-state query).
+
+        :param jobs: a list of jobs of this class.
+        :returns: the number of jobs whose status changed.
+        """
+        return sum(1 for job in jobs if job.update_status())
+
+    def status_batch_key(self):
+        """Jobs with equal keys are refreshed together by :meth:`bulk_update_status`;
+        engine classes return their scheduler's id."""
+        return None
+
+    @classmethod
     def _has_engine(cls):
         return cls._update_status is not TethysJob._update_status
 

@@ -59,15 +59,3 @@ def report_job_status(request, job_id):
         return JsonResponse({"success": False, "error": "job has already finished"}, status=409)
     job.update_status(status=reported, reason="reported by compute node")
     return JsonResponse({"success": True, "post_processing": not job.post_processing_incomplete})
-
-
-def update_dask_job_status(request, key):
-    """Ask for a re-check of the Dask job whose task key is ``key`` (never sets a status
-    on the caller's word)."""
-    from ..models import DaskJob
-
-    job = DaskJob.objects.filter(key=key).first()
-    if job is None:
-        return JsonResponse({"success": False, "error": "no such job"}, status=404)
-    job.update_status()
-    return JsonResponse({"success": True})

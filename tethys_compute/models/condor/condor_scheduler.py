@@ -1,5 +1,6 @@
 from django.db import models
 
+from ..fields import EncryptedCharField
 from ..scheduler import Scheduler
 
 
@@ -8,16 +9,17 @@ class CondorScheduler(Scheduler):
     ``"localhost"`` with no username).
 
     Fields and table as Tethys (``tethys_compute_condorscheduler``). ``port`` is the SSH
-    port (default 22).
+    port (default 22). ``password`` and ``private_key_pass`` are encrypted at rest
+    (:mod:`tethys_compute.crypto`).
     """
 
     ENGINE = "htcondor"
 
     port = models.IntegerField(default=22, blank=True, null=True)
     username = models.CharField(max_length=1024, blank=True, null=True)
-    password = models.CharField(max_length=1024, blank=True, null=True)
+    password = EncryptedCharField(max_length=1024, blank=True, null=True)
     private_key_path = models.CharField(max_length=1024, blank=True, null=True)
-    private_key_pass = models.CharField(max_length=1024, blank=True, null=True)
+    private_key_pass = EncryptedCharField(max_length=1024, blank=True, null=True)
 
     class Meta:
         verbose_name = "HTCondor Scheduler"

@@ -1,0 +1,2 @@
+"""The jobs table feature: options (``JobsTable``, ``CustomJobAction``), views, template
+and script."""
