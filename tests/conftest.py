@@ -3,6 +3,10 @@ import os
 import pytest
 from django.db import connection
 
+# The HTCondor stand-in pool and the real-sshd fixtures (tests/htcondor_standin/fixtures.py)
+# are shared by the Condor engine, model and admin tests.
+pytest_plugins = ["tests.htcondor_standin.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _workspaces(tmp_path, settings):

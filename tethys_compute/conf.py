@@ -38,6 +38,20 @@ DEFAULTS: dict = {
     # Dotted paths of TethysAppBase subclasses to register besides those found in the
     # `app` modules of INSTALLED_APPS.
     "APPS": [],
+    # HTCondor (engines/condor). Jobs with no scheduler, or a local CondorScheduler, use
+    # this machine's HTCondor: "cli" (condor_* tools on PATH) or "htcondor2" (bindings).
+    "CONDOR_LOCAL_TRANSPORT": "cli",
+    # For "htcondor2": dotted path of a callable returning the Schedd (None: htcondor2.Schedd).
+    "CONDOR_SCHEDD_FACTORY": None,
+    # known_hosts file checked for remote submit hosts (None: ~/.ssh/known_hosts).
+    "CONDOR_SSH_KNOWN_HOSTS": None,
+    # Unknown SSH host keys: "reject" (refuse), "warn" (accept, log), "auto-add" (accept and
+    # remember in CONDOR_SSH_KNOWN_HOSTS). A changed host key is always refused.
+    "CONDOR_SSH_HOST_KEY_POLICY": "reject",
+    # Seconds to connect and log in to a submit host.
+    "CONDOR_SSH_TIMEOUT": 30,
+    # Seconds an HTCondor command (condor_submit, condor_q...) may run.
+    "CONDOR_COMMAND_TIMEOUT": 120,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")

@@ -1,18 +1,332 @@
-from django.db import models
+"""``CondorBase``: what HTCondor jobs and workflows share (Tethys's API, our rules).
 
+Every call to HTCondor goes through the engine (:mod:`tethys_compute.engines.condor`);
+this module holds state and rules. See :mod:`.condor_status` for the status mapping.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+
+from django.db import models
+from django.utils import timezone
+
+from ...exceptions import EngineUnavailable, JobStateError
 from ..tethys_job import TethysJob
+from . import condor_status as cs
 from .condor_scheduler import CondorScheduler
+
+logger = logging.getLogger("tethys_compute.condor")
 
 
 class CondorBase(TethysJob):
     """Common base of HTCondor jobs and workflows (table ``tethys_compute_condorbase``).
 
-    ``cluster_id`` is HTCondor's ClusterId of the submitted job (for a workflow, the DAGMan
-    job); ``remote_id`` the name of the job's working directory on a remote submit host.
+    ``cluster_id`` is HTCondor's ClusterId of the submitted job (for a workflow, the
+    DAGMan job); ``remote_id`` names the job's directory on a remote submit host (under
+    the SSH login directory). Without a ``scheduler`` the job runs on this machine.
     """
+
+    #: condorpy status name -> status (Tethys's table, with our corrections: Held is its
+    #: own state, a failed node is Error).
+    STATUS_MAP = {
+        "Unexpanded": "SUB",
+        "Idle": "SUB",
+        "Running": "RUN",
+        "Removed": "ABT",
+        "Completed": "COM",
+        "Held": cs.HELD_STATUS,
+        "Submission_err": "ERR",
+        "Various": "VAR",
+        "Various-Complete": "VCP",
+        cs.NODE_ERROR: "ERR",
+    }
 
     cluster_id = models.IntegerField(blank=True, default=0)
     remote_id = models.CharField(max_length=32, blank=True, null=True)
     scheduler = models.ForeignKey(
         CondorScheduler, on_delete=models.SET_NULL, blank=True, null=True
     )
+
+    # --- engine -------------------------------------------------------------------------------
+    def _engine(self):
+        from ...engines.condor import engine_for
+
+        return engine_for(self.scheduler)
+
+    def _ensure_remote_id(self, engine):
+        if engine.remote and not self.remote_id:
+            self.remote_id = uuid.uuid4().hex
+        return self.remote_id
+
+    @property
+    def condor_object(self):
+        """The job's condorpy ``Job`` or ``Workflow``, connected to its submit host
+        (commands run in the job's directory there, without ``os.chdir``)."""
+        engine = self._engine()
+        self._ensure_remote_id(engine)
+        obj = self._condor_object
+        object.__setattr__(obj, "_cluster_id", self.cluster_id or 0)
+        object.__setattr__(obj, "_remote_id", self.remote_id)
+        return engine.bind(obj, self.workspace, self.remote_id)
+
+    @property
+    def _condor_object(self):
+        raise NotImplementedError
+
+    def update_database_fields(self):
+        """Tethys's hook, called before saving (nothing to copy back here)."""
+
+    # --- status ---------------------------------------------------------------------------------
+    def _query_ids(self):
+        """``(clusters, dags)`` to ask the schedd about for this job."""
+        return [self.cluster_id], []
+
+    def _snapshot(self, engine=None):
+        prefetched = self.__dict__.pop("_prefetched_snapshot", None)
+        if isinstance(prefetched, Exception):
+            raise prefetched
+        if prefetched is not None:
+            return prefetched
+        clusters, dags = self._query_ids()
+        return (engine or self._engine()).query(clusters=clusters, dags=dags)
+
+    def _outcome(self, snapshot):
+        """``(status, message)`` from a queue snapshot; subclasses implement it."""
+        raise NotImplementedError
+
+    def _update_status(self, *args, **kwargs):
+        if not self.execute_time or not self.cluster_id:
+            return None
+        engine = self._engine()
+        status, message = self._outcome(self._snapshot(engine))
+        if status == "ERR" and engine.remote and self.remote_id:
+            message = self._sync_after_failure(engine, message)
+        if message != self.status_message:
+            self._write_fields(status_message=message)
+        return status
+
+    def _not_found(self):
+        return ("ERR", f"HTCondor has no record of cluster {self.cluster_id} "
+                       "(neither in its queue nor in its history).")
+
+    def _sync_after_failure(self, engine, message):
+        """Copy a failed remote job's files back so its logs stay readable."""
+        try:
+            engine.sync_outputs(self.condor_object)
+        except EngineUnavailable as exc:
+            return f"{message} Its files are still on the submit host ({exc})."
+        return message
+
+    def _refresh_now(self):
+        """Refresh from the engine now, whatever ``update_status_interval`` says."""
+        if self.is_terminal or not self.cluster_id:
+            return False
+        return self._refresh_from_engine()
+
+    @property
+    def statuses(self):
+        """Counts of HTCondor states: per proc for a job, per node for a workflow, keyed
+        by condorpy's names (``{"Idle": 0, "Running": 2, ...}``). Asks the engine at
+        most once per ``update_status_interval``."""
+        cached = self.__dict__.get("_statuses")
+        if cached is not None and timezone.now() - cached[0] < self.update_status_interval:
+            return cached[1]
+        counts = dict.fromkeys(cs.NODE_STATUSES[:7], 0)
+        if self.cluster_id:
+            for name, count in self._status_counts(self._snapshot()).items():
+                counts[name] = counts.get(name, 0) + count
+        self._statuses = (timezone.now(), counts)
+        return counts
+
+    def _status_counts(self, snapshot):
+        raise NotImplementedError
+
+    def status_batch_key(self):
+        """Jobs of one scheduler are refreshed with one query (see bulk_update_status)."""
+        return self.scheduler_id
+
+    @classmethod
+    def bulk_update_status(cls, jobs):
+        """Refresh many jobs with one ``condor_q`` and at most one ``condor_history`` per
+        scheduler (or one bindings query), then apply each job's answer through the
+        normal status rules.
+
+        :param jobs: jobs of this class (e.g. one scheduler's, as the monitor groups them).
+        :returns: the number of jobs whose status changed.
+        """
+        jobs = list(jobs)
+        by_scheduler = defaultdict(list)
+        for job in jobs:
+            if not job.is_terminal and job.execute_time and job.cluster_id and job.is_time_to_update():
+                by_scheduler[job.scheduler_id].append(job)
+        for group in by_scheduler.values():
+            clusters, dags = set(), set()
+            for job in group:
+                job_clusters, job_dags = job._query_ids()
+                clusters.update(job_clusters)
+                dags.update(job_dags)
+            try:
+                snapshot = group[0]._engine().query(clusters=clusters, dags=dags)
+            except EngineUnavailable as exc:
+                snapshot = exc
+            for job in group:
+                job._prefetched_snapshot = snapshot
+        changed = 0
+        for job in jobs:
+            try:
+                changed += bool(job.update_status())
+            finally:
+                job.__dict__.pop("_prefetched_snapshot", None)
+        return changed
+
+    # --- results --------------------------------------------------------------------------------------
+    def _process_results(self, *args, **kwargs):
+        """Copy a remote job's outputs back into its directory, then remove the remote
+        directory. A failed copy raises ``EngineUnavailable``: the job stays waiting and
+        the copy is retried at the next refresh; nothing is dropped."""
+        engine = self._engine()
+        if not engine.remote or not self.remote_id:
+            return None
+        engine.sync_outputs(self.condor_object)
+        try:
+            engine.remove_workdir(self.remote_id)
+        except EngineUnavailable:
+            logger.warning("Job %s: outputs copied back, but %s could not be removed from the "
+                           "submit host; it is removed when the job is deleted.", self.pk,
+                           self.remote_id)
+        return None
+
+    # --- control ----------------------------------------------------------------------------------------
+    def _act(self, action):
+        from ...engines.condor import NotInQueue
+
+        if not self.cluster_id or self._status == "PEN":
+            raise JobStateError(f"Job {self.pk} has not been submitted to HTCondor.")
+        try:
+            self._engine().act(action, [self.cluster_id])
+        except NotInQueue:
+            self._refresh_now()
+            return False
+        self._refresh_now()
+        return True
+
+    def stop(self):
+        """Remove the job from HTCondor's queue (``condor_rm``); its status settles to
+        Aborted (or stays Complete if it finished first). A job never submitted becomes
+        Aborted.
+
+        :raises EngineUnavailable: when the submit host cannot be reached.
+        """
+        if not self.cluster_id or self._status == "PEN":
+            self.update_status("ABT", reason="stopped before it was submitted")
+            return
+        from ...engines.condor import REMOVE
+
+        self._act(REMOVE)
+
+    def pause(self):
+        """Hold the job in HTCondor (``condor_hold``); its status becomes Paused.
+
+        :raises JobStateError: when the job is not in HTCondor's queue.
+        :raises EngineUnavailable: when the submit host cannot be reached.
+        """
+        from ...engines.condor import HOLD
+
+        if not self._act(HOLD):
+            raise JobStateError(f"Job {self.pk} is no longer in HTCondor's queue.")
+
+    def resume(self):
+        """Release a held job (``condor_release``); it becomes Submitted, then Running.
+
+        :raises JobStateError: when the job is not held in HTCondor's queue.
+        :raises EngineUnavailable: when the submit host cannot be reached.
+        """
+        from ...engines.condor import RELEASE
+
+        if not self._act(RELEASE):
+            raise JobStateError(f"Job {self.pk} is not held in HTCondor's queue.")
+
+    def _resubmit(self, *args, **kwargs):
+        """Remove the previous run from the queue if it is still there, then submit again
+        (a new cluster; the remote directory is reused)."""
+        from ...engines.condor import REMOVE, NotInQueue
+
+        if self.cluster_id:
+            try:
+                self._engine().act(REMOVE, [self.cluster_id])
+            except NotInQueue:
+                pass
+        self.cluster_id = 0
+        self._reset_for_resubmit()
+        return self.execute(*args, **kwargs)
+
+    def _reset_for_resubmit(self):
+        """Hook for workflows (cached node statuses)."""
+
+    def _stop_remote_work(self):
+        """Before the row is deleted: remove the job from the queue and delete its remote
+        directory (the local directory is removed by the core, when it is the job's own)."""
+        from ...engines.condor import REMOVE, NotInQueue
+
+        if not self.cluster_id and not self.remote_id:
+            return
+        engine = self._engine()
+        if self.cluster_id and not self.is_terminal:
+            try:
+                engine.act(REMOVE, [self.cluster_id])
+            except NotInQueue:
+                pass
+        engine.remove_workdir(self.remote_id)
+
+    # --- logs ----------------------------------------------------------------------------------------------
+    def _log_files(self):
+        """Nested dict of log names -> paths relative to the job's directory (a path may
+        hold ``*`` wildcards: the newest match is read)."""
+        return {}
+
+    def _get_logs(self):
+        engine = self._engine()
+
+        def build(spec):
+            if isinstance(spec, dict):
+                return {name: build(value) for name, value in spec.items()}
+            return lambda path=spec: self._read_log(engine, path)
+
+        return build(self._log_files())
+
+    def _read_log(self, engine, path):
+        try:
+            if "*" in path:
+                matches = engine.glob(self.workspace, self.remote_id, path)
+                if not matches:
+                    return f"{path} does not exist (yet)."
+                path = max(matches, key=_natural_key)
+            text = engine.read_text(self.workspace, self.remote_id, path)
+        except EngineUnavailable as exc:
+            return f"{path} cannot be read now: {exc}"
+        except OSError as exc:
+            return f"There was an error while reading {path}: {exc}"
+        return f"{path} does not exist (yet)." if text is None else text
+
+    @staticmethod
+    def read_file(file_name):
+        """Text of a local file, or a message saying it does not exist (Tethys's helper)."""
+        try:
+            with open(file_name, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return f"{file_name} does not exist"
+        except OSError:
+            return f"There was an error while reading {file_name}"
+
+
+CondorBase.add_custom_active_status(cs.HELD_STATUS)
+
+
+def _natural_key(text):
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

@@ -1,6 +1,95 @@
+import os
+
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from . import condor_status as cs
 from .condor_base import CondorBase
 from .condor_py_job import CondorPyJob
 
 
 class CondorJob(CondorBase, CondorPyJob):
-    """An HTCondor job: one cluster of ``num_jobs`` procs from one submit description."""
+    """An HTCondor job: one cluster of ``num_jobs`` procs from one submit description.
+
+    Create it with ``JobManager.create_job(..., job_type="CONDORJOB",
+    condorpy_template_name=..., attributes={...}, remote_input_files=[...],
+    scheduler=...)`` and run it with ``execute()``. Files are relative to the job's own
+    directory (``workspace``): ``executable`` and ``initialdir`` as ``condor_submit`` reads
+    them, logs relative to ``initialdir``.
+    """
+
+    @property
+    def _condor_object(self):
+        return self.condorpy_job
+
+    def save(self, *args, **kwargs):
+        self.update_database_fields()
+        return super().save(*args, **kwargs)
+
+    def _execute(self, queue=None, options=None):
+        """Write the submit description into the job's directory (on the submit host)
+        and run ``condor_submit``; records ``cluster_id``.
+
+        :param queue: number of procs (sets ``num_jobs``).
+        :param options: extra ``condor_submit`` arguments, as a list (each one is passed
+            as one argument, locally and over SSH).
+        :raises CondorError: with HTCondor's message when the submit is refused.
+        """
+        if queue:
+            self.num_jobs = queue
+        self.ensure_workspace()
+        engine = self._engine()
+        self._ensure_remote_id(engine)
+        job = self.condor_object
+        self.cluster_id = engine.submit_job(job, queue=self.num_jobs, options=list(options or []))
+        self.update_database_fields()
+
+    def _outcome(self, snapshot):
+        procs = snapshot.cluster(self.cluster_id)
+        if not procs:
+            return self._not_found()
+        return cs.job_outcome(procs)
+
+    def _status_counts(self, snapshot):
+        from ...engines.condor.queue import CONDOR_STATUS_NAMES
+
+        counts = {}
+        for proc in snapshot.cluster(self.cluster_id):
+            name = CONDOR_STATUS_NAMES.get(proc.status, "Running")
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def _log_files(self):
+        """``{"log": ..., "output": ..., "error": ...}``; with several procs, output and
+        error are ``{"<proc>": path}``."""
+        from ...engines.condor.submit_macros import expand
+
+        attributes = dict(self.condorpy_job.attributes)
+        initial = self.condorpy_job.initial_dir or "."
+        cluster = self.cluster_id or "*"
+
+        def path(name, proc):
+            value = attributes.get(name)
+            if not value:
+                return None
+            text = expand(value, attributes, cluster, proc)
+            return os.path.normpath(text if os.path.isabs(text) else os.path.join(initial, text))
+
+        logs = {}
+        log = path("log", 0) or os.path.normpath(os.path.join(initial, f"{self.condorpy_job.name}.log"))
+        logs["log"] = log
+        for name in ("output", "error"):
+            if self.num_jobs > 1:
+                per_proc = {str(p): path(name, p) for p in range(self.num_jobs)}
+                if any(per_proc.values()):
+                    logs[name] = {p: v for p, v in per_proc.items() if v}
+            elif path(name, 0):
+                logs[name] = path(name, 0)
+        return logs
+
+
+@receiver(post_delete, sender=CondorJob, dispatch_uid="tethys_compute.condorjob_parent_rows")
+def _delete_condorpy_row(sender, instance, **kwargs):
+    """A job deleted through ``TethysJob`` leaves its ``CondorPyJob`` row behind (multi-table
+    inheritance deletes one parent chain); remove it."""
+    CondorPyJob.objects.filter(pk=instance.condorpyjob_ptr_id).delete()

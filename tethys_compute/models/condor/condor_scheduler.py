@@ -1,16 +1,22 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from ..fields import EncryptedCharField
 from ..scheduler import Scheduler
 
+LOCAL_HOSTS = ("", "localhost", "127.0.0.1", "::1")
+
 
 class CondorScheduler(Scheduler):
-    """An HTCondor submit host, reached over SSH (or the local tools when ``host`` is
-    ``"localhost"`` with no username).
+    """An HTCondor submit host (schedd), reached over SSH, or this machine's HTCondor when
+    ``host`` is ``"localhost"``/``"127.0.0.1"`` and no ``username`` is set.
 
     Fields and table as Tethys (``tethys_compute_condorscheduler``). ``port`` is the SSH
-    port (default 22). ``password`` and ``private_key_pass`` are encrypted at rest
-    (:mod:`tethys_compute.crypto`).
+    port (default 22). Log in with ``password`` or ``private_key_path`` (RSA, ECDSA or
+    ed25519; ``private_key_pass`` if the key has a passphrase). ``password`` and
+    ``private_key_pass`` are encrypted at rest (:mod:`tethys_compute.crypto`) and never
+    shown by ``str()``/``repr()``. Host keys are checked as
+    ``TETHYS_COMPUTE["CONDOR_SSH_KNOWN_HOSTS"]``/``["CONDOR_SSH_HOST_KEY_POLICY"]`` say.
     """
 
     ENGINE = "htcondor"
@@ -24,3 +30,34 @@ class CondorScheduler(Scheduler):
     class Meta:
         verbose_name = "HTCondor Scheduler"
         verbose_name_plural = "HTCondor Schedulers"
+
+    @property
+    def is_local(self) -> bool:
+        """True when jobs go to this machine's HTCondor rather than over SSH."""
+        return (self.host or "").strip().lower() in LOCAL_HOSTS and not self.username
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        if self.port is not None and not 0 < int(self.port) < 65536:
+            errors["port"] = "An SSH port is a number from 1 to 65535."
+        if not self.is_local:
+            if not self.username:
+                errors["username"] = "A remote HTCondor submit host needs an SSH username."
+            if not self.password and not self.private_key_path:
+                errors["password"] = "Give a password or a private key path to log in with SSH."
+        if errors:
+            raise ValidationError(errors)
+
+    def test_connection(self) -> str:
+        """Log in (SSH, unless local) and ask the schedd for its queue (``condor_q``).
+
+        :returns: a short message for a person, e.g. ``"Connected to alice@host:22;
+            condor_q answered: Total for query: 0 jobs; ..."``.
+        :raises tethys_compute.exceptions.EngineUnavailable: naming what failed (host
+            unreachable, login refused, unknown or changed host key, ``condor_q`` missing
+            or failing).
+        """
+        from ...engines.condor import engine_for
+
+        return engine_for(self).test_connection()

@@ -1,0 +1,219 @@
+"""The interface models use to talk to HTCondor, and its command-line implementation.
+
+:class:`CondorEngine` is what ``CondorJob``/``CondorWorkflow`` call: submit a condorpy job
+or workflow, query many clusters at once, hold/release/remove, read and sync job files,
+test the connection. :class:`CliEngine` does it with HTCondor's command-line tools
+through a transport: this machine's tools, or a remote submit host's over SSH.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+
+from ...exceptions import EngineUnavailable
+from .errors import CondorError, NotInQueue
+from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_autoformat
+from .transport import Transport
+
+HOLD, RELEASE, REMOVE = "hold", "release", "remove"
+_TOOLS = {HOLD: "condor_hold", RELEASE: "condor_release", REMOVE: "condor_rm"}
+
+
+class CondorEngine:
+    """Base of the HTCondor engines. ``transport`` holds the job files."""
+
+    kind = "base"
+
+    def __init__(self, transport: Transport):
+        self.transport = transport
+
+    @property
+    def remote(self) -> bool:
+        """True when the submit host is another machine (files are copied over SSH)."""
+        return self.transport.remote
+
+    def describe(self) -> str:
+        return self.transport.describe()
+
+    # --- directories ------------------------------------------------------------------------
+    def workdir(self, workspace: str, remote_id: str | None) -> str:
+        """Where a job's files live on the submit host."""
+        if self.remote:
+            if not remote_id:
+                raise CondorError("A remote job has no remote directory (remote_id) yet.")
+            return remote_id
+        return workspace
+
+    def bind(self, condor_object, workspace, remote_id):
+        """Attach a condorpy object to this engine's transport and the job's directories."""
+        return condor_object.bind(self.transport, self.workdir(workspace, remote_id), workspace)
+
+    def _path(self, workspace, remote_id, relative):
+        base = self.workdir(workspace, remote_id)
+        return posixpath.join(base, relative) if self.remote else os.path.join(base, relative)
+
+    # --- submission and queue (implemented per engine) ------------------------------------------
+    def submit_job(self, job, *, queue: int, options: list[str]) -> int:
+        """Submit a bound condorpy ``Job``; returns its ClusterId.
+
+        :raises CondorError: with HTCondor's message when the submit is refused.
+        :raises EngineUnavailable: when the submit host cannot be reached.
+        """
+        raise NotImplementedError
+
+    def submit_workflow(self, workflow, *, options: list[str]) -> int:
+        """Submit a bound condorpy ``Workflow`` (DAGMan); returns the DAGMan ClusterId."""
+        raise NotImplementedError
+
+    def query(self, clusters=(), dags=()) -> QueueSnapshot:
+        """State of ``clusters`` and of the node jobs of ``dags`` (DAGMan ClusterIds), in
+        one queue query plus at most one history query.
+
+        :raises EngineUnavailable: when the schedd cannot be asked.
+        """
+        raise NotImplementedError
+
+    def act(self, action: str, cluster_ids) -> str:
+        """``"hold"``, ``"release"`` or ``"remove"`` the given clusters.
+
+        :raises NotInQueue: when a cluster is not in the queue (it already left).
+        :raises EngineUnavailable: when the schedd cannot be asked.
+        """
+        raise NotImplementedError
+
+    def test_connection(self) -> str:
+        """Log in and ask the schedd for its queue; returns a short message.
+
+        :raises EngineUnavailable: naming what failed.
+        """
+        raise NotImplementedError
+
+    # --- files ------------------------------------------------------------------------------------
+    def read_text(self, workspace, remote_id, relative, prefer_local=True) -> str | None:
+        """Text of a job file (``relative`` to the job's directory): the local copy when
+        there is one (synced outputs), else the submit host's; ``None`` if neither exists."""
+        local = os.path.join(workspace, relative)
+        if (prefer_local or not self.remote) and os.path.isfile(local):
+            with open(local, "rb") as handle:
+                return handle.read().decode("utf-8", "replace")
+        if not self.remote or not remote_id:
+            return None
+        try:
+            return self.transport.read_bytes(self._path(workspace, remote_id, relative)).decode(
+                "utf-8", "replace")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def glob(self, workspace, remote_id, pattern) -> list[str]:
+        """Relative paths matching ``pattern`` (wildcards in the last part only), locally
+        and, for a remote job, on the submit host; sorted, without duplicates."""
+        folder, name = os.path.split(pattern)
+        found = set()
+        local_dir = os.path.join(workspace, folder)
+        if os.path.isdir(local_dir):
+            found.update(n for n in os.listdir(local_dir) if fnmatch.fnmatchcase(n, name))
+        if self.remote and remote_id:
+            try:
+                names = self.transport.listdir(self._path(workspace, remote_id, folder or "."))
+            except (FileNotFoundError, NotADirectoryError):
+                names = []
+            found.update(n for n in names if fnmatch.fnmatchcase(n, name))
+        return sorted(os.path.join(folder, n) if folder else n for n in found)
+
+    def sync_outputs(self, condor_object):
+        """Copy a remote job's directory back into its local directory (nothing to do
+        locally). :raises EngineUnavailable: when the copy fails; retry later."""
+        if not self.remote:
+            return
+        try:
+            condor_object.sync_remote_output()
+        except FileNotFoundError as exc:
+            raise EngineUnavailable(f"Outputs not found on {self.describe()}: {exc}") from exc
+
+    def remove_workdir(self, remote_id):
+        """Delete a remote job's directory on the submit host (nothing locally)."""
+        if self.remote and remote_id:
+            self.transport.remove_tree(remote_id)
+
+
+class CliEngine(CondorEngine):
+    """HTCondor's command-line tools, run through a transport (local or SSH)."""
+
+    kind = "cli"
+
+    def submit_job(self, job, *, queue, options):
+        from condorpy.exceptions import HTCondorError, NoExecutable
+
+        self.transport.makedirs(job._cwd)
+        try:
+            cluster = job.submit(queue=queue, options=list(options))
+        except (HTCondorError, NoExecutable) as exc:
+            raise CondorError(_condor_message(str(exc)) or "condor_submit failed.") from None
+        if cluster is None or cluster < 0:
+            raise CondorError("condor_submit did not report a cluster id.")
+        return cluster
+
+    def submit_workflow(self, workflow, *, options):
+        from condorpy.exceptions import CircularDependency, HTCondorError
+
+        self.transport.makedirs(workflow._cwd)
+        try:
+            cluster = workflow.submit(options=list(options))
+        except (HTCondorError, CircularDependency) as exc:
+            raise CondorError(_condor_message(str(exc)) or "condor_submit_dag failed.") from None
+        if cluster is None or cluster < 0:
+            raise CondorError("condor_submit_dag did not report a cluster id.")
+        return cluster
+
+    def _run_query(self, tool, clusters, dags, in_queue):
+        result = self.transport.run(
+            [tool, "-constraint", constraint(clusters, dags), "-af:t", *ATTRIBUTES])
+        if not result.ok:
+            raise EngineUnavailable(
+                f"{tool} failed on {self.describe()}: "
+                f"{_condor_message(result.stderr or result.stdout) or f'exit status {result.exit_code}'}"
+            )
+        return parse_autoformat(result.stdout, in_queue)
+
+    def query(self, clusters=(), dags=()):
+        clusters, dags = {int(c) for c in clusters}, {int(d) for d in dags}
+        if not clusters and not dags:
+            return QueueSnapshot()
+        queued = self._run_query("condor_q", clusters | dags, dags, True)
+        missing = (clusters | dags) - {s.cluster for s in queued}
+        history = []
+        if missing or dags:
+            history = self._run_query("condor_history", missing, dags, False)
+        return merge(queued, history)
+
+    def act(self, action, cluster_ids):
+        ids = [str(int(c)) for c in cluster_ids]
+        result = self.transport.run([_TOOLS[action], *ids])
+        if result.ok:
+            return result.stdout.strip()
+        message = _condor_message(result.stderr or result.stdout)
+        if result.exit_code != 127 and "Couldn't find" in message:
+            raise NotInQueue(message)
+        raise EngineUnavailable(f"{_TOOLS[action]} failed on {self.describe()}: {message}")
+
+    def test_connection(self):
+        result = self.transport.run(["condor_q", "-totals"])
+        where = self.describe()
+        if result.exit_code == 127 or "not found" in result.stderr:
+            raise EngineUnavailable(
+                f"HTCondor's condor_q is not on the PATH of {where} "
+                f"({_condor_message(result.stderr)}).")
+        if not result.ok:
+            raise EngineUnavailable(
+                f"condor_q failed on {where}: {_condor_message(result.stderr or result.stdout)}")
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        summary = next((line for line in lines if line.startswith("Total for query")),
+                       lines[-1] if lines else "no answer")
+        return f"Connected to {where}; condor_q answered: {summary}"
+
+
+def _condor_message(text: str) -> str:
+    """HTCondor's message without blank lines (e.g. ``ERROR: Executable file ...``)."""
+    return " ".join(line.strip() for line in (text or "").splitlines() if line.strip())

@@ -1,0 +1,152 @@
+"""What the schedd says about a set of jobs: one snapshot from one ``condor_q`` and at most
+one ``condor_history`` (or one bindings query), whatever the number of jobs.
+
+A job is looked up in the queue first; clusters the queue no longer has, and the node
+jobs of DAGs, are looked up in the history. A job seen in both (it left the queue
+between the two calls) is taken from the history, which is the later answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Attributes read for each job; ``HoldReason`` is last because it is free text.
+ATTRIBUTES = (
+    "ClusterId", "ProcId", "JobStatus", "ExitCode", "ExitBySignal", "ExitSignal",
+    "HoldReasonCode", "DAGManJobId", "EnteredCurrentStatus", "DAGNodeName", "HoldReason",
+)
+
+#: HTCondor's JobStatus codes.
+IDLE, RUNNING, REMOVED, COMPLETED, HELD, TRANSFERRING_OUTPUT, SUSPENDED = 1, 2, 3, 4, 5, 6, 7
+#: condorpy's names of JobStatus codes (``condorpy.static.CONDOR_JOB_STATUSES``).
+CONDOR_STATUS_NAMES = {
+    0: "Unexpanded", 1: "Idle", 2: "Running", 3: "Removed", 4: "Completed", 5: "Held",
+    6: "Submission_err",
+}
+#: HoldReasonCode of a hold asked for by a user (``condor_hold``).
+USER_HOLD = 1
+
+
+@dataclass(frozen=True)
+class ProcState:
+    """One job (ClusterId.ProcId) as the schedd reported it."""
+
+    cluster: int
+    proc: int
+    status: int
+    in_queue: bool
+    exit_code: int | None = None
+    exit_by_signal: bool = False
+    exit_signal: int | None = None
+    hold_reason: str | None = None
+    hold_reason_code: int | None = None
+    dag_id: int | None = None
+    node_name: str | None = None
+    entered: int | None = None
+
+    @property
+    def succeeded(self):
+        return self.status == COMPLETED and not self.exit_by_signal and not self.exit_code
+
+    @property
+    def failed(self):
+        return self.status == COMPLETED and not self.succeeded
+
+    def describe_exit(self):
+        if self.exit_by_signal:
+            return f"was killed by signal {self.exit_signal}"
+        return f"exited with code {self.exit_code}"
+
+
+@dataclass
+class QueueSnapshot:
+    """Jobs found, by ClusterId then ProcId."""
+
+    procs: dict = field(default_factory=dict)
+
+    def add(self, state: ProcState):
+        self.procs.setdefault(state.cluster, {})[state.proc] = state
+
+    def cluster(self, cluster_id) -> list[ProcState]:
+        """The cluster's procs, by ProcId (empty when the schedd knows none)."""
+        procs = self.procs.get(int(cluster_id), {})
+        return [procs[p] for p in sorted(procs)]
+
+    def dag_nodes(self, dag_id) -> dict[str, list[ProcState]]:
+        """Node name -> procs of the node's latest job (its last retry) in DAG ``dag_id``."""
+        latest = {}
+        for cluster, procs in self.procs.items():
+            for state in procs.values():
+                if state.dag_id == dag_id and state.node_name:
+                    if state.node_name not in latest or cluster > latest[state.node_name]:
+                        latest[state.node_name] = cluster
+                    break
+        return {name: self.cluster(cluster) for name, cluster in latest.items()}
+
+
+def constraint(clusters=(), dags=()) -> str:
+    """A ClassAd constraint selecting clusters and the node jobs of DAGs."""
+    parts = []
+    if clusters:
+        parts.append("member(ClusterId, {%s})" % ", ".join(str(int(c)) for c in sorted(set(clusters))))
+    if dags:
+        parts.append("member(DAGManJobId, {%s})" % ", ".join(str(int(d)) for d in sorted(set(dags))))
+    return " || ".join(parts) if parts else "false"
+
+
+def _int(value):
+    if value in (None, "", "undefined", "error"):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value):
+    if value in (None, "undefined", "error"):
+        return None
+    return str(value)
+
+
+def proc_state(values: dict, in_queue: bool) -> ProcState | None:
+    """Build a :class:`ProcState` from attribute values (text or Python values)."""
+    cluster, proc, status = _int(values.get("ClusterId")), _int(values.get("ProcId")), _int(values.get("JobStatus"))
+    if cluster is None or proc is None or status is None:
+        return None
+    by_signal = values.get("ExitBySignal")
+    return ProcState(
+        cluster=cluster, proc=proc, status=status, in_queue=in_queue,
+        exit_code=_int(values.get("ExitCode")),
+        exit_by_signal=by_signal is True or str(by_signal).lower() == "true",
+        exit_signal=_int(values.get("ExitSignal")),
+        hold_reason=_text(values.get("HoldReason")),
+        hold_reason_code=_int(values.get("HoldReasonCode")),
+        dag_id=_int(values.get("DAGManJobId")),
+        node_name=_text(values.get("DAGNodeName")),
+        entered=_int(values.get("EnteredCurrentStatus")),
+    )
+
+
+def parse_autoformat(text: str, in_queue: bool) -> list[ProcState]:
+    """Parse ``-af:t`` output of :data:`ATTRIBUTES` (one job per line, tab-separated)."""
+    states = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("\t", len(ATTRIBUTES) - 1)
+        if len(fields) < len(ATTRIBUTES) - 1:
+            continue
+        state = proc_state(dict(zip(ATTRIBUTES, fields)), in_queue)
+        if state is not None:
+            states.append(state)
+    return states
+
+
+def merge(queue_states, history_states) -> QueueSnapshot:
+    snapshot = QueueSnapshot()
+    for state in queue_states:
+        snapshot.add(state)
+    for state in history_states:
+        snapshot.add(state)
+    return snapshot
