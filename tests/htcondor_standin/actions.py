@@ -115,6 +115,7 @@ def _apply(action, ad, reason, user, now):
             JobStatus=1,
             EnteredCurrentStatus=now,
             ReleaseReason=reason or f"via condor_release (by user {user})",
+            _standin_since=time.time(),
         )
         _pending(ad, "release", ad["ReleaseReason"])
         return True

@@ -7,7 +7,7 @@ covers what job queries use: literals (integers, reals, strings, ``true``, ``fal
 ``MY.``/``TARGET.``), ``!``, unary ``-``, ``* / %``, ``+ -``, ``< <= > >=``,
 ``== != =?= =!= is isnt``, ``&&``, ``||``, ``?:`` and the functions ``member``,
 ``isUndefined``, ``isError``, ``ifThenElse``, ``strcat``, ``toLower``, ``toUpper``,
-``size``, ``int``, ``real``, ``string``, ``time`` and ``stringListMember``.
+``size``, ``int``, ``real``, ``string`` and ``time``.
 
 Semantics follow the ClassAd reference: ``==`` compares strings without case and yields
 undefined when an operand is undefined; ``=?=`` never does; ``&&``/``||`` are
@@ -203,7 +203,7 @@ def evaluate(tree, lookup):
             name = rest
         return lookup(name)
     if kind == "?":
-        cond = evaluate(tree[1], lookup)
+        cond = _as_bool(evaluate(tree[1], lookup))
         if cond is True:
             return evaluate(tree[2], lookup)
         if cond is False:
@@ -222,42 +222,49 @@ def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _as_bool(v):
+    """Logical operands: booleans, and numbers (non-zero is true), as ClassAds read them."""
+    if isinstance(v, bool) or v in (UNDEFINED, ERROR):
+        return v
+    if _is_number(v):
+        return v != 0
+    return ERROR
+
+
 def _unary(op, v):
     if v in (UNDEFINED, ERROR):
         return v
     if op == "!":
-        return (not v) if isinstance(v, bool) else ERROR
+        v = _as_bool(v)
+        return v if v is ERROR else not v
     if not _is_number(v):
         return ERROR
     return -v if op == "-" else v
 
 
 def _logic(op, left, right_thunk):
+    left = _as_bool(left)
     if op == "&&":
         if left is False:
             return False
-        right = right_thunk()
+        right = _as_bool(right_thunk())
         if left is ERROR or right is ERROR:
-            return ERROR
-        if not isinstance(left, bool) and left is not UNDEFINED:
             return ERROR
         if right is False:
             return False
         if left is UNDEFINED or right is UNDEFINED:
             return UNDEFINED
-        return right if isinstance(right, bool) else ERROR
+        return right
     if left is True:
         return True
-    right = right_thunk()
+    right = _as_bool(right_thunk())
     if left is ERROR or right is ERROR:
-        return ERROR
-    if not isinstance(left, bool) and left is not UNDEFINED:
         return ERROR
     if right is True:
         return True
     if left is UNDEFINED or right is UNDEFINED:
         return UNDEFINED
-    return right if isinstance(right, bool) else ERROR
+    return right
 
 
 def _binary(op, a, b):
@@ -314,11 +321,12 @@ def _call(name, args):
     if name == "iserror":
         return args[0] is ERROR
     if name == "ifthenelse":
-        if args[0] is True:
+        cond = _as_bool(args[0])
+        if cond is True:
             return args[1]
-        if args[0] is False:
+        if cond is False:
             return args[2]
-        return args[0] if args[0] in (UNDEFINED, ERROR) else ERROR
+        return cond
     if name == "strcat":
         if any(a in (UNDEFINED, ERROR) for a in args):
             return ERROR
@@ -343,12 +351,6 @@ def _call(name, args):
         return _to_string(args[0]) if args[0] not in (UNDEFINED, ERROR) else args[0]
     if name == "time":
         return int(time.time())
-    if name == "stringlistmember":
-        if not all(isinstance(a, str) for a in args[:2]):
-            return ERROR
-        delims = args[2] if len(args) > 2 and isinstance(args[2], str) else " ,"
-        items = [i for i in re.split("[" + re.escape(delims) + "]", args[1]) if i]
-        return args[0] in items
     return ERROR
 
 

@@ -276,6 +276,9 @@ class DagMan:
             macros["$RETURN"] = str(value)
             macros["$JOBID"] = f"{cluster}.0"
         args = [macros.get(word, word) for word in command]
+        local = self._node_dir(node) / args[0]
+        if not os.path.isabs(args[0]) and local.exists():
+            args[0] = str(local)  # scripts are found relative to the node's directory
         self.log(f"Running {kind} script of Node {node.name}...")
         try:
             code = subprocess.run(args, cwd=self._node_dir(node)).returncode

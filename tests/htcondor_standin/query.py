@@ -90,7 +90,7 @@ def parse_args(argv):
             fmt = value()
             opts["formats"].append((collapse_escapes(fmt), value()))
         elif low.startswith(("-af", "-autoformat")):
-            opts["af"], opts["af_opts"] = [], low.partition(":")[2]
+            opts["af"], opts["af_opts"] = [], arg.partition(":")[2]
             while i + 1 < len(argv) and not argv[i + 1].startswith("-"):
                 i += 1
                 opts["af"].append(argv[i])
@@ -163,7 +163,9 @@ def render(ads, opts, history=False) -> str:
         return _autoformat(ads, opts["af"], opts["af_opts"])
     if opts["long"]:
         return "".join(
-            "".join(f"{k} = {classads.literal(v)}\n" for k, v in _project(ad, opts["attributes"]).items())
+            "".join(f"{k} = {classads.literal(v)}\n"
+                    for k, v in sorted(_project(ad, opts["attributes"]).items(),
+                                       key=lambda item: item[0].lower()))
             + "\n" for ad in ads)
     if opts["json"]:
         if not ads:

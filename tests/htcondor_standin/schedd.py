@@ -198,7 +198,8 @@ class Schedd:
             scheduler = ad.get("JobUniverse") in (7, 12)
             if not scheduler and busy >= SLOTS:
                 break
-            if now - float(ad.get("EnteredCurrentStatus") or 0) < START_DELAY:
+            since = ad.get("_standin_since") or ad.get("EnteredCurrentStatus") or 0
+            if now - float(since) < START_DELAY:
                 self._waiting = True
                 continue
             key = (ad["ClusterId"], ad["ProcId"])

@@ -116,6 +116,7 @@ def _build_ad(macros, attrs, cwd, cluster, proc, batch_name):
         "GlobalJobId": f"standin#{cluster}.{proc}#{now}",
         "QDate": now,
         "EnteredCurrentStatus": now,
+        "_standin_since": time.time(),
         "LastJobStatus": 0,
         "JobStatus": 1,
         "JobUniverse": universe,
