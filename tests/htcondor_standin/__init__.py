@@ -42,6 +42,7 @@ STANDIN_SLOTS='{slots}'
 STANDIN_IDLE_EXIT='{idle_exit}'
 PYTHONPATH='{lib}'"${{PYTHONPATH:+:$PYTHONPATH}}"
 export HTCONDOR_STANDIN_STATE STANDIN_TICK STANDIN_START_DELAY STANDIN_SLOTS STANDIN_IDLE_EXIT PYTHONPATH
+printf '%s\n' '{tool}' >> '{calls}' 2>/dev/null
 exec '{python}' -m tests.htcondor_standin.cli {tool} "$@"
 """
 
@@ -61,6 +62,7 @@ class StandIn:
         self.bin = self.root / "bin"
         self.state = self.root / "state"
         self.lib = self.root / "lib"
+        self.calls_log = self.state / "calls.log"
         self.python = python or sys.executable
         self.settings = dict(tick=tick, start_delay=start_delay, slots=slots, idle_exit=idle_exit)
 
@@ -78,6 +80,7 @@ class StandIn:
         for tool in TOOLS:
             path = self.bin / tool
             path.write_text(_WRAPPER.format(tool=tool, state=self.state, lib=self.lib,
+                                            calls=self.calls_log,
                                             python=self.python, **self.settings))
             path.chmod(0o755)
         return self
@@ -92,6 +95,18 @@ class StandIn:
         env = dict(os.environ, PATH=self.path_env())
         return subprocess.run([str(self.bin / tool), *map(str, args)], cwd=cwd, env=env,
                               capture_output=True, text=True, check=check, timeout=timeout)
+
+    def calls(self):
+        """Names of the tools run so far (one per invocation), in order."""
+        try:
+            return self.calls_log.read_text().split()
+        except FileNotFoundError:
+            return []
+
+    def reset_calls(self):
+        with open(self.calls_log, "w"):
+            pass
+        self.calls_log.chmod(0o666)  # the pool's user (maybe another one) appends to it
 
     def schedd_pid(self):
         try:

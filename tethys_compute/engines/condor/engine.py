@@ -9,15 +9,21 @@ through a transport: this machine's tools, or a remote submit host's over SSH.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import posixpath
+import re
 
 from ...exceptions import EngineUnavailable
 from .errors import CondorError, NotInQueue
 from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_autoformat
 from .transport import Transport
 
+logger = logging.getLogger("tethys_compute.condor")
+
 HOLD, RELEASE, REMOVE = "hold", "release", "remove"
+#: condor_submit's "N job(s) submitted to cluster C." (condorpy's pattern, plus -terse).
+_CLUSTER = re.compile(r"(?:submitted to cluster |\*\* Proc )(\d+)")
 _TOOLS = {HOLD: "condor_hold", RELEASE: "condor_release", REMOVE: "condor_rm"}
 
 
@@ -129,8 +135,11 @@ class CondorEngine:
             return
         try:
             condor_object.sync_remote_output()
-        except FileNotFoundError as exc:
-            raise EngineUnavailable(f"Outputs not found on {self.describe()}: {exc}") from exc
+        except EngineUnavailable:
+            raise
+        except OSError as exc:
+            raise EngineUnavailable(
+                f"Copying the job's files back from {self.describe()} failed: {exc}") from exc
 
     def remove_workdir(self, remote_id):
         """Delete a remote job's directory on the submit host (nothing locally)."""
@@ -139,32 +148,53 @@ class CondorEngine:
 
 
 class CliEngine(CondorEngine):
-    """HTCondor's command-line tools, run through a transport (local or SSH)."""
+    """HTCondor's command-line tools, run through a transport (local or SSH).
+
+    condorpy writes the submit description (and DAG) files through the transport; the
+    engine runs ``condor_submit``/``condor_submit_dag`` itself, so submit options (which
+    may hold a status-report token) never reach condorpy's INFO logging.
+    """
 
     kind = "cli"
 
-    def submit_job(self, job, *, queue, options):
-        from condorpy.exceptions import HTCondorError, NoExecutable
+    def _submit(self, tool, options, path, cwd):
+        result = self.transport.run([tool, *options, path], cwd=cwd)
+        message = _condor_message(result.stderr)
+        if not result.ok:
+            raise CondorError(message or _condor_message(result.stdout)
+                              or f"{tool} exited with status {result.exit_code}.")
+        if message:
+            logger.warning("%s on %s: %s", tool, self.describe(), message)
+        match = _CLUSTER.search(result.stdout)
+        if not match:
+            raise CondorError(f"{tool} did not report a cluster id: "
+                              f"{_condor_message(result.stdout) or 'no output'}")
+        return int(match.group(1))
 
+    def submit_job(self, job, *, queue, options):
+        from condorpy.exceptions import NoExecutable
+
+        if not job.executable:
+            raise CondorError(str(NoExecutable("You cannot submit a job without an executable")))
         self.transport.makedirs(job._cwd)
-        try:
-            cluster = job.submit(queue=queue, options=list(options))
-        except (HTCondorError, NoExecutable) as exc:
-            raise CondorError(_condor_message(str(exc)) or "condor_submit failed.") from None
-        if cluster is None or cluster < 0:
-            raise CondorError("condor_submit did not report a cluster id.")
+        job.num_jobs = queue
+        job._write_job_file()
+        cluster = self._submit("condor_submit", list(options), job.job_file, job._cwd)
+        object.__setattr__(job, "_cluster_id", cluster)
         return cluster
 
     def submit_workflow(self, workflow, *, options):
-        from condorpy.exceptions import CircularDependency, HTCondorError
+        from condorpy.exceptions import CircularDependency
 
         self.transport.makedirs(workflow._cwd)
         try:
-            cluster = workflow.submit(options=list(options))
-        except (HTCondorError, CircularDependency) as exc:
-            raise CondorError(_condor_message(str(exc)) or "condor_submit_dag failed.") from None
-        if cluster is None or cluster < 0:
-            raise CondorError("condor_submit_dag did not report a cluster id.")
+            workflow.complete_node_set()
+            workflow._write_job_file()
+        except CircularDependency as exc:
+            raise CondorError(str(exc)) from None
+        cluster = self._submit("condor_submit_dag", list(options), workflow.dag_file,
+                               workflow._cwd)
+        object.__setattr__(workflow, "_cluster_id", cluster)
         return cluster
 
     def _run_query(self, tool, clusters, dags, in_queue):

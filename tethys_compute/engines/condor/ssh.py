@@ -36,9 +36,20 @@ from .transport import MAX_READ_BYTES, CommandResult, Transport
 
 logger = logging.getLogger("tethys_compute.condor.ssh")
 
+class _LogAndAcceptPolicy(paramiko.MissingHostKeyPolicy):
+    """Accept an unknown host key and log it (``"warn"``)."""
+
+    def missing_host_key(self, client, hostname, key):
+        logger.warning(
+            "Accepting the unknown SSH host key of %s (%s %s) because "
+            'CONDOR_SSH_HOST_KEY_POLICY is "warn".',
+            hostname, key.get_name(), key.get_fingerprint().hex(),
+        )
+
+
 POLICIES = {
     "reject": paramiko.RejectPolicy,
-    "warn": paramiko.WarningPolicy,
+    "warn": _LogAndAcceptPolicy,
     "auto-add": paramiko.AutoAddPolicy,
 }
 

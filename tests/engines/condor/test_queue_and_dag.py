@@ -1,0 +1,110 @@
+"""Queue snapshots (parsing condor_q/condor_history output) and the DAG file writer."""
+
+import condorpy
+
+from tests.htcondor_standin.dag_file import parse_dag
+from tethys_compute.engines.condor.condorpy_objects import TransportJob, TransportWorkflow
+from tethys_compute.engines.condor.dag import dag_text
+from tethys_compute.engines.condor.queue import (
+    ATTRIBUTES,
+    constraint,
+    merge,
+    parse_autoformat,
+)
+
+
+def line(**values):
+    return "\t".join(str(values.get(a, "undefined")) for a in ATTRIBUTES)
+
+
+def test_parse_autoformat_reads_every_attribute_and_free_text_last():
+    text = "\n".join([
+        line(ClusterId=5, ProcId=0, JobStatus=4, ExitCode=3, ExitBySignal="false"),
+        line(ClusterId=5, ProcId=1, JobStatus=5, HoldReasonCode=13,
+             HoldReason="Transfer input files failure\twith a tab"),
+        line(ClusterId=6, ProcId=0, JobStatus=4, ExitBySignal="true", ExitSignal=9),
+        "garbage",
+        "",
+    ])
+    states = parse_autoformat(text, in_queue=False)
+    assert [(s.cluster, s.proc, s.status) for s in states] == [(5, 0, 4), (5, 1, 5), (6, 0, 4)]
+    assert states[0].failed and states[0].describe_exit() == "exited with code 3"
+    assert states[1].hold_reason == "Transfer input files failure\twith a tab"
+    assert states[1].hold_reason_code == 13
+    assert states[2].exit_by_signal and states[2].describe_exit() == "was killed by signal 9"
+
+
+def test_history_wins_and_dag_nodes_use_their_latest_job():
+    queued = parse_autoformat("\n".join([
+        line(ClusterId=10, ProcId=0, JobStatus=2),
+        line(ClusterId=12, ProcId=0, JobStatus=2, DAGManJobId=10, DAGNodeName="B"),
+    ]), True)
+    history = parse_autoformat("\n".join([
+        line(ClusterId=11, ProcId=0, JobStatus=4, ExitCode=1, DAGManJobId=10, DAGNodeName="B"),
+        line(ClusterId=13, ProcId=0, JobStatus=4, ExitCode=0, DAGManJobId=10, DAGNodeName="A"),
+        line(ClusterId=12, ProcId=0, JobStatus=4, ExitCode=0, DAGManJobId=10, DAGNodeName="B"),
+    ]), False)
+    snapshot = merge(queued, history)
+    assert snapshot.cluster(12)[0].status == 4  # left the queue between the two calls
+    nodes = snapshot.dag_nodes(10)
+    assert {name: procs[0].cluster for name, procs in nodes.items()} == {"A": 13, "B": 12}
+    assert snapshot.cluster(99) == []
+
+
+def test_constraint_selects_clusters_and_dag_nodes():
+    assert constraint([3, 1, 3], [7]) == "member(ClusterId, {1, 3}) || member(DAGManJobId, {7})"
+    assert constraint() == "false"
+
+
+def _node(name, **options):
+    job = TransportJob(name, attributes={"executable": "run.sh", "initialdir": name})
+    return condorpy.Node(job, **options)
+
+
+def test_dag_file_has_every_node_option_in_dagman_syntax():
+    a = _node("A", pre_script="pre.sh", pre_script_args="$JOB 1", pre_skip=3, priority=5,
+              category="fast", variables={"msg": 'say "hi" \\ bye', "n": 2})
+    b = _node("B", retry=3, retry_unless_exit_value=7, abort_dag_on=9,
+              abort_dag_on_return_value=2, post_script="post.sh", dir="sub", noop=True)
+    c = _node("C", done=True, retry=1)
+    b.add_parent(a)
+    c.add_parent(a)
+    workflow = TransportWorkflow("flow", config="dagman.config", max_jobs={"fast": 2})
+    for node in (a, b, c):
+        workflow.add_node(node)
+    text = dag_text(workflow)
+    assert text.splitlines() == [
+        "CONFIG dagman.config",
+        "JOB A A/A.job",
+        "JOB B B/B.job DIR sub NOOP",
+        "JOB C C/C.job DONE",
+        'VARS A msg="say \\"hi\\" \\\\ bye" n="2"',
+        "SCRIPT PRE A pre.sh $JOB 1",
+        "PRE_SKIP A 3",
+        "CATEGORY A fast",
+        "PRIORITY A 5",
+        "SCRIPT POST B post.sh",
+        "RETRY B 3 UNLESS-EXIT 7",
+        "ABORT-DAG-ON B 9 RETURN 2",
+        "RETRY C 1",
+        "PARENT A CHILD B C",
+        "MAXJOBS fast 2",
+    ]
+
+
+def test_dag_file_is_read_back_by_dagman(tmp_path):
+    """The stand-in's DAGMan parser (HTCondor's syntax) reads what the writer wrote."""
+    a = _node("A", variables={"msg": 'say "hi"'}, retry=2, retry_unless_exit_value=4)
+    b = _node("B", abort_dag_on=1, abort_dag_on_return_value=3, dir="d", pre_skip=2,
+              pre_script="p.sh")
+    b.add_parent(a)
+    workflow = TransportWorkflow("flow", config=None, max_jobs={})
+    workflow.add_node(a)
+    workflow.add_node(b)
+    (tmp_path / "flow.dag").write_text(dag_text(workflow))
+    dag = parse_dag(tmp_path / "flow.dag")
+    assert dag.nodes["A"].vars == {"msg": 'say "hi"'}
+    assert (dag.nodes["A"].retry, dag.nodes["A"].retry_unless_exit) == (2, 4)
+    assert (dag.nodes["B"].abort_on, dag.nodes["B"].abort_return) == (1, 3)
+    assert dag.nodes["B"].dir == "d" and dag.nodes["B"].pre_skip == 2
+    assert dag.nodes["B"].parents == {"A"}
