@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from ...exceptions import EngineUnavailable
-from .engine import HOLD, RELEASE, REMOVE, CondorEngine
+from .engine import HOLD, RELEASE, REMOVE, CondorEngine, expected_procs, incomplete
 from .errors import CondorError, NotInQueue
 from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, proc_state
 from .transport import LocalTransport
@@ -129,12 +129,12 @@ class BindingsEngine(CondorEngine):
         return states
 
     def query(self, clusters=(), dags=()):
-        clusters, dags = {int(c) for c in clusters}, {int(d) for d in dags}
-        if not clusters and not dags:
+        expected, dags = expected_procs(clusters, dags)
+        if not expected:
             return QueueSnapshot()
         schedd = self.schedd()
-        queued = self._ask(schedd.query, constraint(clusters | dags, dags), True)
-        missing = (clusters | dags) - {s.cluster for s in queued}
+        queued = self._ask(schedd.query, constraint(set(expected), dags), True)
+        missing = incomplete(expected, queued)
         history = []
         if missing or dags:
             history = self._ask(schedd.history, constraint(missing, dags), False)

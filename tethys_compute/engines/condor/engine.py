@@ -75,7 +75,10 @@ class CondorEngine:
 
     def query(self, clusters=(), dags=()) -> QueueSnapshot:
         """State of ``clusters`` and of the node jobs of ``dags`` (DAGMan ClusterIds), in
-        one queue query plus at most one history query.
+        one queue query plus at most one history query (asked only for clusters with
+        fewer procs in the queue than expected, and for DAG nodes).
+
+        :param clusters: ClusterIds, or a dict ClusterId -> number of procs expected.
 
         :raises EngineUnavailable: when the schedd cannot be asked.
         """
@@ -208,11 +211,11 @@ class CliEngine(CondorEngine):
         return parse_autoformat(result.stdout, in_queue)
 
     def query(self, clusters=(), dags=()):
-        clusters, dags = {int(c) for c in clusters}, {int(d) for d in dags}
-        if not clusters and not dags:
+        expected, dags = expected_procs(clusters, dags)
+        if not expected:
             return QueueSnapshot()
-        queued = self._run_query("condor_q", clusters | dags, dags, True)
-        missing = (clusters | dags) - {s.cluster for s in queued}
+        queued = self._run_query("condor_q", set(expected), dags, True)
+        missing = incomplete(expected, queued)
         history = []
         if missing or dags:
             history = self._run_query("condor_history", missing, dags, False)
@@ -242,6 +245,26 @@ class CliEngine(CondorEngine):
         summary = next((line for line in lines if line.startswith("Total for query")),
                        lines[-1] if lines else "no answer")
         return f"Connected to {where}; condor_q answered: {summary}"
+
+
+def expected_procs(clusters, dags):
+    """``({ClusterId: procs expected}, {DAGMan ClusterId})`` from query arguments."""
+    if isinstance(clusters, dict):
+        expected = {int(c): max(int(n or 1), 1) for c, n in clusters.items()}
+    else:
+        expected = {int(c): 1 for c in clusters}
+    dags = {int(d) for d in dags}
+    for dag in dags:
+        expected.setdefault(dag, 1)
+    return expected, dags
+
+
+def incomplete(expected, queued):
+    """Clusters with fewer procs in the queue than expected (the rest are in the history)."""
+    seen = {}
+    for state in queued:
+        seen[state.cluster] = seen.get(state.cluster, 0) + 1
+    return {cluster for cluster, count in expected.items() if seen.get(cluster, 0) < count}
 
 
 def _condor_message(text: str) -> str:

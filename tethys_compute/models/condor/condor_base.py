@@ -81,8 +81,8 @@ class CondorBase(TethysJob):
 
     # --- status ---------------------------------------------------------------------------------
     def _query_ids(self):
-        """``(clusters, dags)`` to ask the schedd about for this job."""
-        return [self.cluster_id], []
+        """``({ClusterId: procs expected}, [DAGMan ClusterIds])`` to ask the schedd about."""
+        return {self.cluster_id: 1}, []
 
     def _snapshot(self, engine=None):
         prefetched = self.__dict__.pop("_prefetched_snapshot", None)
@@ -163,7 +163,7 @@ class CondorBase(TethysJob):
             if not job.is_terminal and job.execute_time and job.cluster_id and job.is_time_to_update():
                 by_scheduler[job.scheduler_id].append(job)
         for group in by_scheduler.values():
-            clusters, dags = set(), set()
+            clusters, dags = {}, set()
             for job in group:
                 job_clusters, job_dags = job._query_ids()
                 clusters.update(job_clusters)

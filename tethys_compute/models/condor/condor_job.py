@@ -26,6 +26,10 @@ class CondorJob(CondorBase, CondorPyJob):
         self.update_database_fields()
         return super().save(*args, **kwargs)
 
+    def update_database_fields(self):
+        """Copy changes made on the condorpy object back into the fields (Tethys)."""
+        CondorPyJob.update_database_fields(self)
+
     def _execute(self, queue=None, options=None):
         """Write the submit description into the job's directory (on the submit host)
         and run ``condor_submit``; records ``cluster_id``.
@@ -43,6 +47,9 @@ class CondorJob(CondorBase, CondorPyJob):
         job = self.condor_object
         self.cluster_id = engine.submit_job(job, queue=self.num_jobs, options=list(options or []))
         self.update_database_fields()
+
+    def _query_ids(self):
+        return {self.cluster_id: self.num_jobs}, []
 
     def _outcome(self, snapshot):
         procs = snapshot.cluster(self.cluster_id)

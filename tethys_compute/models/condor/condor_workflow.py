@@ -77,7 +77,7 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
 
     # --- status ----------------------------------------------------------------------------------
     def _query_ids(self):
-        return [self.cluster_id], [self.cluster_id]
+        return {self.cluster_id: 1}, [self.cluster_id]
 
     def _outcome(self, snapshot):
         dag = snapshot.cluster(self.cluster_id)
