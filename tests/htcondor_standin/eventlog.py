@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import sys
 import time
 
 SUBMIT, EXECUTE, ABORTED, TERMINATED, HELD, RELEASED = 0, 1, 9, 5, 12, 13
@@ -72,7 +73,12 @@ def append(path, text: str):
     """Append one event to a log, under an exclusive lock (HTCondor locks its logs too)."""
     if not path:
         return
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        # As the schedd: an unwritable user log is reported, the job goes on.
+        print(f"cannot write event to user log {path}: {exc}", file=sys.stderr, flush=True)
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, text.encode("utf-8"))

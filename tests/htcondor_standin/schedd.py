@@ -135,7 +135,12 @@ class Schedd:
             idle = []
             for ad in self.queue.queue():
                 key = (ad["ClusterId"], ad["ProcId"])
-                if self._handle(ad, key, exited, now):
+                try:
+                    changed = self._handle(ad, key, exited, now)
+                except Exception as exc:  # noqa: BLE001 - one job's trouble stops no other
+                    print(f"job {key}: {exc!r}", file=sys.stderr, flush=True)
+                    continue
+                if changed:
                     if ad["_in_queue"]:
                         self.queue.update(_strip(ad))
                     else:
@@ -316,7 +321,11 @@ class Schedd:
             handle.close()
         if run.transfer:
             try:
-                _transfer_out(ad, run)
+                try:
+                    _transfer_out(ad, run)
+                except OSError as exc:
+                    raise HoldJob("Transfer output files failure at access point standin: "
+                                  f"{exc}", TRANSFER_OUTPUT_ERROR, exc.errno or 0) from None
             except HoldJob as hold:
                 self._cleanup(key)
                 ad.update(LastJobStatus=2, JobStatus=5, EnteredCurrentStatus=int(time.time()),

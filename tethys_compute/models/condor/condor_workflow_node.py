@@ -80,6 +80,8 @@ class CondorWorkflowNode(models.Model):
         :raises ValidationError: if the parent is in another workflow, is this node, or
             would close a cycle.
         """
+        if self.pk is not None and getattr(parent, "pk", None) is not None:
+            validate_edges([(self.pk, parent.pk)])
         self.parent_nodes.add(parent)
 
     def update_database_fields(self):
@@ -87,7 +89,14 @@ class CondorWorkflowNode(models.Model):
 
     @property
     def condorpy_node(self):
-        """A condorpy ``Node`` carrying this node's job and every DAG option."""
+        """A condorpy ``Node`` carrying this node's job and every DAG option (one per
+        instance, so parents can be linked to it)."""
+        node = self.__dict__.get("_condorpy_node")
+        if node is None:
+            node = self.__dict__["_condorpy_node"] = self._build_condorpy_node()
+        return node
+
+    def _build_condorpy_node(self):
         import condorpy
 
         return condorpy.Node(
@@ -143,13 +152,23 @@ Edge = CondorWorkflowNode.parent_nodes.through
 
 @receiver(m2m_changed, sender=Edge, dispatch_uid="tethys_compute.condor_node_parents")
 def _check_parents(sender, instance, action, reverse, pk_set, **kwargs):
-    """Refuse a parent from another workflow, a node as its own parent, and cycles."""
+    """Parents added directly through ``parent_nodes``/``children_nodes`` are checked too."""
     if action != "pre_add" or not pk_set:
         return
-    pairs = [(pk, instance.pk) for pk in pk_set] if reverse else [(instance.pk, pk) for pk in pk_set]
-    ids = {instance.pk, *pk_set}
-    info = dict(CondorWorkflowNode.objects.filter(pk__in=ids).values_list("pk", "workflow_id"))
-    names = dict(CondorWorkflowNode.objects.filter(pk__in=ids).values_list("pk", "name"))
+    validate_edges([(pk, instance.pk) for pk in pk_set] if reverse
+                   else [(instance.pk, pk) for pk in pk_set])
+
+
+def validate_edges(pairs):
+    """Check new ``(child id, parent id)`` edges: same workflow, not a node's own parent,
+    no cycle.
+
+    :raises ValidationError: naming the nodes.
+    """
+    ids = {pk for pair in pairs for pk in pair}
+    rows = CondorWorkflowNode.objects.filter(pk__in=ids).values_list("pk", "workflow_id", "name")
+    info = {pk: workflow for pk, workflow, _ in rows}
+    names = {pk: name for pk, _, name in rows}
     for child, parent in pairs:
         if child == parent:
             raise ValidationError(f'Node "{names.get(child)}" cannot be its own parent.')
@@ -157,10 +176,10 @@ def _check_parents(sender, instance, action, reverse, pk_set, **kwargs):
             raise ValidationError(
                 f'Node "{names.get(parent)}" cannot be a parent of "{names.get(child)}": it '
                 "belongs to another workflow.")
-    workflow_id = info.get(instance.pk)
+    workflows = {info.get(child) for child, _ in pairs}
     edges = {}
     for child, parent in Edge.objects.filter(
-        from_condorworkflownode__workflow_id=workflow_id
+        from_condorworkflownode__workflow_id__in=workflows
     ).values_list("from_condorworkflownode_id", "to_condorworkflownode_id"):
         edges.setdefault(parent, set()).add(child)
     for child, parent in pairs:
