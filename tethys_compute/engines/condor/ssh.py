@@ -120,6 +120,7 @@ class _Connection:
         self.settings = settings
         self.lock = threading.Lock()
         self.client = None
+        self.local = threading.local()  # one SFTP session per thread (SFTP is not thread-safe)
 
     def get(self) -> paramiko.SSHClient:
         with self.lock:
@@ -132,6 +133,17 @@ class _Connection:
                 self.client = None
             self.client = _connect(self.settings)
             return self.client
+
+    def sftp(self):
+        """This thread's SFTP session on the current connection."""
+        client = self.get()
+        cached = getattr(self.local, "sftp", None)
+        if cached is not None and cached[0] is client and not cached[1].sock.closed:
+            return client, cached[1]
+        sftp = client.open_sftp()
+        sftp.get_channel().settimeout(self.settings.command_timeout)
+        self.local.sftp = (client, sftp)
+        return client, sftp
 
     def invalidate(self, client=None):
         with self.lock:
@@ -275,36 +287,27 @@ class SSHTransport(Transport):
     # --- files --------------------------------------------------------------------------
     @contextlib.contextmanager
     def sftp(self):
-        client = self.conn.get()
+        client = None
         try:
-            sftp = client.open_sftp()
+            client, sftp = self.conn.sftp()
+        except SSHConnectionError:
+            raise
         except _TRANSIENT as exc:
             self._fail(client, "opening SFTP", exc)
         try:
-            sftp.get_channel().settimeout(self.settings.command_timeout)
             yield sftp
         except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
             raise
         except _TRANSIENT as exc:
             self._fail(client, "transferring files", exc)
-        finally:
-            with contextlib.suppress(Exception):
-                sftp.close()
 
     def makedirs(self, path):
         with self.sftp() as sftp:
             _makedirs(sftp, path)
 
     def open(self, path, mode="r"):
-        client = self.conn.get()
-        try:
-            sftp = client.open_sftp()
-            handle = sftp.open(path, mode)
-        except (FileNotFoundError, PermissionError):
-            raise
-        except _TRANSIENT as exc:
-            self._fail(client, f"opening {path}", exc)
-        return _RemoteFile(sftp, handle, "b" not in mode)
+        with self.sftp() as sftp:
+            return _RemoteFile(sftp.open(path, mode), "b" not in mode)
 
     def read_bytes(self, path, limit=MAX_READ_BYTES):
         with self.sftp() as sftp, sftp.open(path, "rb") as handle:
@@ -366,10 +369,10 @@ def _collect(channel, timeout, where):
 
 
 class _RemoteFile:
-    """An SFTP file that closes its SFTP session with it (condorpy opens, writes, closes)."""
+    """An SFTP file taking ``str`` in text mode (condorpy writes text)."""
 
-    def __init__(self, sftp, handle, text):
-        self.sftp, self.handle, self.text = sftp, handle, text
+    def __init__(self, handle, text):
+        self.handle, self.text = handle, text
 
     def write(self, data):
         return self.handle.write(data.encode("utf-8") if self.text and isinstance(data, str) else data)
@@ -379,10 +382,7 @@ class _RemoteFile:
         return data.decode("utf-8", "replace") if self.text else data
 
     def close(self):
-        try:
-            self.handle.close()
-        finally:
-            self.sftp.close()
+        self.handle.close()
 
     def __enter__(self):
         return self
@@ -392,9 +392,15 @@ class _RemoteFile:
 
 
 def _makedirs(sftp, path):
+    """``mkdir -p`` over SFTP: one round trip when the parent exists."""
     path = posixpath.normpath(path)
     if path in ("", ".", "/"):
         return
+    try:
+        sftp.mkdir(path)
+        return
+    except OSError:
+        pass
     try:
         if stat.S_ISDIR(sftp.stat(path).st_mode):
             return
@@ -403,8 +409,7 @@ def _makedirs(sftp, path):
     parent = posixpath.dirname(path)
     if parent:
         _makedirs(sftp, parent)
-    with contextlib.suppress(OSError):
-        sftp.mkdir(path)
+    sftp.mkdir(path)
 
 
 def _upload(sftp, local_path, path):
