@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import json
 import logging
 from datetime import timedelta
 
@@ -190,6 +191,7 @@ class TethysJob(models.Model):
         copy never undoes a newer status or result. A changed ``_status`` goes through
         the status rules (:meth:`update_status`) rather than a plain write.
         """
+        self._check_extended_properties()
         if self._state.adding or kwargs.get("force_insert") or "_loaded_values" not in self.__dict__:
             return self._save_new(*args, **kwargs)
         if kwargs.get("update_fields") is not None:
@@ -210,6 +212,23 @@ class TethysJob(models.Model):
             other = (self.extended_properties or {}).get(st.OTHER_STATUS_KEY)
             self.update_status(other if status_change == st.OTHER and other else status_change)
         return None
+
+    def _check_extended_properties(self):
+        props = self.extended_properties
+        if props is None:
+            return
+        if not isinstance(props, dict):
+            raise ValueError(
+                f"Job {self.pk or self.name!r}: extended_properties must be a dict, "
+                f"not {type(props).__name__}."
+            )
+        try:
+            json.dumps(props)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Job {self.pk or self.name!r}: extended_properties must hold only JSON "
+                f"values (str, number, bool, None, list, dict): {exc}"
+            ) from None
 
     def refresh_from_db(self, using=None, fields=None, **kwargs):
         super().refresh_from_db(using=using, fields=fields, **kwargs)
