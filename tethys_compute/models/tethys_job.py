@@ -238,7 +238,7 @@ class TethysJob(models.Model):
         super().save(*args, **kwargs)
         if "{id}" in (self.name or ""):
             self.name = self.name.replace("{id}", str(self.pk))
-            type(self)._base_manager.filter(pk=self.pk).update(name=self.name)
+            TethysJob._base_manager.filter(pk=self.pk).update(name=self.name)
         self._take_snapshot()
 
     # --- status constants and helpers --------------------------------------------------
