@@ -26,8 +26,8 @@ def main(n):
     from django.contrib.auth import get_user_model
     from django.db import models
 
-    from tethys_compute.models import BasicJob, TethysJob
     from tests.testapp.app import TestApp
+    from tethys_compute.models import BasicJob, TethysJob
 
     user = get_user_model().objects.create_user("bench")
     manager = TestApp.get_job_manager()

@@ -2,11 +2,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
+from tests.testapp.app import TestApp
 from tethys_compute.app_base import TethysAppBase, registered_apps
 from tethys_compute.exceptions import TethysAppSettingDoesNotExist, TethysAppSettingNotAssigned
 from tethys_compute.models import SchedulerSetting
 from tethys_compute.scheduler_manager import create_condor_scheduler, create_dask_scheduler
-from tests.testapp.app import TestApp
 
 pytestmark = pytest.mark.django_db
 

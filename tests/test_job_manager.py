@@ -5,6 +5,8 @@ from django.apps import apps
 from django.contrib.auth.models import AnonymousUser, Group
 from django.test import RequestFactory
 
+from tests.testapp.app import TestApp
+from tests.testapp.models import EngineJob
 from tethys_compute.job_manager import JOB_TYPES, JobManager
 from tethys_compute.models import (
     BasicJob,
@@ -13,8 +15,6 @@ from tethys_compute.models import (
     DaskJob,
     TethysJob,
 )
-from tests.testapp.app import TestApp
-from tests.testapp.models import EngineJob
 
 pytestmark = pytest.mark.django_db
 

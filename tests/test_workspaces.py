@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.testapp.app import TestApp
 from tethys_compute.models import BasicJob, TethysJob
 from tethys_compute.workspaces import is_own_job_directory, user_workspace
-from tests.testapp.app import TestApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ Every key is documented in ``docs/settings.rst``.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -43,7 +43,7 @@ DEFAULTS: dict = {
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_config() -> dict:
     """Return the merged settings dict (defaults updated with the project's values)."""
     user = getattr(settings, "TETHYS_COMPUTE", None) or {}

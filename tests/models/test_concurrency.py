@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tethys_compute.models import BasicJob, TethysJob
 from tests.conftest import requires_postgres
+from tethys_compute.models import BasicJob, TethysJob
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def race(processes, go, tmp_path):
         time.sleep(0.01)
     go.touch()
     outputs = [p.communicate(timeout=60) for p in processes]
-    for process, (out, err) in zip(processes, outputs):
+    for process, (_out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
     return outputs
 

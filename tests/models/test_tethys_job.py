@@ -10,10 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.testapp.models import ENGINE_CALLS, ENGINE_STATE, EngineJob, UnreachableEngine
 from tethys_compute import signals
 from tethys_compute.exceptions import JobStateError
 from tethys_compute.models import BasicJob, JobStatusChange, TethysJob
-from tests.testapp.models import ENGINE_CALLS, ENGINE_STATE, EngineJob, UnreachableEngine
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@
 ``.for_app(label)``, ``.visible_to(user)``."""
 
 from django.db.models import Q, TextField
-from django.db.models.functions import Cast
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 
 from .. import status as st

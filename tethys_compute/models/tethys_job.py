@@ -192,7 +192,8 @@ class TethysJob(models.Model):
         the status rules (:meth:`update_status`) rather than a plain write.
         """
         self._check_extended_properties()
-        if self._state.adding or kwargs.get("force_insert") or "_loaded_values" not in self.__dict__:
+        loaded = "_loaded_values" in self.__dict__
+        if self._state.adding or kwargs.get("force_insert") or not loaded:
             return self._save_new(*args, **kwargs)
         if kwargs.get("update_fields") is not None:
             super().save(*args, **kwargs)
@@ -399,7 +400,6 @@ class TethysJob(models.Model):
         ``from_terminal`` is not set.
         """
         old = self._status
-        old_other = self.other_status
         now = timezone.now()
         values = {"_status": new, "_last_status_update": now}
         if new == st.RUNNING and old in (st.PENDING, st.SUBMITTED) and not self.start_time:
@@ -656,7 +656,9 @@ class TethysJob(models.Model):
         :raises JobStateError: if the job's result processing did not fail.
         """
         if self._results_state != RESULTS_FAILED:
-            raise JobStateError(f"Job {self.pk}: result processing has not failed; nothing to retry.")
+            raise JobStateError(
+                f"Job {self.pk}: result processing has not failed; nothing to retry."
+            )
         self._write_status(
             st.RESULTS_READY,
             reason="retry result processing",
@@ -804,7 +806,8 @@ def _function_path(function):
     if isinstance(function, str):
         if "." not in function or not all(part.isidentifier() for part in function.split(".")):
             raise ValueError(
-                f'"{function}" is not a dotted path to a function (e.g. "my_app.results.summarize").'
+                f'"{function}" is not a dotted path to a function '
+                '(e.g. "my_app.results.summarize").'
             )
         return function
     if not callable(function):
