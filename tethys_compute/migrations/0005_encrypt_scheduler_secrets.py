@@ -16,7 +16,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('tethys_compute', '0004_tethys_compute_additions'),
-        migrations.RunPython(encrypt_existing, migrations.RunPython.noop),
     ]
 
     operations = [
