@@ -1,0 +1,85 @@
+"""Admin of app scheduler settings: which scheduler serves each setting an app declares.
+
+Settings are declared by apps (``TethysAppBase.scheduler_settings()``) and synced to the
+database, so they cannot be added or deleted here; only their scheduler is chosen, among
+schedulers of the setting's engine.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from ..app_base import registered_apps
+from ..models import SchedulerSetting
+from .forms import SchedulerSettingForm
+
+
+class AssignmentFilter(admin.SimpleListFilter):
+    title = "assignment"
+    parameter_name = "assignment"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("missing", "Required, not assigned"),
+            ("unassigned", "Not assigned"),
+            ("assigned", "Assigned"),
+        )
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "missing":
+            return queryset.filter(required=True, scheduler_service__isnull=True)
+        if value == "unassigned":
+            return queryset.filter(scheduler_service__isnull=True)
+        if value == "assigned":
+            return queryset.filter(scheduler_service__isnull=False)
+        return queryset
+
+
+class AppFilter(admin.SimpleListFilter):
+    title = "app"
+    parameter_name = "app"
+
+    def lookups(self, request, model_admin):
+        names = {package: app.name for package, app in registered_apps().items()}
+        packages = (
+            SchedulerSetting.objects.order_by("app_package")
+            .values_list("app_package", flat=True).distinct()
+        )
+        return [(package, names.get(package, package)) for package in packages]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(app_package=self.value()) if self.value() else queryset
+
+
+@admin.register(SchedulerSetting)
+class SchedulerSettingAdmin(admin.ModelAdmin):
+    form = SchedulerSettingForm
+    list_display = ("setting", "app_package", "engine", "required", "scheduler_service",
+                    "assignment")
+    list_filter = (AssignmentFilter, AppFilter, "engine", "required")
+    list_select_related = ("scheduler_service",)
+    search_fields = ("app_package", "name", "description")
+    ordering = ("app_package", "name")
+    fields = ("app_package", "name", "description", "engine", "required", "scheduler_service")
+    readonly_fields = ("app_package", "name", "description", "engine", "required")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="setting", ordering="name")
+    def setting(self, obj):
+        return obj.name
+
+    @admin.display(description="status")
+    def assignment(self, obj):
+        if obj.scheduler_service_id is not None:
+            return "Assigned"
+        if obj.required:
+            return format_html('<strong class="errornote" style="padding:2px 6px">{}</strong>',
+                               "Required: not assigned")
+        return "Optional: not assigned"
