@@ -1,9 +1,9 @@
 import pytest
 from django.contrib.auth.models import Permission
 
+from tests.testapp.app import TestApp
 from tethys_compute.job_manager import JobManager
 from tethys_compute.models import CondorScheduler, DaskScheduler
-from tests.testapp.app import TestApp
 
 PASSWORD = "hunter2-Sup3r-S3cret!"
 PASSPHRASE = "correct horse battery staple 42"

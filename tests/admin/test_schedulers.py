@@ -73,7 +73,8 @@ def test_secrets_absent_from_every_admin_page(admin_client, condor_scheduler):
         assert response.status_code == 200, url
         assert_no_secret(response)
     # The changelist says how it logs in, without the secrets.
-    assert "password, private key + passphrase" in admin_client.get(CONDOR_CHANGELIST).content.decode()
+    changelist = admin_client.get(CONDOR_CHANGELIST).content.decode()
+    assert "password, private key + passphrase" in changelist
 
 
 def test_change_form_states_whether_a_secret_is_stored(admin_client, condor_scheduler):

@@ -24,6 +24,7 @@ from ...models import CondorScheduler, DaskScheduler, Scheduler, SchedulerSettin
 from ._output import format_table, to_json
 
 ENGINE_NAMES = {"htcondor": "HTCondor", "dask": "Dask"}
+WITH_ARTICLE = {"htcondor": "an HTCondor", "dask": "a Dask"}
 TYPE_PREFIXES = {"condor": CondorScheduler, "htcondor": CondorScheduler, "dask": DaskScheduler}
 
 
@@ -290,9 +291,9 @@ class Command(BaseCommand):
         row = find_setting(setting)
         target = find_scheduler(scheduler)
         if target.engine != row.engine:
-            want = ENGINE_NAMES.get(row.engine, row.engine)
-            have = ENGINE_NAMES.get(target.engine, "unknown")
-            raise CommandError(f'{row} takes a {want} scheduler; "{target.name}" is a {have} '
+            want = WITH_ARTICLE.get(row.engine, row.engine)
+            have = WITH_ARTICLE.get(target.engine, "an unknown")
+            raise CommandError(f'{row} takes {want} scheduler; "{target.name}" is {have} '
                                "scheduler.")
         row.scheduler_service = target
         try:
