@@ -24,12 +24,22 @@ def change_url(setting):
 
 
 def test_changelist_flags_required_unassigned_settings(admin_client, settings_rows):
-    body = admin_client.get(CHANGELIST).content.decode()
+    response = admin_client.get(CHANGELIST)
+    body = response.content.decode()
     assert "dask_primary" in body and "condor_primary" in body
     assert body.count("Required: not assigned") == 1
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 required setting(s) have no scheduler: test_app:dask_primary. The apps cannot get "
+        "a scheduler for them until one is assigned."]
     assert "Optional: not assigned" in body
     missing = admin_client.get(CHANGELIST + "?assignment=missing").content.decode()
     assert "dask_primary" in missing and "condor_primary" not in missing
+
+
+def test_changelist_shows_settings_declared_since_the_last_sync(admin_client, db):
+    SchedulerSetting.objects.all().delete()
+    body = admin_client.get(CHANGELIST).content.decode()
+    assert "dask_primary" in body and "condor_primary" in body
 
 
 def test_dropdown_offers_only_schedulers_of_the_setting_engine(

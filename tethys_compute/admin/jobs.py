@@ -14,6 +14,7 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, JSONField
 from django.forms import ModelForm, modelform_factory
@@ -68,6 +69,11 @@ def _own_fields(model):
     return entries
 
 
+def owner_name():
+    """An expression for a job's owner's user name (any user model)."""
+    return F(f"user__{get_user_model().USERNAME_FIELD}")
+
+
 def _status_label(code, other=""):
     if not code:
         return "-"
@@ -107,7 +113,7 @@ class JobAdmin(admin.ModelAdmin):
         # annotations onto the subclass instances, a select_related cache it would not).
         return (
             TethysJob.objects.select_subclasses()
-            .annotate(owner_username=F("user__username"))
+            .annotate(owner_username=owner_name())
             .order_by(*self.get_ordering(request))
         )
 
@@ -123,7 +129,7 @@ class JobAdmin(admin.ModelAdmin):
     def job_type(self, obj):
         return obj.type
 
-    @admin.display(description="user", ordering="user__username")
+    @admin.display(description="user", ordering="owner_username")
     def owner(self, obj):
         return getattr(obj, "owner_username", None) or obj.user_id
 
@@ -288,6 +294,7 @@ class JobAdmin(admin.ModelAdmin):
                 failed.append(f'"{job}": {exc}')
             else:
                 done += 1
+                self.log_change(request, job, f"{done_word.capitalize()} from the admin.")
         if done:
             self.message_user(request, f"{done} job(s) {done_word}.", messages.SUCCESS)
         if skipped:

@@ -7,12 +7,16 @@ schedulers of the setting's engine.
 
 from __future__ import annotations
 
-from django.contrib import admin
+import logging
+
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from ..app_base import registered_apps
 from ..models import SchedulerSetting
 from .forms import SchedulerSettingForm
+
+logger = logging.getLogger("tethys_compute.admin")
 
 
 class AssignmentFilter(admin.SimpleListFilter):
@@ -67,6 +71,24 @@ class SchedulerSettingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # Show every setting the apps declare, even one added since the last migrate.
+        for app in registered_apps().values():
+            try:
+                app._ensure_synced()
+            except Exception:  # noqa: BLE001 - a broken declaration must not hide the rest
+                logger.exception("Syncing the scheduler settings of %s failed", app.package)
+        missing = [str(s) for s in SchedulerSetting.objects.filter(
+            required=True, scheduler_service__isnull=True)]
+        if missing and request.method == "GET":
+            self.message_user(
+                request,
+                f"{len(missing)} required setting(s) have no scheduler: {', '.join(missing)}. "
+                "The apps cannot get a scheduler for them until one is assigned.",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ... import status as st
 from ...admin.job_filters import job_type_q, job_types, status_q
+from ...admin.jobs import owner_name
 from ...admin.logs import resolve_logs, sections_as_dict
 from ...models import DaskSerializedField, TethysJob
 from ._output import format_table, parse_when, to_json, when
@@ -206,7 +207,7 @@ class Command(BaseCommand):
         if created_before:
             jobs = jobs.filter(creation_time__lt=parse_when(created_before, "--created-before"))
         total = jobs.count()
-        jobs = jobs.select_subclasses().annotate(owner_username=F("user__username"))
+        jobs = jobs.select_subclasses().annotate(owner_username=owner_name())
         jobs = jobs.order_by("-pk")
         rows = [job_summary(job) for job in (jobs[:limit] if limit else jobs)]
         if output_format == "json":
@@ -319,7 +320,7 @@ class Command(BaseCommand):
         ids = list(jobs.values_list("pk", flat=True))
         if not execute:
             preview = TethysJob.objects.filter(pk__in=ids[:20]).select_subclasses().annotate(
-                owner_username=F("user__username")).order_by("pk")
+                owner_username=owner_name()).order_by("pk")
             self.stdout.write(format_table(
                 ("ID", "NAME", "TYPE", "APP", "USER", "STATUS", "COMPLETED"),
                 [(j.pk, j.name, j.type, j.label, j.owner_username, j.cached_status,
