@@ -180,7 +180,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="status last checked")
     def last_checked(self, obj):
-        return obj._last_status_update
+        return obj._last_status_update or "-"
 
     @admin.display(description="results function")
     def process_results_path(self, obj):

@@ -60,7 +60,7 @@ class AppFilter(admin.SimpleListFilter):
 @admin.register(SchedulerSetting)
 class SchedulerSettingAdmin(admin.ModelAdmin):
     form = SchedulerSettingForm
-    list_display = ("setting", "app_package", "engine", "required", "scheduler_service",
+    list_display = ("setting", "app_package", "engine", "required", "scheduler",
                     "assignment")
     list_filter = (AssignmentFilter, AppFilter, "engine", "required")
     list_select_related = ("scheduler_service",)
@@ -96,6 +96,10 @@ class SchedulerSettingAdmin(admin.ModelAdmin):
     @admin.display(description="setting", ordering="name")
     def setting(self, obj):
         return obj.name
+
+    @admin.display(description="scheduler", ordering="scheduler_service__name")
+    def scheduler(self, obj):
+        return obj.scheduler_service or "-"
 
     @admin.display(description="status")
     def assignment(self, obj):
