@@ -63,6 +63,8 @@ def test_changelist_shows_every_job_as_its_own_type(admin_client, mixed_jobs, no
     assert response.status_code == 200
     rows = {type(job) for job in response.context["cl"].result_list}
     assert rows == {BasicJob, DaskJob, CondorJob}
+    actions = [name for name, _ in response.context["action_form"].fields["action"].choices]
+    assert actions == ["", "refresh_status", "terminate", "resubmit", "delete_selected"]
     body = response.content.decode()
     for text in ("BasicJob", "DaskJob", "CondorJob", "Submitted", "Pending", "alice",
                  "basic run", "test_app"):
@@ -411,3 +413,17 @@ def test_single_job_delete_page_stops_remote_work(admin_client, make_job, monkey
     assert stopped == [job.pk]
     assert not Path(job.workspace).exists()
     assert not TethysJob.objects.exists()
+
+
+def test_workflow_page_lists_its_nodes(admin_client, make_job, condor_scheduler):
+    from tethys_compute.models import CondorWorkflowJobNode
+
+    workflow = make_job("dag", job_type="CONDORWORKFLOW", scheduler=condor_scheduler)
+    prep = CondorWorkflowJobNode.objects.create(name="prep", workflow=workflow,
+                                                cached_node_status="Completed")
+    run = CondorWorkflowJobNode.objects.create(name="run <1>", workflow=workflow)
+    run.add_parent(prep)
+    body = admin_client.get(change_url(workflow)).content.decode()
+    nodes = body.split("<th>Parents</th>")[1].split("</table>")[0]
+    assert "<td>prep</td><td>Completed</td><td>-</td>" in nodes
+    assert "<td>run &lt;1&gt;</td><td>-</td><td>prep</td>" in nodes

@@ -217,3 +217,19 @@ def test_prune_bad_input(run, finished, args, message):
     with pytest.raises(CommandError, match=message):
         run(CMD, "prune", *args, "--yes")
     assert TethysJob.objects.count() == 4
+
+
+def test_show_lists_workflow_nodes(run, make_job, condor_scheduler):
+    from tethys_compute.models import CondorWorkflowJobNode
+
+    workflow = make_job("dag", job_type="CONDORWORKFLOW", scheduler=condor_scheduler)
+    a = CondorWorkflowJobNode.objects.create(name="a", workflow=workflow,
+                                             cached_node_status="Running")
+    b = CondorWorkflowJobNode.objects.create(name="b", workflow=workflow)
+    b.add_parent(a)
+    data = json.loads(run(CMD, "show", str(workflow.pk), "--format", "json").out)
+    assert data["type"] == "CondorWorkflow"
+    assert data["nodes"] == [{"name": "a", "status": "Running", "parents": []},
+                             {"name": "b", "status": None, "parents": ["a"]}]
+    out = run(CMD, "show", str(workflow.pk)).out
+    assert "Nodes:\n  a: Running (parents: -)\n  b: - (parents: a)" in out

@@ -25,7 +25,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from .. import status as st
-from ..models import DaskSerializedField, TethysJob
+from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
 from .job_filters import AppFilter, JobTypeFilter, StatusFilter
 from .logs import resolve_logs
@@ -67,6 +67,18 @@ def _own_fields(model):
         else:
             entries.append(f.name)
     return entries
+
+
+def workflow_nodes(workflow):
+    """The nodes of a workflow as dicts (name, cached status, parents' names), in two
+    queries."""
+    nodes = workflow.node_set.order_by("name", "pk").prefetch_related("parent_nodes")
+    for node in nodes:
+        yield {
+            "name": node.name,
+            "status": node.cached_node_status,
+            "parents": sorted(parent.name for parent in node.parent_nodes.all()),
+        }
 
 
 def owner_name():
@@ -157,6 +169,8 @@ class JobAdmin(admin.ModelAdmin):
         ]
         if own:
             fieldsets.append((f"{obj.type} fields", {"fields": own}))
+        if isinstance(obj, CondorPyWorkflow):
+            fieldsets.append(("Workflow nodes", {"fields": ("workflow_nodes_table",)}))
         fieldsets += [
             ("Extended properties", {"fields": (
                 _json_display("extended_properties", "extended properties"),)}),
@@ -206,6 +220,23 @@ class JobAdmin(admin.ModelAdmin):
         )
         return format_html(
             "<table><thead><tr><th>When</th><th>From</th><th>To</th><th>Reason</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.display(description="nodes")
+    def workflow_nodes_table(self, obj):
+        nodes = list(workflow_nodes(obj))
+        if not nodes:
+            return "No nodes."
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((node["name"], node["status"] or "-", ", ".join(node["parents"]) or "-")
+             for node in nodes),
+        )
+        return format_html(
+            "<table><thead><tr><th>Node</th><th>Last known status</th><th>Parents</th></tr>"
             "</thead><tbody>{}</tbody></table>",
             body,
         )

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from ... import status as st
 from ...admin.job_filters import job_type_q, job_types, status_q
-from ...admin.jobs import owner_name
+from ...admin.jobs import owner_name, workflow_nodes
 from ...admin.logs import resolve_logs, sections_as_dict
-from ...models import DaskSerializedField, TethysJob
+from ...models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ._output import format_table, parse_when, to_json, when
 
 #: Jobs deleted per database transaction by ``prune``.
@@ -108,6 +108,8 @@ def job_details(job) -> dict:
             value = field.value_to_string(job)
         own[field.attname.lstrip("_")] = value
     data["fields"] = own
+    if isinstance(job, CondorPyWorkflow):
+        data["nodes"] = list(workflow_nodes(job))
     data["status_history"] = [
         {"time": change.time, "from": change.old_status or None, "to": change.new_status,
          "other_status": change.other_status or None, "reason": change.reason}
@@ -236,6 +238,7 @@ class Command(BaseCommand):
             return
         fields = data.pop("fields")
         history = data.pop("status_history")
+        nodes = data.pop("nodes", None)
         data.pop("logs", None)
         for key, value in data.items():
             shown = when(value) if key in ("created", "executed", "completed", "started",
@@ -245,6 +248,12 @@ class Command(BaseCommand):
             self.stdout.write(f"\n{job.type} fields:")
             for key, value in fields.items():
                 self.stdout.write(f"  {key.replace('_', ' ')}: {'' if value is None else value}")
+        if nodes is not None:
+            self.stdout.write("\nNodes:")
+            for node in nodes:
+                parents = ", ".join(node["parents"]) or "-"
+                self.stdout.write(f"  {node['name']}: {node['status'] or '-'} "
+                                  f"(parents: {parents})")
         self.stdout.write("\nStatus history:")
         for change in history:
             old = st.STATUS_DISPLAY.get(change["from"] or "", "-")
