@@ -5,7 +5,8 @@ from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.urls import reverse
 
-from tethys_compute.models import CondorScheduler, DaskScheduler
+from tests.testapp.app import TestApp
+from tethys_compute.models import CondorScheduler, DaskScheduler, SchedulerSetting
 
 from .conftest import PASSPHRASE, PASSWORD, grant
 
@@ -57,8 +58,15 @@ def test_add_stores_secrets_encrypted_and_never_shows_them(admin_client):
     assert PASSWORD not in entry.change_message + entry.object_repr
 
 
-def test_secrets_absent_from_every_admin_page(admin_client, condor_scheduler):
+def test_secrets_absent_from_every_admin_page(admin_client, condor_scheduler, make_job):
+    job = make_job("condor job", job_type="CONDOR", scheduler=condor_scheduler)
+    TestApp.sync_scheduler_settings()
+    setting = SchedulerSetting.objects.get(app_package="test_app", name="condor_primary")
     urls = [
+        reverse("admin:tethys_compute_tethysjob_changelist"),
+        reverse("admin:tethys_compute_tethysjob_change", args=[job.pk]),
+        reverse("admin:tethys_compute_schedulersetting_changelist"),
+        reverse("admin:tethys_compute_schedulersetting_change", args=[setting.pk]),
         reverse("admin:index"),
         reverse("admin:app_list", args=["tethys_compute"]),
         CONDOR_CHANGELIST,
