@@ -26,9 +26,10 @@ def manage(tmp_path, _workspaces):
     else:  # the session's test database; transaction=True makes our rows visible to it
         env["TC_SUBPROCESS_DB"] = connection.settings_dict["NAME"]
 
-    def manage(*args, stdin=""):
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                              input=stdin, capture_output=True, text=True, timeout=120)
+    def manage(*args, stdin="", **extra_env):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT,
+                              env={**env, **extra_env}, input=stdin, capture_output=True,
+                              text=True, timeout=120)
 
     if connection.vendor == "sqlite":
         migrated = manage("migrate", "--no-input", "-v", "0")
@@ -75,3 +76,11 @@ def test_job_commands_exit_codes_and_output(manage, user):
     assert bad.returncode == 2 and "invalid float value: 'soon'" in bad.stderr
     dry = manage("tethys_compute_jobs", "prune", "--older-than", "0")
     assert dry.returncode == 0 and "Dry run:" in dry.stdout
+
+
+def test_commands_work_without_the_django_admin(manage):
+    for args in (("tethys_compute_jobs", "list"), ("tethys_compute_schedulers", "list"),
+                 ("tethys_compute_schedulers", "settings")):
+        done = manage(*args, TC_SUBPROCESS_NO_ADMIN="1")
+        assert done.returncode == 0, done.stderr
+        assert "ID" in done.stdout or "APP" in done.stdout

@@ -100,7 +100,6 @@ def _listed(items):
     return f"{shown}; and {more} more" if more > 0 else shown
 
 
-@admin.register(TethysJob)
 class JobAdmin(admin.ModelAdmin):
     list_display = ("name", "job_type", "label", "owner", "status_display", "creation_time",
                     "execute_time", "completion_time")

@@ -57,7 +57,6 @@ class AppFilter(admin.SimpleListFilter):
         return queryset.filter(app_package=self.value()) if self.value() else queryset
 
 
-@admin.register(SchedulerSetting)
 class SchedulerSettingAdmin(admin.ModelAdmin):
     form = SchedulerSettingForm
     list_display = ("setting", "app_package", "engine", "required", "scheduler",

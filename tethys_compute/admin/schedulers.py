@@ -11,7 +11,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ..models import CondorScheduler, DaskScheduler
 from .connection import check_connection
 from .forms import CondorSchedulerForm, DaskSchedulerForm, dashboard_base_url
 from .secrets import auth_summary
@@ -49,7 +48,6 @@ class SchedulerAdminMixin:
             self.message_user(request, text, level)
 
 
-@admin.register(CondorScheduler)
 class CondorSchedulerAdmin(SchedulerAdminMixin, admin.ModelAdmin):
     form = CondorSchedulerForm
     list_display = ("name", "host", "port", "username", "private_key_path", "authentication")
@@ -81,7 +79,6 @@ class CondorSchedulerAdmin(SchedulerAdminMixin, admin.ModelAdmin):
         return auth_summary(obj)
 
 
-@admin.register(DaskScheduler)
 class DaskSchedulerAdmin(SchedulerAdminMixin, admin.ModelAdmin):
     form = DaskSchedulerForm
     list_display = ("name", "host", "timeout", "heartbeat_interval", "dashboard_link")
