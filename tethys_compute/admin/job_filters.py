@@ -1,4 +1,4 @@
-"""Job types and the job changelist's filters (status, type, app).
+"""Job types, the fields each adds, and the job changelist's filters (status, type, app).
 
 Also used by ``manage.py tethys_compute_jobs`` so that both filter alike.
 """
@@ -36,6 +36,14 @@ def job_types() -> dict[str, tuple[type, str]]:
         if issubclass(model, TethysJob) and model is not TethysJob and not model._meta.proxy:
             found[model.__name__] = (model, _ancestor_path(model))
     return dict(sorted(found.items()))
+
+
+def added_fields(model) -> list:
+    """The concrete fields a job class adds to ``TethysJob`` (its own and its engine
+    base's), without primary keys and parent links, in declaration order."""
+    base = {f.attname for f in TethysJob._meta.concrete_fields}
+    return [f for f in model._meta.concrete_fields
+            if f.attname not in base and not f.primary_key and not f.auto_created]
 
 
 def job_type_q(name) -> Q:

@@ -27,7 +27,7 @@ from django.utils.html import format_html, format_html_join
 from .. import status as st
 from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
-from .job_filters import AppFilter, JobTypeFilter, StatusFilter
+from .job_filters import AppFilter, JobTypeFilter, StatusFilter, added_fields
 from .logs import resolve_logs
 
 #: Failures listed one by one in an action's message; the rest are counted.
@@ -55,11 +55,8 @@ def _json_display(name, label):
 def _own_fields(model):
     """Read-only entries for the fields ``model`` adds to ``TethysJob`` (JSON pretty-printed;
     an underscored field shown through its public property, e.g. ``num_jobs``)."""
-    base = {f.attname for f in TethysJob._meta.concrete_fields}
     entries = []
-    for f in model._meta.concrete_fields:
-        if f.attname in base or f.primary_key or f.auto_created:
-            continue  # TethysJob's own fields, primary keys and parent links
+    for f in added_fields(model):
         if isinstance(f, (JSONField, DaskSerializedField)):
             entries.append(_json_display(f.attname, f.name.strip("_").replace("_", " ")))
         elif f.name.startswith("_") and isinstance(getattr(model, f.name[1:], None), property):

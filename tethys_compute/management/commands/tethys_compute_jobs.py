@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ... import status as st
-from ...admin.job_filters import job_type_q, job_types, status_q
+from ...admin.job_filters import added_fields, job_type_q, job_types, status_q
 from ...admin.jobs import owner_name, workflow_nodes
 from ...admin.logs import resolve_logs, sections_as_dict
 from ...models import CondorPyWorkflow, DaskSerializedField, TethysJob
@@ -97,11 +97,8 @@ def job_details(job) -> dict:
         "process_results_function": job._process_results_function,
         "extended_properties": job.extended_properties,
     })
-    base = {f.attname for f in TethysJob._meta.concrete_fields}
     own = {}
-    for field in type(job)._meta.concrete_fields:
-        if field.attname in base or field.primary_key or field.auto_created:
-            continue
+    for field in added_fields(type(job)):
         value = getattr(job, field.attname)
         if not isinstance(field, DaskSerializedField) and not isinstance(
                 value, (dict, list, int, float, bool, type(None))):
