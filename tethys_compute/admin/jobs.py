@@ -338,5 +338,5 @@ class JobAdmin(admin.ModelAdmin):
         # Django's confirmation page and deletion, on base rows: deleting them sends the
         # pre/post_delete signals the core's receivers use to stop each job's remote work
         # and remove its own directory.
-        rows = TethysJob.objects.filter(pk__in=[job.pk for job in queryset]).order_by("pk")
+        rows = TethysJob.objects.filter(pk__in=queryset.values("pk")).order_by("pk")
         return django_delete_selected(self, request, rows)
