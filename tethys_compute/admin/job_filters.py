@@ -100,16 +100,20 @@ class JobTypeFilter(admin.SimpleListFilter):
         return queryset
 
 
+def app_lookups(packages):
+    """Filter choices for app packages: ``(package, "App Name (package)")``, the bare
+    package for an app that is not registered (any more)."""
+    names = {package: app.name for package, app in registered_apps().items()}
+    return [(p, f"{names[p]} ({p})" if p in names else p) for p in packages]
+
+
 class AppFilter(admin.SimpleListFilter):
     title = "app"
     parameter_name = "app"
 
     def lookups(self, request, model_admin):
-        names = {package: app.name for package, app in registered_apps().items()}
-        labels = TethysJob.objects.order_by("label").values_list("label", flat=True).distinct()
-        return [
-            (label, f"{names[label]} ({label})" if label in names else label) for label in labels
-        ]
+        return app_lookups(
+            TethysJob.objects.order_by("label").values_list("label", flat=True).distinct())
 
     def queryset(self, request, queryset):
         return queryset.filter(label=self.value()) if self.value() else queryset

@@ -91,6 +91,17 @@ def _status_label(code, other=""):
     return st.STATUS_DISPLAY.get(code, code)
 
 
+def _html_table(headers, rows, empty):
+    """An escaped HTML table of ``rows`` (tuples of text), or ``empty`` when none."""
+    rows = list(rows)
+    if not rows:
+        return empty
+    cells = "".join("<td>{}</td>" for _ in headers)
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join("", "<tr>" + cells + "</tr>", rows)
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+
 def _listed(items):
     shown = "; ".join(items[:MAX_LISTED])
     more = len(items) - MAX_LISTED
@@ -198,43 +209,25 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="status changes")
     def status_history_table(self, obj):
-        rows = list(obj.status_history.all())
-        if not rows:
-            return "No status change recorded."
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        return _html_table(
+            ("When", "From", "To", "Reason"),
             (
-                (
-                    date_format(timezone.localtime(row.time), "DATETIME_FORMAT"),
-                    _status_label(row.old_status),
-                    _status_label(row.new_status, row.other_status),
-                    row.reason,
-                )
-                for row in rows
+                (date_format(timezone.localtime(row.time), "DATETIME_FORMAT"),
+                 _status_label(row.old_status),
+                 _status_label(row.new_status, row.other_status),
+                 row.reason)
+                for row in obj.status_history.all()
             ),
-        )
-        return format_html(
-            "<table><thead><tr><th>When</th><th>From</th><th>To</th><th>Reason</th></tr>"
-            "</thead><tbody>{}</tbody></table>",
-            body,
+            empty="No status change recorded.",
         )
 
     @admin.display(description="nodes")
     def workflow_nodes_table(self, obj):
-        nodes = list(workflow_nodes(obj))
-        if not nodes:
-            return "No nodes."
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        return _html_table(
+            ("Node", "Last known status", "Parents"),
             ((node["name"], node["status"] or "-", ", ".join(node["parents"]) or "-")
-             for node in nodes),
-        )
-        return format_html(
-            "<table><thead><tr><th>Node</th><th>Last known status</th><th>Parents</th></tr>"
-            "</thead><tbody>{}</tbody></table>",
-            body,
+             for node in workflow_nodes(obj)),
+            empty="No nodes.",
         )
 
     @admin.display(description="logs")

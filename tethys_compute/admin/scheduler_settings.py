@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from ..app_base import registered_apps
 from ..models import SchedulerSetting
 from .forms import SchedulerSettingForm
+from .job_filters import app_lookups
 
 logger = logging.getLogger("tethys_compute.admin")
 
@@ -46,12 +47,8 @@ class AppFilter(admin.SimpleListFilter):
     parameter_name = "app"
 
     def lookups(self, request, model_admin):
-        names = {package: app.name for package, app in registered_apps().items()}
-        packages = (
-            SchedulerSetting.objects.order_by("app_package")
-            .values_list("app_package", flat=True).distinct()
-        )
-        return [(package, names.get(package, package)) for package in packages]
+        return app_lookups(SchedulerSetting.objects.order_by("app_package")
+                           .values_list("app_package", flat=True).distinct())
 
     def queryset(self, request, queryset):
         return queryset.filter(app_package=self.value()) if self.value() else queryset
