@@ -3,6 +3,9 @@ import os
 import pytest
 from django.db import connection
 
+# The file-backed scheduler stand-in of the test app (tests/testapp/engine.py).
+from tests.testapp.fixtures import fake_engine  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _workspaces(tmp_path, settings):

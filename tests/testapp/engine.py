@@ -127,6 +127,8 @@ class FakeEngine:
 
     def fetch_results(self, scheduler, key):
         data = self._load(scheduler)
+        if data["latency"]:
+            time.sleep(data["latency"])
         if not data["results"]:
             raise EngineUnavailable(f"results of {key} cannot be fetched from {scheduler} now")
         self._journal({"scheduler": scheduler, "results": key, "pid": os.getpid(),

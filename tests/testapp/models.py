@@ -97,3 +97,21 @@ class FakeEngineJob(TethysJob):
 
     def _process_results(self, *args, **kwargs):
         self.results = engine().fetch_results(self.scheduler_name, self.key)
+
+    def apply_node_statuses(self, status_by_name):
+        """Nodes are the names listed in ``extended_properties["nodes"]``; unknown names
+        are ignored, a status that is not a string of letters raises ``ValueError``."""
+        nodes = (self.extended_properties or {}).get("nodes", [])
+        applied = {name: value for name, value in status_by_name.items() if name in nodes}
+        for value in applied.values():
+            if not value.isalpha():
+                raise ValueError(f"not a node status: {value!r}")
+        if applied:
+            props = dict(self.extended_properties)
+            props["node_statuses"] = {**props.get("node_statuses", {}), **applied}
+            self.extended_properties = props
+            self.save()
+        return applied
+
+
+FakeEngineJob.add_custom_running_status("Staging")

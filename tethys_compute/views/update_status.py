@@ -19,7 +19,7 @@ import math
 import re
 import threading
 
-from django.db import connections
+from django.db import connections, router, transaction
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -39,12 +39,12 @@ _JOB_ID = re.compile(r"^[0-9]{1,19}$")
 _MAX_ID = 2**63 - 1
 
 
-def _answer(status=200, **data):
-    return JsonResponse(data, status=status)
+def _answer(http_status=200, **data):
+    return JsonResponse(data, status=http_status)
 
 
-def _error(status, message):
-    return _answer(status, success=False, error=message)
+def _error(http_status, message):
+    return _answer(http_status, success=False, error=message)
 
 
 def _not_allowed():
@@ -103,13 +103,14 @@ class _RefreshThreads:
 refresh_threads = _RefreshThreads()
 
 
-def _run_in_thread(work, job):
+def _run_in_thread(work, job, close=True):
     try:
         work(job)
     except Exception:  # noqa: BLE001 - logged; the monitor tries again
         logger.exception("Job %s: %s started by a callback failed", job.pk, work.__name__)
     finally:
-        connections.close_all()  # this thread's connections only
+        if close:
+            connections.close_all()  # this thread's connections only
 
 
 def _refresh(job):
@@ -124,6 +125,11 @@ def _run_bounded(work, job):
     """Run ``work(job)`` for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of this
     request's time: ``"done"``, ``"running"`` (it goes on in the background) or
     ``"queued"`` (all workers busy: handed to the monitor as a due refresh request)."""
+    if connections[router.db_for_write(TethysJob)].in_atomic_block:
+        # Another thread could not see this transaction's writes (a test's transaction):
+        # do the work here.
+        _run_in_thread(work, job, close=False)
+        return "done"
     thread = refresh_threads.start(work, job)
     if thread is None:
         leases.request_refresh(job, 0)
@@ -153,6 +159,7 @@ def _refresh_possible(job):
 
 @csrf_exempt
 @never_cache
+@transaction.non_atomic_requests
 def update_job_status(request, job_id):
     """Ask for a refresh of job ``job_id`` from its engine (Tethys's ``update_job_status``).
 
@@ -228,6 +235,7 @@ def _apply_progress(job, percent, message):
 
 @csrf_exempt
 @never_cache
+@transaction.non_atomic_requests
 @sensitive_post_parameters("token")
 @sensitive_variables("fields", "token")
 def report_job_status(request, job_id):
