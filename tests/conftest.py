@@ -3,8 +3,9 @@ import os
 import pytest
 from django.db import connection
 
-# The file-backed scheduler stand-in of the test app (tests/testapp/engine.py).
-from tests.testapp.fixtures import fake_engine  # noqa: F401
+# The test app's file-backed scheduler stand-in (tests/testapp/engine.py) and app
+# processes (live server, monitors) on a shared database file (tests/testapp/live.py).
+from tests.testapp.fixtures import fake_engine, live_project, live_template  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

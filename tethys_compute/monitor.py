@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from django.db import close_old_connections
+from django.db import connections
 from django.db.models import Case, F, Min, Q, Value, When
 from django.utils import timezone
 
@@ -211,7 +211,7 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
     from .models import TethysJob
 
     started = time.monotonic()
-    close_old_connections()
+    _tidy_connections()
     now = timezone.now()
     owner = leases.new_owner()
     size = batch_size or get_config()["MONITOR_BATCH_SIZE"]
@@ -238,9 +238,18 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
         if ids:
             leases.release(owner, ids, clear_requests_before=now)
         stats.seconds = time.monotonic() - started
-        close_old_connections()
+        _tidy_connections()
     logger.info(stats.summary())
     return stats
+
+
+def _tidy_connections():
+    """Drop broken or expired (``CONN_MAX_AGE``) database connections between cycles of a
+    long-running monitor, as Django does between requests; a connection inside a
+    transaction (a caller's ``atomic()`` block) is left alone."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def next_request_due(label=None):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from tethys_compute.models import TethysJob
 
 from .engine import FakeEngine
+from .live import LiveProject, migrate_template
 from .models import FakeEngineJob
 
 STATUS_OF_STATE = {"queued": "SUB", "running": "RUN", "done": "COM", "failed": "ERR"}
@@ -22,6 +23,31 @@ def fake_engine(tmp_path, settings):
     root = tmp_path / "engine"
     settings.TESTAPP_ENGINE_DIR = str(root)
     return FakeEngine(root)
+
+
+@pytest.fixture(scope="session")
+def live_template(tmp_path_factory):
+    """A migrated SQLite database file, made once per session (copied by live_project)."""
+    path = tmp_path_factory.mktemp("live") / "template.sqlite3"
+    migrate_template(path)
+    return path
+
+
+@pytest.fixture
+def live_project(live_template, tmp_path):
+    """Make a :class:`~tests.testapp.live.LiveProject` (a database file, an engine
+    directory and an environment for app processes); every process it started is
+    stopped after the test. Call it with ``TETHYS_COMPUTE`` overrides."""
+    projects = []
+
+    def make(**tethys_compute):
+        project = LiveProject(live_template, tmp_path, tethys_compute)
+        projects.append(project)
+        return project
+
+    yield make
+    for project in projects:
+        project.stop_all()
 
 
 def make_jobs(engine, user, count, *, schedulers=("alpha",), status="SUB", state="queued",

@@ -4,7 +4,8 @@ monitor): sets up and reads a database those processes share.
     python -m tests.testapp.ops COMMAND 'JSON arguments'
 
 Prints a JSON answer. Commands: ``create`` (jobs on the fake engine), ``show`` (rows),
-``delete`` (jobs), ``lease`` (set lease columns), ``age`` (make statuses stale).
+``delete`` (jobs), ``age`` (make statuses stale), ``request`` (refresh requests),
+``leases`` (how many jobs are leased).
 """
 
 import json
@@ -54,6 +55,11 @@ def main(argv):
     if command == "age":
         when = timezone.now() - timedelta(seconds=args.get("seconds", 60))
         return TethysJob.objects.filter(pk__in=args["ids"]).update(_last_status_update=when)
+    if command == "request":
+        from tethys_compute.leases import request_refresh
+
+        jobs = TethysJob.objects.filter(pk__in=args["ids"])
+        return [request_refresh(job, args["delay"]).isoformat() for job in jobs]
     if command == "leases":
         return TethysJob.objects.filter(lease_owner__isnull=False).count()
     raise SystemExit(f"unknown command {command}")
