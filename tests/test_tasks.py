@@ -1,5 +1,5 @@
-"""The optional django.tasks integration (tethys_compute/tasks.py), with the django-tasks
-backport's immediate backend (Django 5.2 has no django.tasks of its own)."""
+"""The optional django.tasks integration (tethys_compute/tasks.py), on the immediate
+backend of Django 6's django.tasks, or of the django-tasks backport on older Django."""
 
 import os
 import subprocess
@@ -13,7 +13,13 @@ from tests.testapp.live import ROOT
 
 @pytest.mark.django_db
 def test_enqueued_monitor_cycle_refreshes_jobs(user, fake_engine, settings):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    try:
+        import django.tasks  # noqa: F401
+
+        package = "django.tasks"
+    except ImportError:
+        package = "django_tasks"
+    settings.TASKS = {"default": {"BACKEND": f"{package}.backends.immediate.ImmediateBackend"}}
     from tethys_compute.tasks import enqueue_monitor_cycle, monitor_cycle
 
     assert monitor_cycle is not None
