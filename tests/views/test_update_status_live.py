@@ -5,6 +5,8 @@ refresh requests, and ``?delay=`` surviving a kill and restart of the server.
 """
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -136,3 +138,46 @@ def test_delay_survives_a_restart_of_the_server_process(live_project):
     assert datetime.fromisoformat(stored["last_status_update"]) >= (
         datetime.fromisoformat(refresh_at) - timedelta(seconds=0.01))
     assert json.loads(json.dumps(stored))  # the row reads back cleanly
+
+
+def documented_snippets():
+    """The curl and Python snippets of JobManager.get_job_status_report_url's docstring."""
+    import inspect
+
+    from tethys_compute.job_manager import JobManager
+
+    doc = inspect.getdoc(JobManager.get_job_status_report_url)
+    blocks, current = [], None
+    for line in doc.splitlines():
+        if line.endswith("::"):
+            current = []
+            blocks.append(current)
+        elif current is not None and (line.startswith("    ") or not line.strip()):
+            if line.strip():
+                current.append(line[4:])
+        else:
+            current = None
+    curl, python = ("\n".join(block) for block in blocks)
+    return curl, python
+
+
+def test_documented_compute_node_snippets_work(live_project):
+    curl, python = documented_snippets()
+    assert curl.startswith("curl ") and python.startswith("import ")
+    project = live_project()
+    (job,) = project.ops("create", count=1)
+    server = project.start_server()
+    env = dict(project.env, REPORT_URL=f"{server.base_url}/report-job-status/{job['id']}/",
+               REPORT_TOKEN=job["token"])
+    done = subprocess.run(["bash", "-c", curl], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "Running"
+    stored = show(project, job)
+    assert (stored["status"], stored["progress"]) == ("RUN", 40)
+    FakeEngine(project.engine_dir).set_results_available("alpha", True)
+    done = subprocess.run([sys.executable, "-c", python], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stored = show(project, job)
+    assert (stored["status"], stored["progress"]) == ("COM", 100)
