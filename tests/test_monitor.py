@@ -297,3 +297,16 @@ def test_stop_event_ends_the_cycle_and_releases_leases(user, fake_engine):
     stats = run_cycle(stop=stop)
     assert stats.claimed == 4 and stats.checked == 0 and fake_engine.queries() == []
     assert not TethysJob.objects.filter(lease_owner__isnull=False).exists()
+
+
+
+def test_forcing_a_due_request_keeps_an_interval_the_class_fixes():
+    from tethys_compute.monitor import _force_refresh
+
+    class FixedInterval:  # an app class whose interval is a read-only property
+        pk, type = 1, "FixedInterval"
+        update_status_interval = property(lambda self: timedelta(hours=1))
+
+    job = FixedInterval()
+    _force_refresh(job)  # no AttributeError
+    assert job.update_status_interval == timedelta(hours=1)

@@ -231,8 +231,7 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
             jobs = list(TethysJob.objects.filter(pk__in=ids).select_subclasses())
             for job in jobs:
                 if job.refresh_requested_at is not None and job.refresh_requested_at <= now:
-                    # A due request: refresh regardless of the rate limit (see above).
-                    job.update_status_interval = timedelta(0)
+                    _force_refresh(job)
             stats.add(refresh_jobs(jobs, lease_owner=owner, stop=stop))
     finally:
         if ids:
@@ -250,6 +249,15 @@ def _tidy_connections():
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
+
+
+def _force_refresh(job):
+    """Make a job with a due refresh request due regardless of its rate limit (this
+    instance only). A class whose ``update_status_interval`` cannot be set keeps its own."""
+    try:
+        job.update_status_interval = timedelta(0)
+    except AttributeError:
+        logger.debug("Job %s: update_status_interval is fixed by %s", job.pk, job.type)
 
 
 def next_request_due(label=None):
