@@ -327,6 +327,15 @@ def test_malformed_json_body_is_400(client, user, body):
     assert response.status_code == 400
 
 
+def test_report_refuses_methods_that_should_not_change_state(client, user):
+    job = basic(user, status="SUB")
+    url = f"{report_url(job.pk)}?status=RUN&token={job.status_report_token}"
+    for method in (client.head, client.put, client.delete):
+        response = method(url)
+        assert response.status_code == 405 and response["Allow"] == "GET, POST"
+    assert row(job)._status == "SUB"
+
+
 def test_json_boolean_progress_is_400(client, user):
     job = basic(user, status="RUN")
     assert report(client, job.pk, job.status_report_token, progress=True).status_code == 400

@@ -34,7 +34,8 @@ from . import report_input as ri
 
 logger = logging.getLogger("tethys_compute.callbacks")
 
-METHODS = ("GET", "HEAD", "POST")
+METHODS = ("GET", "HEAD", "POST")  # update-job-status (HEAD is harmless: a refresh)
+REPORT_METHODS = ("GET", "POST")  # report-job-status changes state: no HEAD
 _JOB_ID = re.compile(r"^[0-9]{1,19}$")
 _MAX_ID = 2**63 - 1
 
@@ -47,9 +48,9 @@ def _error(http_status, message):
     return _answer(http_status, success=False, error=message)
 
 
-def _not_allowed():
+def _not_allowed(methods):
     response = _error(405, "method not allowed; use GET or POST")
-    response["Allow"] = ", ".join(METHODS)
+    response["Allow"] = ", ".join(methods)
     return response
 
 
@@ -181,7 +182,7 @@ def update_job_status(request, job_id):
     * 400 bad ``delay``; 404 ``{"success": false, "error": "no such job"}``; 405.
     """
     if request.method not in METHODS:
-        return _not_allowed()
+        return _not_allowed(METHODS)
     job = load_job(job_id)
     if job is None:
         return _error(404, "no such job")
@@ -263,8 +264,8 @@ def report_job_status(request, job_id):
 
     The token is never logged.
     """
-    if request.method not in METHODS:
-        return _not_allowed()
+    if request.method not in REPORT_METHODS:
+        return _not_allowed(REPORT_METHODS)
     try:
         fields = ri.read_fields(request)
     except ri.BadReport as exc:
