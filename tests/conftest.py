@@ -3,6 +3,10 @@ import os
 import pytest
 from django.db import connection
 
+# The test app's file-backed scheduler stand-in (tests/testapp/engine.py) and app
+# processes (live server, monitors) on a shared database file (tests/testapp/live.py).
+from tests.testapp.fixtures import fake_engine, live_project, live_template  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _workspaces(tmp_path, settings):

@@ -58,3 +58,23 @@ def test_workspaces_root_fallbacks(settings, tmp_path):
     del settings.TETHYS_WORKSPACES_ROOT
     settings.BASE_DIR = tmp_path
     assert workspaces_root() == tmp_path / "workspaces"
+
+
+def test_bad_callback_and_monitor_settings(settings):
+    settings.TETHYS_COMPUTE = {
+        "CALLBACK_REFRESH_TIMEOUT": 0,
+        "MONITOR_LEASE": "long",
+        "CALLBACK_REFRESH_WORKERS": 2.5,
+        "MONITOR_BATCH_SIZE": 0,
+    }
+    messages = [m for m in run_checks() if m.id == "tethys_compute.E004"]
+    assert len(messages) == 4
+    assert any("MONITOR_BATCH_SIZE" in m.msg and "whole number" in m.msg for m in messages)
+
+
+def test_good_callback_and_monitor_settings(settings):
+    settings.TETHYS_COMPUTE = {"CALLBACK_REFRESH_TIMEOUT": 0.5, "CALLBACK_MAX_DELAY": 60,
+                               "MONITOR_INTERVAL": 2, "MONITOR_LEASE": 120,
+                               "CALLBACK_REFRESH_WORKERS": 8, "MONITOR_BATCH_SIZE": 500,
+                               "LOST_JOB_GRACE": 900}
+    assert ids(settings) == []

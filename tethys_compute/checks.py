@@ -4,7 +4,8 @@
 * ``tethys_compute.W002``: ``TETHYS_COMPUTE`` has a key tethys_compute does not know.
 * ``tethys_compute.E003``: an engine listed in ``TETHYS_COMPUTE["ENGINES"]`` has its
   Python package missing.
-* ``tethys_compute.E004``: a ``TETHYS_COMPUTE`` time setting is not a positive number.
+* ``tethys_compute.E004``: a ``TETHYS_COMPUTE`` time setting is not a positive number,
+  or a count setting not a positive whole number.
 * ``tethys_compute.E005``: ``TETHYS_COMPUTE["ENGINES"]`` names an unknown engine.
 * ``tethys_compute.W006``: a required scheduler setting of an app has no scheduler
   assigned (database check).
@@ -31,7 +32,17 @@ ENGINE_PACKAGES = {
     "htcondor": ("condorpy", "paramiko"),
     "dask": ("dask", "distributed"),
 }
-TIME_SETTINGS = ("UPDATE_STATUS_INTERVAL", "STATUS_REPORT_MAX_AGE", "RESULTS_LEASE")
+TIME_SETTINGS = (
+    "UPDATE_STATUS_INTERVAL",
+    "STATUS_REPORT_MAX_AGE",
+    "RESULTS_LEASE",
+    "CALLBACK_REFRESH_TIMEOUT",
+    "CALLBACK_MAX_DELAY",
+    "MONITOR_INTERVAL",
+    "MONITOR_LEASE",
+    "LOST_JOB_GRACE",
+)
+COUNT_SETTINGS = ("CALLBACK_REFRESH_WORKERS", "MONITOR_BATCH_SIZE")
 
 
 @register(Tags.compatibility)
@@ -61,6 +72,15 @@ def check_settings(app_configs=None, **kwargs):
             messages.append(
                 Error(
                     f'TETHYS_COMPUTE["{key}"] must be a positive number of seconds, not {value!r}.',
+                    id="tethys_compute.E004",
+                )
+            )
+    for key in COUNT_SETTINGS:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            messages.append(
+                Error(
+                    f'TETHYS_COMPUTE["{key}"] must be a positive whole number, not {value!r}.',
                     id="tethys_compute.E004",
                 )
             )

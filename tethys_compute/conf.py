@@ -38,6 +38,25 @@ DEFAULTS: dict = {
     # Dotted paths of TethysAppBase subclasses to register besides those found in the
     # `app` modules of INSTALLED_APPS.
     "APPS": [],
+    # --- status callbacks and the monitor (issue 5) -------------------------------------
+    # Seconds an update-job-status request waits for the refresh it started; past that it
+    # answers anyway and the refresh finishes in the background.
+    "CALLBACK_REFRESH_TIMEOUT": 2,
+    # Refreshes that update-job-status requests may run at once in one process; further
+    # requests are handed to the monitor (stored as a due refresh request).
+    "CALLBACK_REFRESH_WORKERS": 4,
+    # Largest ?delay= of update-job-status, in seconds; longer delays are cut to it.
+    "CALLBACK_MAX_DELAY": 3600,
+    # Seconds between two monitor cycles (`tethys_compute_monitor --interval`).
+    "MONITOR_INTERVAL": 10,
+    # Seconds a monitor (or any batch refresh) holds its lease on the jobs it refreshes;
+    # a crashed holder's jobs are taken over once it runs out.
+    "MONITOR_LEASE": 300,
+    # Most jobs one monitor cycle claims (the stalest first).
+    "MONITOR_BATCH_SIZE": 2000,
+    # Seconds a job may stay unknown to its engine (no longer in condor_q/condor_history,
+    # no task with its key on the Dask scheduler) before it is moved to Error.
+    "LOST_JOB_GRACE": 300,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")

@@ -317,7 +317,11 @@ def test_refresh_status_reports_a_failing_batch(admin_client, make_job, monkeypa
     def down(cls, group):
         raise ConnectionError("schedd down")
 
+    # An engine job due for a refresh: refresh_jobs hands only those to their batch.
+    monkeypatch.setattr(BasicJob, "_update_status", lambda self: "RUN")
     monkeypatch.setattr(BasicJob, "bulk_update_status", classmethod(down))
+    TethysJob.objects.filter(pk=job.pk).update(
+        _last_status_update=timezone.now() - timedelta(minutes=5))
     response = act(admin_client, "refresh_status", [job])
     assert messages_of(response)[0][0] == "warning"
     assert "1 group(s) of jobs could not be checked" in messages_of(response)[0][1]

@@ -35,7 +35,7 @@ from .. import signals
 from .. import status as st
 from ..compat import check_constraint
 from ..conf import get_config
-from ..exceptions import EngineUnavailable, JobStateError
+from ..exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
 from .querysets import TethysJobManager
 from .status_change import JobStatusChange
 
@@ -459,6 +459,8 @@ class TethysJob(models.Model):
         self._take_snapshot(set(values))
 
     def _record_engine_problem(self, message):
+        # Kept on the instance for batch callers (the monitor counts failed checks).
+        self._refresh_problem = message
         self._write_fields(
             status_message=_short(message), _last_status_update=timezone.now()
         )
@@ -527,6 +529,9 @@ class TethysJob(models.Model):
         old_other = self.other_status
         try:
             reported = self._update_status(*args, **kwargs)
+        except JobUnknownToEngine as exc:
+            self._status = old
+            return self._unknown_to_engine(exc)
         except Exception as exc:  # noqa: BLE001 - never terminal; recorded and retried
             if not isinstance(exc, EngineUnavailable):
                 logger.exception("Job %s: status query failed", self.pk)
@@ -547,6 +552,26 @@ class TethysJob(models.Model):
         if changed:
             self._after_status_change()
         return changed
+
+    def _unknown_to_engine(self, exc):
+        """The engine does not know this job. ``_last_status_update`` is left alone, so it
+        keeps telling when the engine last answered about the job; once that is
+        ``LOST_JOB_GRACE`` seconds ago the job moves to Error with the reason."""
+        grace = timedelta(seconds=get_config()["LOST_JOB_GRACE"])
+        since = self._last_status_update or self.execute_time
+        if since is None or timezone.now() - since >= grace:
+            reason = f"The engine no longer knows this job: {exc}"
+            return self._write_status(
+                st.ERROR, reason=reason, extra={"status_message": _short(reason)}
+            )
+        deadline = (since + grace).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        message = (
+            f"The engine does not know this job ({exc}); it becomes Error at {deadline} "
+            "unless the engine knows it again by then."
+        )
+        self._refresh_problem = message
+        self._write_fields(status_message=_short(message))
+        return False
 
     def _after_status_change(self):
         if self._status in st.RESULTS_STATUS_CODES and self.completion_time is None:
