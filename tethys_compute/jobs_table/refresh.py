@@ -77,9 +77,9 @@ def refresh_due(jobs) -> list:
             groups[(type(job), job.status_batch_key())].append(job)
         deadline = time.monotonic() + budget
         for group in groups.values():
+            refresh_jobs(group)
             if time.monotonic() > deadline:
                 break
-            refresh_jobs(group)
     finally:
         TethysJob.objects.filter(lease_owner=owner).update(lease_owner=None, lease_expires=None)
     return list(TethysJob.objects.filter(pk__in=[job.pk for job in claimed]).select_subclasses())
