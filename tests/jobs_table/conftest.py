@@ -1,8 +1,18 @@
 """Fixtures of the jobs table tests."""
 
+import os
+
 import pytest
 
 from tethys_compute.models import BasicJob
+
+# pytest-django's live_server binds here (never "localhost", which may also mean ::1).
+os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
 
 
 @pytest.fixture
@@ -68,23 +78,82 @@ def engine(monkeypatch):
 
 
 @pytest.fixture
-def workflow(user):
-    """A CondorWorkflow (no engine needed) with nodes prep -> (a, b) -> join and cached
-    node statuses; one node name is hostile."""
+def make_workflow(user):
+    """``make_workflow(name, [(node, cached_status, [parents]), ...], status="VAR")``: a
+    CondorWorkflow (no engine needed) with its nodes and cached node statuses."""
     from tethys_compute.models import CondorWorkflow, CondorWorkflowJobNode
 
-    job = CondorWorkflow(name="flow", user=user, label="test_app")
-    job.save()
-    nodes = {}
-    for name, state in (("prep", "Completed"), ("a", "Running"), ("b<script>", "Held"),
-                        ("join", None)):
-        node = CondorWorkflowJobNode(name=name, workflow=job, cached_node_status=state)
-        node.save()
-        nodes[name] = node
-    nodes["a"].add_parent(nodes["prep"])
-    nodes["b<script>"].add_parent(nodes["prep"])
-    nodes["join"].add_parent(nodes["a"])
-    nodes["join"].add_parent(nodes["b<script>"])
-    job.update_status("VAR")
-    job.nodes_by_name = nodes
-    return job
+    def make(name, spec, status="VAR"):
+        job = CondorWorkflow(name=name, user=user, label="test_app")
+        job.save()
+        nodes = {}
+        for node_name, state, parents in spec:
+            node = CondorWorkflowJobNode(name=node_name, workflow=job, cached_node_status=state)
+            node.save()
+            nodes[node_name] = node
+            for parent in parents:
+                node.add_parent(nodes[parent])
+        if status:
+            job.update_status(status)
+        job.nodes_by_name = nodes
+        return job
+
+    return make
+
+
+@pytest.fixture
+def workflow(make_workflow):
+    """prep -> (a, b<script>) -> join, with cached node statuses; one name is hostile."""
+    return make_workflow("flow", [
+        ("prep", "Completed", []),
+        ("a", "Running", ["prep"]),
+        ("b<script>", "Held", ["prep"]),
+        ("join", None, ["a", "b<script>"]),
+    ])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (never ``playwright install``).
+
+    Playwright's sync API keeps an event loop in this thread, so Django's async-safety
+    check is switched off while it runs (the ORM calls stay synchronous)."""
+    from playwright.sync_api import sync_playwright
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+
+
+@pytest.fixture
+def open_page(browser, live_server, settings):
+    """``open_page(user=None, path="/jobs/", timezone="UTC")``: a new browser page on the
+    live server, logged in as ``user``. JavaScript errors on any page fail the test."""
+    from django.test import Client
+
+    contexts, errors = [], []
+
+    def open_(user=None, path="/jobs/", timezone="UTC"):
+        context = browser.new_context(timezone_id=timezone, locale="en-US",
+                                      viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                                  "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                                  "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.on("pageerror", lambda error: errors.append(error))
+        page.goto(live_server.url + path)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, errors

@@ -39,11 +39,13 @@ def tail(text: str, limit: int) -> tuple[str, bool, int]:
 
 def tree(logs) -> list[dict]:
     """The names of ``logs`` as nested entries: ``{"name", "path", "children"}`` for a
-    group, ``{"name", "path", "content", "size"}`` for a small text, ``{"name", "path",
-    "lazy": true}`` for a callable or a large text."""
+    group, ``{"name", "path", "content", "size"}`` for a small text (at most 16 KiB and
+    ``JOBS_TABLE_LOG_MAX_BYTES``), ``{"name", "path", "lazy": true}`` for a callable or
+    a larger text."""
     entries = []
     if not isinstance(logs, dict):
         return entries
+    inline = min(INLINE_MAX, int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"]))
     stack = [(logs, [], entries)]
     while stack:
         node, prefix, out = stack.pop(0)
@@ -57,7 +59,7 @@ def tree(logs) -> list[dict]:
                 out.append({"name": str(key), "path": path, "lazy": True})
             else:
                 text = as_text(value)
-                if len(text) <= INLINE_MAX:
+                if len(text.encode("utf-8")) <= inline:
                     out.append({"name": str(key), "path": path, "content": text,
                                 "size": len(text.encode("utf-8"))})
                 else:
