@@ -303,6 +303,7 @@ class JobsTable(dict):
             ],
             "rows": rows,
             "t": builder.table_context(),
+            "menu": builder.menu_items(),
             "config_token": config.dumps(),
             "rows_token": dump_ids([job.pk for job in jobs]) if data_table else "",
             "data_table": data_table,

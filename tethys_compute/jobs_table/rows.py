@@ -130,10 +130,47 @@ class RowBuilder:
             "progress_message": job.progress_message if progress is not None else "",
             "segments": bar,
             "task_state": task_state(job),
-            "actions": self.actions(job) if self.config.show_actions else [],
+            **self._menu_state(job),
             "graph": drawn,
             "fp": fingerprint(job, counts, drawn),
         }
+
+    def _menu_state(self, job) -> dict:
+        """A row's side of the actions menu: the keys of the actions that apply now
+        (``enabled``, space separated) and the links of enabled link and modal actions
+        (``hrefs``: ``(key, url)`` pairs). The menu's markup is rendered once per table
+        (:meth:`menu_items`) and completed from these by the script."""
+        if not self.config.show_actions:
+            return {"actions": [], "enabled": "", "hrefs": []}
+        items = self.actions(job)
+        enabled = [item for item in items if not item.get("sep") and item["enabled"]]
+        return {
+            "actions": items,
+            "enabled": " ".join(item["key"] for item in enabled),
+            "hrefs": [(item["key"], item.get("href") or item.get("modal")) for item in enabled
+                      if item.get("href") or item.get("modal")],
+        }
+
+    def menu_items(self) -> list[dict]:
+        """The table's menu entries (labels, kinds, confirmation texts), once per table."""
+        items = []
+        for kind, action in self.menu:
+            if kind == "sep":
+                items.append({"sep": True})
+                continue
+            if kind == "builtin":
+                key, item_kind = action.key, ("post" if action.kind == "method" else action.kind)
+            else:
+                key, item_kind = action.name, ("post" if action.kind == "callback" else action.kind)
+            items.append({
+                "key": key,
+                "label": action.label,
+                "css": codify(action.label),
+                "kind": item_kind,
+                "confirm": action.confirmation_message,
+                "overlay": action.show_overlay,
+            })
+        return items
 
     def actions(self, job) -> list[dict]:
         links = self.config.links

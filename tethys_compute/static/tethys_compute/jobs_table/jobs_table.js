@@ -311,7 +311,10 @@
     if (!row) { return; }
     row.dataset.active = "false";
     row.classList.add("tc-row-gone");
-    row.querySelectorAll("[data-tc-action]").forEach(function (button) { button.disabled = true; });
+    row.querySelectorAll("details.tc-actions").forEach(function (details) {
+      details.dataset.enabled = "";
+      details.querySelectorAll(".dropdown-menu").forEach(function (menu) { menu.remove(); });
+    });
   };
 
   JobsTable.prototype.decorate = function (element) {
@@ -357,6 +360,33 @@
     this.root.querySelectorAll("details.tc-actions[open]").forEach(function (menu) {
       if (menu !== except) { menu.removeAttribute("open"); }
     });
+  };
+
+  /* A row's menu: the table's menu template, completed with the row's enabled
+     actions (data-enabled) and links (data-href-<key>). Built when first opened. */
+  JobsTable.prototype.buildMenu = function (details) {
+    if (details.querySelector(".dropdown-menu")) { return; }
+    var template = this.root.querySelector("template.tc-menu-template");
+    if (!template) { return; }
+    var menu = template.content.firstElementChild.cloneNode(true);
+    var enabled = (details.dataset.enabled || "").split(" ");
+    menu.querySelectorAll("[data-tc-action]").forEach(function (button) {
+      var key = button.dataset.tcAction;
+      button.disabled = enabled.indexOf(key) < 0;
+      var href = details.getAttribute("data-href-" + key);
+      if (button.dataset.kind === "modal" && href) { button.dataset.modalUrl = href; }
+    });
+    menu.querySelectorAll("[data-tc-link]").forEach(function (link) {
+      var key = link.dataset.tcLink;
+      var href = details.getAttribute("data-href-" + key);
+      if (href && enabled.indexOf(key) >= 0) {
+        link.href = href;
+      } else {
+        link.classList.add("disabled");
+        link.setAttribute("aria-disabled", "true");
+      }
+    });
+    details.appendChild(menu);
   };
 
   JobsTable.prototype.confirm = function (message, label) {
@@ -617,8 +647,13 @@
         self.selectLog(self.logs.leaves[parseInt(leaf.dataset.logIndex, 10)], false);
       }
     });
+    root.addEventListener("click", function (event) {
+      var summary = event.target.closest && event.target.closest("details.tc-actions > summary");
+      if (summary) { self.buildMenu(summary.parentElement); }
+    }, true);
     root.addEventListener("toggle", function (event) {
       if (event.target.matches && event.target.matches("details.tc-actions") && event.target.open) {
+        self.buildMenu(event.target);
         self.closeMenus(event.target);
       }
     }, true);
