@@ -187,7 +187,7 @@ def browser_benchmark(user):
     intervals = seconds * 1000 / INTERVAL_MS
     print(f"\nBrowser (headless Chromium, {rows} unfinished rows, refresh_interval "
           f"{INTERVAL_MS} ms, {seconds} s observed; page loaded in {loaded:.2f} s)")
-    print(f"| poll requests | per interval | rows per request | Tethys requests per interval |")
+    print("| poll requests | per interval | rows per request | Tethys requests per interval |")
     print("|---|---|---|---|")
     print(f"| {len(polls)} | {len(polls) / intervals:.2f} | "
           f"{min(per_request, default=0)}-{max(per_request, default=0)} | {rows} |")

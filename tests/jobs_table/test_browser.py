@@ -357,3 +357,15 @@ def test_paging_sorting_and_search(open_page, user, make_job):
     expect(names).to_have_text(["echo", "delta", "charlie"])
     page.get_by_role("searchbox", name="Search jobs").fill("rav")
     expect(names).to_have_text(["bravo"])
+
+
+def test_an_open_menu_stays_open_and_current_through_a_live_update(open_page, user, make_job):
+    job = make_job("watched", status="RUN")
+    page = open_page(user, "/jobs/?preset=fast")
+    row(page, job).locator("summary").click()
+    expect(row(page, job).get_by_role("button", name="Terminate", exact=True)).to_be_enabled()
+    move(job, "COM")
+    expect(status_of(page, job)).to_have_text("Complete")
+    expect(row(page, job).locator("details.tc-actions")).to_have_attribute("open", "")
+    expect(row(page, job).get_by_role("button", name="Terminate", exact=True)).to_be_disabled()
+    expect(row(page, job).get_by_role("button", name="Delete", exact=True)).to_be_enabled()

@@ -16,6 +16,7 @@ why a running monitor makes statuses move faster and polls cheaper.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -31,6 +32,14 @@ from ..monitor import refresh_jobs
 logger = logging.getLogger("tethys_compute.jobs_table")
 
 LEASE_PREFIX = "jobs-table:"
+
+
+def _refresh_leased(group, owner):
+    """``refresh_jobs`` for jobs whose leases ``owner`` already holds (telling it so
+    where its signature knows leases, so it does not try to claim them again)."""
+    if "lease_owner" in inspect.signature(refresh_jobs).parameters:
+        return refresh_jobs(group, lease_owner=owner)
+    return refresh_jobs(group)
 
 
 def _has_engine(job) -> bool:
@@ -77,7 +86,7 @@ def refresh_due(jobs) -> list:
             groups[(type(job), job.status_batch_key())].append(job)
         deadline = time.monotonic() + budget
         for group in groups.values():
-            refresh_jobs(group)
+            _refresh_leased(group, owner)
             if time.monotonic() > deadline:
                 break
     finally:

@@ -282,11 +282,20 @@
     var detail = this.findDetail(id);
     var fresh = parseRows(html);
     var self = this;
+    var wasOpen = !!old.querySelector("details.tc-actions[open]");
     if (detail) {
       detail.remove();
     }
     old.replaceWith.apply(old, fresh);
     fresh.forEach(function (row) { self.decorate(row); });
+    if (wasOpen && fresh[0]) {
+      // A live update must not snap shut a menu the user is looking at.
+      var menu = fresh[0].querySelector("details.tc-actions");
+      if (menu) {
+        this.buildMenu(menu);
+        menu.open = true;
+      }
+    }
   };
 
   JobsTable.prototype.removeRow = function (id) {
