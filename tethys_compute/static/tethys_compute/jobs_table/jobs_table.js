@@ -165,7 +165,8 @@
   }
 
   JobsTable.prototype.csrf = function () {
-    return this.csrfToken || readCookie(this.csrfCookie);
+    // The cookie first: it follows a token rotated by a login in another tab.
+    return readCookie(this.csrfCookie) || this.csrfToken;
   };
 
   JobsTable.prototype.request = function (url, options) {
