@@ -140,3 +140,15 @@ def test_perform_calls_function_method_and_async_function(make_job):
     job3 = make_job(status="RUN")
     CustomJobAction("Halt", "stop", job_type=BasicJob).perform(job3)
     assert BasicJob.objects.get(pk=job3.pk).cached_status == "Aborted"
+
+
+def test_registry_is_bounded_and_dropped_entries_are_rebuilt(monkeypatch):
+    monkeypatch.setattr(custom, "_registry", {})
+    monkeypatch.setattr(custom, "REGISTRY_SIZE", 3)
+    first = CustomJobAction("Archive", acts.archive, confirmation_message="Archive 0 jobs?")
+    for count in range(1, 5):
+        CustomJobAction("Archive", acts.archive, confirmation_message=f"Archive {count} jobs?")
+    assert len(custom.registered_actions()) == 3
+    assert first.name not in custom.registered_actions()
+    assert custom.get_custom_action(first.name, first.describe()).confirmation_message == (
+        "Archive 0 jobs?")

@@ -75,3 +75,26 @@ def test_bad_requests(alice_client, paged):
     bad = {"config": context["config_token"], "rows": "forged"}
     assert alice_client.post(reverse("jobs_table_rows"), bad).status_code == 400
     assert page(Client(), context).status_code == 401
+
+
+def test_a_paged_queryset_loads_only_the_first_page(alice_client, make_job, user, rf_user,
+                                                     django_assert_max_num_queries):
+    from django.template import RequestContext, Template
+
+    from tethys_compute.models import TethysJob
+
+    jobs = [make_job(f"job {i:02d}") for i in range(25)]
+    queryset = TethysJob.objects.filter(user=user)
+    with django_assert_max_num_queries(2):
+        table = JobsTable(jobs=queryset, column_fields=["name", "user"], reverse_sort=True,
+                          **OPTIONS)
+    with django_assert_max_num_queries(1):  # the users of the first page's rows
+        context = table.get_context()
+    assert [row["name"] for row in context["rows"]] == ["job 24", "job 23", "job 22"]
+    assert context["page"]["pages"] == 9 and context["page"]["total"] == 25
+    assert table.table_config().labels == ["test_app"]
+    second = page(alice_client, context, page=2).json()
+    assert names(second["html"]) == ["job 21", "job 20", "job 19"]
+    out = Template("{% load tethys_compute %}{% jobs_table t %}").render(
+        RequestContext(rf_user, {"t": table}))
+    assert out.count('class="job-row"') == 3 and len(jobs) == 25

@@ -29,6 +29,9 @@ from django.utils.text import slugify
 
 from .links import check_link, is_url_spec
 
+# Bounded: an app that builds actions with per-request texts cannot grow it without end;
+# an entry that was dropped is rebuilt from the table's signed description when needed.
+REGISTRY_SIZE = 512
 _registry: dict[str, CustomJobAction] = {}
 _lock = threading.Lock()
 
@@ -279,6 +282,8 @@ def register(action: CustomJobAction) -> str:
     name = action_name(action.describe())
     with _lock:
         _registry.setdefault(name, action)
+        while len(_registry) > REGISTRY_SIZE:
+            del _registry[next(iter(_registry))]  # the oldest entry
     return name
 
 

@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 
+from django.db.models import QuerySet
 from django.urls import reverse
 
 from . import columns as cols
@@ -19,6 +20,21 @@ logger = logging.getLogger("tethys_compute.jobs_table")
 
 DEFAULT_DATA_TABLE_OPTIONS = {"ordering": True, "searching": False, "paging": False}
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_:][-A-Za-z0-9_:.]*$")
+
+
+def _sorted(jobs: list, sort, reverse_sort) -> list:
+    """Tethys's order: by ``sort`` when it is callable, else by ``creation_time`` when
+    ``sort`` is true, else as given; reversed with ``reverse_sort``."""
+    if callable(sort):
+        jobs.sort(key=sort, reverse=bool(reverse_sort))
+    elif sort:
+        jobs.sort(
+            key=lambda job: (job.creation_time is not None, job.creation_time, job.pk),
+            reverse=bool(reverse_sort),
+        )
+    elif reverse_sort:
+        jobs.reverse()
+    return jobs
 
 
 def _subclass_instances(jobs):
@@ -106,20 +122,20 @@ class JobsTable(dict):
         self.classes = classes or ""
         if not isinstance(self.classes, str):
             raise ValueError(f"classes must be a string, not {classes!r}.")
-        self.jobs = _subclass_instances(list(jobs))
-        if callable(sort):
-            self.jobs.sort(key=sort, reverse=bool(reverse_sort))
-        elif sort:
-            self.jobs.sort(
-                key=lambda job: (job.creation_time is not None, job.creation_time, job.pk),
-                reverse=bool(reverse_sort),
-            )
-        elif reverse_sort:
-            self.jobs.reverse()
+        if data_table_options is not None and not isinstance(data_table_options, dict):
+            raise ValueError(f"data_table_options must be a dict, not {data_table_options!r}.")
+        self._paged = None
+        paging = bool(enable_data_table) and bool((data_table_options or {}).get("paging"))
+        if paging and isinstance(jobs, QuerySet) and not callable(sort):
+            self.jobs = self._paged_queryset(jobs, sort, reverse_sort, data_table_options)
+            first = self._paged["first"][0] if self._paged["first"] else None
+        else:
+            self.jobs = _sorted(_subclass_instances(list(jobs)), sort, reverse_sort)
+            first = self.jobs[0] if self.jobs else None
         self.sort = sort
         self.reverse_sort = reverse_sort
         parsed = cols.parse_columns(column_fields)
-        self.columns = cols.validate_columns(parsed, self.jobs[0] if self.jobs else None)
+        self.columns = cols.validate_columns(parsed, first)
         self.column_fields = [column.field for column in self.columns]
         self.column_names = [column.title for column in self.columns]
         self.show_status = bool(show_status)
@@ -140,14 +156,45 @@ class JobsTable(dict):
         self.delay_loading_status = bool(delay_loading_status)
         self.show_detailed_status = bool(show_detailed_status)
         self.enable_data_table = bool(enable_data_table)
-        if data_table_options is not None and not isinstance(data_table_options, dict):
-            raise ValueError(f"data_table_options must be a dict, not {data_table_options!r}.")
         self.data_table_options = (
             dict(DEFAULT_DATA_TABLE_OPTIONS) if data_table_options is None else data_table_options
         )
         self.active_statuses = self._active_statuses()
         self._menu = self._build_menu(actions)
         self.actions = self._tethys_actions()
+
+    # --- jobs ------------------------------------------------------------------------------
+    def _paged_queryset(self, jobs, sort, reverse_sort, options):
+        """A paged table of a queryset: only the ids and labels of all its jobs are read
+        (one query), and the jobs of the first page (one query); ``jobs`` stays a lazy,
+        ordered queryset of the jobs as their own classes."""
+        if hasattr(jobs, "select_subclasses"):
+            jobs = jobs.select_subclasses()
+        if sort:
+            sign = "-" if reverse_sort else ""
+            jobs = jobs.order_by(f"{sign}creation_time", f"{sign}pk")
+        elif reverse_sort:
+            jobs = jobs.reverse()
+        pairs = list(jobs.values_list("pk", "label"))
+        ids = [pk for pk, _ in pairs]
+        length = options.get("pageLength", 10)
+        length = length if isinstance(length, int) and length > 0 else 10
+        loaded = {job.pk: job for job in jobs.filter(pk__in=ids[:length])}
+        self._paged = {
+            "ids": ids,
+            "labels": sorted({label for _, label in pairs}),
+            "first": [loaded[pk] for pk in ids[:length] if pk in loaded],
+        }
+        return jobs
+
+    def _all_labels(self):
+        if self._paged is not None:
+            return self._paged["labels"]
+        return sorted({job.label for job in self.jobs})
+
+    def _some_jobs(self):
+        """The jobs already loaded (the first page of a paged queryset)."""
+        return self._paged["first"] if self._paged is not None else self.jobs
 
     # --- validation ------------------------------------------------------------------------
     @staticmethod
@@ -165,7 +212,7 @@ class JobsTable(dict):
         from ..models import TethysJob
 
         statuses = list(TethysJob.ACTIVE_STATUSES)
-        for klass in {type(job) for job in self.jobs}:
+        for klass in {type(job) for job in self._some_jobs()}:
             statuses += [s for s in klass.ACTIVE_STATUSES if s not in statuses]
         return statuses
 
@@ -232,7 +279,7 @@ class JobsTable(dict):
                 menu.append(item)
         return TableConfig(
             columns=self.columns,
-            labels=sorted({job.label for job in self.jobs}),
+            labels=self._all_labels(),
             actions=menu,
             links={"monitor": self.monitor_url, "results": self.results_url},
             show_status=self.show_status,
@@ -266,20 +313,23 @@ class JobsTable(dict):
 
         config = self.table_config()
         builder = RowBuilder(config)
-        jobs = list(self.jobs)
-        if not self.delay_loading_status and jobs:
-            from .refresh import refresh_due
-
-            fresh = {job.pk: job for job in refresh_due(jobs)}
-            jobs = [fresh.get(job.pk, job) for job in jobs]
-            self.jobs = jobs
         data_table = config.data_table
         page = None
-        if data_table and data_table["paging"]:
-            page = first_page(jobs, data_table["page_length"])
-            shown = page["jobs"]
+        if self._paged is not None:
+            ids = self._paged["ids"]
+            page = first_page(ids, data_table["page_length"])
+            page["jobs"] = shown = list(self._paged["first"])
         else:
-            shown = jobs
+            ids = [job.pk for job in self.jobs]
+            shown = list(self.jobs)
+            if data_table and data_table["paging"]:
+                page = first_page(shown, data_table["page_length"])
+                shown = page["jobs"]
+        if not self.delay_loading_status and shown:
+            from .refresh import refresh_due
+
+            fresh = {job.pk: job for job in refresh_due(shown)}
+            shown = [fresh.get(job.pk, job) for job in shown]
         builder.prepare(shown)
         rows = [builder.row(job) for job in shown]
         table_classes = ["table", "jobs-table", "tc-jobs-table"]
@@ -305,7 +355,7 @@ class JobsTable(dict):
             "t": builder.table_context(),
             "menu": builder.menu_items(),
             "config_token": config.dumps(),
-            "rows_token": dump_ids([job.pk for job in jobs]) if data_table else "",
+            "rows_token": dump_ids(ids) if data_table else "",
             "data_table": data_table,
             "page": page,
             "refresh_interval": self.refresh_interval,

@@ -23,7 +23,7 @@ def _page_info(total: int, length: int, number: int) -> tuple[int, int]:
 
 
 def first_page(jobs: list, length: int) -> dict:
-    """The first page of an already loaded, ordered list of jobs."""
+    """The first page of an ordered list of jobs (or of their ids)."""
     pages, number = _page_info(len(jobs), length, 1)
     return {"jobs": jobs[:length], "number": number, "pages": pages, "total": len(jobs),
             "length": length}
