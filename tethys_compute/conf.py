@@ -40,7 +40,7 @@ DEFAULTS: dict = {
     "APPS": [],
     # --- jobs table (tethys_compute.jobs_table) ---
     # Let visitors who are not logged in use jobs tables. Each visitor's session gets its
-    # own inactive-password "shadow" user (created on demand by
+    # own "shadow" user (an unusable password) (created on demand by
     # tethys_compute.jobs_table.get_jobs_user), so visitors never see each other's jobs.
     "JOBS_TABLE_ALLOW_ANONYMOUS": False,
     # Most jobs one poll of a table refreshes from their engines (the stalest first);
