@@ -71,6 +71,11 @@ def bootstrap_css(request):
 
 def job_page(kind):
     def view(request, job_id):
-        return HttpResponse(f"<!doctype html><title>{kind}</title><h1 id='page'>{kind} of job {job_id}</h1>")
+        response = HttpResponse(
+            f"<h1 id='page' class='h4 text-primary'>{kind} of job {job_id}</h1>"
+            "<script>try { window.top.__modal_script = 1 } catch (e) {}</script>"
+        )
+        response["X-Frame-Options"] = "DENY"  # Django's default; the table must cope
+        return response
 
     return view

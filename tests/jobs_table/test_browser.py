@@ -248,8 +248,11 @@ def test_monitor_results_and_modal_links(open_page, user, make_job):
     choose(page, done, "Details")
     dialog = page.locator("dialog.tc-modal-dialog")
     expect(dialog).to_be_visible()
-    expect(page.frame_locator(".tc-modal-frame").locator("#page")).to_have_text(
-        f"Details of job {done.pk}")
+    heading = page.frame_locator(".tc-modal-frame").locator("#page")
+    expect(heading).to_have_text(f"Details of job {done.pk}")
+    # Styled by the page's stylesheets (Bootstrap's text-primary), its script not run.
+    assert heading.evaluate("e => getComputedStyle(e).color") == "rgb(13, 110, 253)"
+    assert page.evaluate("() => window.__modal_script") is None
     dialog.get_by_role("button", name="Close").click()
     row(page, done).locator("summary").click()
     row(page, done).get_by_role("link", name="View Results").click()

@@ -100,8 +100,10 @@ class CustomJobAction:
         only when it returns true. Checked again on the server before the action runs.
     :param confirmation_message: text of a confirmation dialog shown first (plain text).
     :param show_overlay: cover the table with a spinner while the action runs.
-    :param modal_url: a link (as ``callback_or_url``) opened in a dialog instead of
-        running a callback.
+    :param modal_url: a link (as ``callback_or_url``) whose HTML is shown in a dialog
+        instead of running a callback: as Tethys injects it, but in a sandboxed frame
+        styled with the page's stylesheets, where its scripts do not run (use a link
+        action for interactive pages).
     :param job_type: the ``TethysJob`` subclass the action applies to (default
         ``TethysJob``); jobs of other types show it disabled.
     :raises ValueError: with Tethys's messages when neither ``callback_or_url`` nor

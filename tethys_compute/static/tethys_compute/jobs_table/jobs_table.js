@@ -38,6 +38,12 @@
     return Array.prototype.slice.call(template.content.children);
   }
 
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
   function formatBytes(size) {
     if (size < 1024) { return size + " B"; }
     if (size < 1024 * 1024) { return (size / 1024).toFixed(1) + " KB"; }
@@ -457,13 +463,35 @@
     });
   };
 
+  /* A custom action's modal_url: its HTML (a fragment, as Tethys injects it) is shown in
+     a sandboxed frame (no scripts, no access to this page), styled with this page's
+     stylesheets; links open in the page itself. */
   JobsTable.prototype.openModal = function (url, title) {
     var dialog = this.root.querySelector(".tc-modal-dialog");
     var frame = dialog.querySelector("iframe");
+    var address = new URL(url, window.location.href).href;
     dialog.querySelector(".tc-dialog-title").textContent = title;
-    frame.src = url;
-    dialog.addEventListener("close", function () { frame.src = "about:blank"; }, {once: true});
+    frame.srcdoc = "<p style='font-family: sans-serif'>Loading…</p>";
+    dialog.addEventListener("close", function () { frame.srcdoc = ""; }, {once: true});
     dialog.showModal();
+    fetch(address, {credentials: "same-origin", headers: {"X-Requested-With": "XMLHttpRequest"}})
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("The server answered " + response.status + " " + response.statusText + ".");
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var head = '<meta charset="utf-8"><base href="' + escapeHtml(address) + '" target="_top">';
+        document.querySelectorAll('link[rel="stylesheet"]').forEach(function (link) {
+          head += '<link rel="stylesheet" href="' + escapeHtml(link.href) + '">';
+        });
+        frame.srcdoc = "<!doctype html><html><head>" + head + '</head><body class="p-3">' +
+          html + "</body></html>";
+      })
+      .catch(function (error) {
+        frame.srcdoc = "<p style='font-family: sans-serif'>" + escapeHtml(error.message) + "</p>";
+      });
   };
 
   /* --- logs ------------------------------------------------------------------------- */
