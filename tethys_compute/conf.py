@@ -40,8 +40,8 @@ DEFAULTS: dict = {
     "APPS": [],
     # --- jobs table (tethys_compute.jobs_table) ---
     # Let visitors who are not logged in use jobs tables. Each visitor's session gets its
-    # own "shadow" user (an unusable password) (created on demand by
-    # tethys_compute.jobs_table.get_jobs_user), so visitors never see each other's jobs.
+    # own "shadow" user with an unusable password, created on demand by
+    # tethys_compute.jobs_table.get_jobs_user, so visitors never see each other's jobs.
     "JOBS_TABLE_ALLOW_ANONYMOUS": False,
     # Most jobs one poll of a table refreshes from their engines (the stalest first);
     # the rest wait for the next poll or the monitor.
