@@ -57,6 +57,21 @@ DEFAULTS: dict = {
     # Seconds a job may stay unknown to its engine (no longer in condor_q/condor_history,
     # no task with its key on the Dask scheduler) before it is moved to Error.
     "LOST_JOB_GRACE": 300,
+    # --- jobs table (tethys_compute.jobs_table) ---
+    # Let visitors who are not logged in use jobs tables. Each visitor's session gets its
+    # own "shadow" user with an unusable password, created on demand by
+    # tethys_compute.jobs_table.get_jobs_user, so visitors never see each other's jobs.
+    "JOBS_TABLE_ALLOW_ANONYMOUS": False,
+    # Most jobs one poll of a table refreshes from their engines (the stalest first);
+    # the rest wait for the next poll or the monitor.
+    "JOBS_TABLE_REFRESH_BATCH": 20,
+    # Seconds a poll may spend starting engine refreshes; no new batch starts after it.
+    "JOBS_TABLE_REFRESH_BUDGET": 2.0,
+    # Most rows one poll request may ask about.
+    "JOBS_TABLE_POLL_MAX_ROWS": 5000,
+    # Log text longer than this many bytes is shown truncated (its last part) with a
+    # link to download the whole log.
+    "JOBS_TABLE_LOG_MAX_BYTES": 256 * 1024,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")
