@@ -18,7 +18,6 @@ other (reference section 10, item 16). Here nothing is attached to any class:
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import threading
@@ -27,6 +26,7 @@ from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.utils.text import slugify
 
+from ..functions import function_path, import_function
 from .links import check_link, is_url_spec
 
 # Bounded: an app that builds actions with per-request texts cannot grow it without end;
@@ -40,43 +40,6 @@ def _job_base():
     from ..models import TethysJob
 
     return TethysJob
-
-
-def function_path(function, what: str) -> str:
-    """Import path (``module.qualname``) of a module-level function.
-
-    :raises ValueError: if ``function`` is a lambda, a nested function, or cannot be
-        imported back from its path.
-    """
-    name = getattr(function, "__qualname__", "")
-    module = inspect.getmodule(function)
-    if not name or "<lambda>" in name or "<locals>" in name or module is None:
-        raise ValueError(
-            f"The {what} {function!r} must be a module-level function: it is imported by "
-            "its path in every server process (lambdas and nested functions cannot be)."
-        )
-    path = f"{module.__name__}.{name}"
-    if import_function(path) is not function:
-        raise ValueError(f"The {what} {path} cannot be imported back by its path.")
-    return path
-
-
-def import_function(path: str):
-    """Import a callable by its ``module.qualname`` path; ``None`` when it does not
-    resolve to a callable."""
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            target = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for attr in parts[cut:]:
-                target = getattr(target, attr)
-        except AttributeError:
-            return None
-        return target if callable(target) else None
-    return None
 
 
 def call(function, *args):

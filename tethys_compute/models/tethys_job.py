@@ -18,8 +18,6 @@ Fields, table and column names are those of Tethys Platform 4.6
 from __future__ import annotations
 
 import copy
-import importlib
-import inspect
 import json
 import logging
 from datetime import timedelta
@@ -36,6 +34,7 @@ from .. import status as st
 from ..compat import check_constraint
 from ..conf import get_config
 from ..exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
+from ..functions import function_path, import_function
 from .querysets import TethysJobManager
 from .status_change import JobStatusChange
 
@@ -835,37 +834,11 @@ def _function_path(function):
                 '(e.g. "my_app.results.summarize").'
             )
         return function
-    if not callable(function):
-        raise ValueError(
-            f"process_results_function must be a function or a dotted path, not {function!r}."
-        )
-    name = getattr(function, "__qualname__", "")
-    module = inspect.getmodule(function)
-    if not name or "<lambda>" in name or "<locals>" in name or module is None:
-        raise ValueError(
-            f"process_results_function must be a module-level function; {function!r} is a "
-            "lambda or nested function that cannot be found again by its path."
-        )
-    path = f"{module.__name__}.{name}"
-    if _resolve_function(path) is not function:
-        raise ValueError(f"process_results_function {path} cannot be imported back by its path.")
-    return path
+    return function_path(function, "process_results_function")
 
 
 def _resolve_function(path):
-    module_path, _, attr_path = path.partition(".")
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module_path, attr_path = ".".join(parts[:cut]), parts[cut:]
-        try:
-            target = importlib.import_module(module_path)
-        except ImportError:
-            continue
-        try:
-            for attr in attr_path:
-                target = getattr(target, attr)
-        except AttributeError:
-            break
-        return target if callable(target) else None
-    logger.warning("process_results_function %r cannot be resolved.", path)
-    return None
+    function = import_function(path)
+    if function is None:
+        logger.warning("process_results_function %r cannot be resolved.", path)
+    return function
