@@ -324,7 +324,7 @@ def test_refresh_status_reports_a_failing_batch(admin_client, make_job, monkeypa
         _last_status_update=timezone.now() - timedelta(minutes=5))
     response = act(admin_client, "refresh_status", [job])
     assert messages_of(response)[0][0] == "warning"
-    assert "1 group(s) of jobs could not be checked" in messages_of(response)[0][1]
+    assert "1 check(s) failed" in messages_of(response)[0][1]
     job.refresh_from_db()
     assert job._status == "SUB"
 

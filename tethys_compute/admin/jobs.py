@@ -282,8 +282,8 @@ class JobAdmin(admin.ModelAdmin):
         if stats.errors:
             self.message_user(
                 request,
-                f"{text} {stats.errors} group(s) of jobs could not be checked; their status "
-                "is unchanged and the failure is logged.",
+                f"{text} {stats.errors} check(s) failed (engine unreachable or job unknown "
+                "to it); those statuses are unchanged and the failures are logged.",
                 messages.WARNING,
             )
         else:
