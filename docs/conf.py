@@ -19,7 +19,12 @@ release = __import__("tethys_compute").__version__
 
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx", "sphinx.ext.viewcode"]
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": True,
+    # Django's per-model exceptions and overridden ORM plumbing add nothing here.
+    "exclude-members": "DoesNotExist, MultipleObjectsReturned, refresh_from_db, from_db",
+}
 autodoc_typehints = "none"
 intersphinx_mapping = {}
 exclude_patterns = ["_build", "deploy"]
