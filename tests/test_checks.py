@@ -78,3 +78,13 @@ def test_good_callback_and_monitor_settings(settings):
                                "CALLBACK_REFRESH_WORKERS": 8, "MONITOR_BATCH_SIZE": 500,
                                "LOST_JOB_GRACE": 900}
     assert ids(settings) == []
+
+
+def test_engines_must_be_a_list(settings):
+    settings.TETHYS_COMPUTE = {"ENGINES": "dask"}
+    assert ids(settings) == ["tethys_compute.E005"]
+
+
+def test_jobs_table_numbers_are_checked(settings):
+    settings.TETHYS_COMPUTE = {"JOBS_TABLE_REFRESH_BATCH": "20", "JOBS_TABLE_REFRESH_BUDGET": 0}
+    assert ids(settings) == ["tethys_compute.E004", "tethys_compute.E004"]

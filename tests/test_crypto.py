@@ -50,3 +50,12 @@ def test_plain_text_left_by_tethys_is_read_and_encrypted_on_save():
     with connection.cursor() as cursor:
         cursor.execute("SELECT password FROM tethys_compute_condorscheduler")
         assert cursor.fetchone()[0].startswith("fernet$")
+
+
+def test_switching_to_explicit_keys_keeps_old_values_readable(settings):
+    token = crypto.encrypt("pw")  # derived from SECRET_KEY
+    key = Fernet.generate_key().decode()
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "SECRET_KEYS": [key]}
+    assert crypto.decrypt(token) == "pw"
+    rotated = crypto.rotate(token)
+    assert Fernet(key).decrypt(rotated[len("fernet$"):].encode()) == b"pw"

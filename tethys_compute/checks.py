@@ -41,8 +41,15 @@ TIME_SETTINGS = (
     "MONITOR_INTERVAL",
     "MONITOR_LEASE",
     "LOST_JOB_GRACE",
+    "JOBS_TABLE_REFRESH_BUDGET",
 )
-COUNT_SETTINGS = ("CALLBACK_REFRESH_WORKERS", "MONITOR_BATCH_SIZE")
+COUNT_SETTINGS = (
+    "CALLBACK_REFRESH_WORKERS",
+    "MONITOR_BATCH_SIZE",
+    "JOBS_TABLE_REFRESH_BATCH",
+    "JOBS_TABLE_POLL_MAX_ROWS",
+    "JOBS_TABLE_LOG_MAX_BYTES",
+)
 
 
 @register(Tags.compatibility)
@@ -84,7 +91,17 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E004",
                 )
             )
-    for engine in config.get("ENGINES") or ():
+    engines = config.get("ENGINES") or ()
+    if isinstance(engines, str) or not isinstance(engines, (list, tuple)):
+        messages.append(
+            Error(
+                f'TETHYS_COMPUTE["ENGINES"] must be a list of engine names, not {engines!r}.',
+                hint='For example ["dask"] or ["condor", "dask"].',
+                id="tethys_compute.E005",
+            )
+        )
+        engines = ()
+    for engine in engines:
         packages = ENGINE_PACKAGES.get(str(engine).lower())
         if packages is None:
             messages.append(

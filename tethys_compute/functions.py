@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import inspect
 
+from asgiref.sync import async_to_sync
+
 
 def function_path(function, what: str = "function") -> str:
     """Return the import path (``module.qualname``) of a module-level function.
@@ -48,3 +50,10 @@ def import_function(path: str):
             return None
         return target if callable(target) else None
     return None
+
+
+def call(function, *args):
+    """Call ``function`` (plain or ``async``) and return its result."""
+    if inspect.iscoroutinefunction(function):
+        return async_to_sync(function)(*args)
+    return function(*args)

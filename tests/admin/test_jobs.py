@@ -431,3 +431,13 @@ def test_workflow_page_lists_its_nodes(admin_client, make_job, condor_scheduler)
     nodes = body.split("<th>Parents</th>")[1].split("</table>")[0]
     assert "<td>prep</td><td>Completed</td><td>-</td>" in nodes
     assert "<td>run &lt;1&gt;</td><td>-</td><td>prep</td>" in nodes
+
+
+def test_async_log_callables_are_awaited():
+    from tethys_compute.admin.logs import resolve_logs
+
+    async def read():
+        return "from a coroutine"
+
+    (section,) = resolve_logs({"out": read})
+    assert section.text == "from a coroutine"

@@ -600,3 +600,45 @@ def test_base_hooks(user):
 def test_status_on_unsaved_job_is_refused(user):
     with pytest.raises(JobStateError):
         BasicJob(name="x", user=user).update_status("Running")
+
+
+def test_engine_warning_is_cleared_once_the_engine_answers(user):
+    job = make(user, EngineJob)
+    job.execute()
+    age(job)
+    ENGINE_STATE[job.pk] = UnreachableEngine("ssh: timed out")
+    job.update_status()
+    assert "will retry" in TethysJob.objects.get(pk=job.pk).status_message
+    age(job)
+    ENGINE_STATE[job.pk] = None  # answers, nothing changed
+    job.update_status()
+    assert TethysJob.objects.get(pk=job.pk).status_message is None
+    age(job)
+    ENGINE_STATE[job.pk] = UnreachableEngine("ssh: timed out")
+    job.update_status()
+    age(job)
+    ENGINE_STATE[job.pk] = "Complete"
+    assert job.status == "Complete"
+    assert TethysJob.objects.get(pk=job.pk).status_message is None
+
+
+def test_own_status_messages_are_not_cleared(user):
+    job = make(user, EngineJob)
+    job.execute()
+    TethysJob.objects.filter(pk=job.pk).update(status_message="input deck v2")
+    age(job)
+    ENGINE_STATE[job.pk] = "Running"
+    job.update_status()
+    assert TethysJob.objects.get(pk=job.pk).status_message == "input deck v2"
+
+
+def test_retry_warning_is_cleared_when_processing_succeeds(user):
+    job = make(user, EngineJob)
+    job.execute()
+    ENGINE_STATE[("results", job.pk)] = UnreachableEngine("scp: reset")
+    job.status = "Results-Ready"
+    del ENGINE_STATE[("results", job.pk)]
+    age(job)
+    job.update_status()
+    row = TethysJob.objects.get(pk=job.pk)
+    assert row._status == "COM" and row.status_message is None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from ..functions import call
+
 logger = logging.getLogger("tethys_compute.admin")
 
 #: Characters of one log shown at most; longer logs keep their end (the newest lines).
@@ -39,7 +41,7 @@ def _as_text(value) -> str:
 def _section(title, value, depth) -> LogSection:
     if callable(value):
         try:
-            value = value()
+            value = call(value)
         except Exception as exc:  # noqa: BLE001 - shown in place of this log
             logger.info("Reading log %r failed", title, exc_info=True)
             return LogSection(title, f"This log could not be read: {exc}", failed=True)

@@ -18,15 +18,13 @@ other (reference section 10, item 16). Here nothing is attached to any class:
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import threading
 
-from asgiref.sync import async_to_sync
 from django.apps import apps
 from django.utils.text import slugify
 
-from ..functions import function_path, import_function
+from ..functions import call, function_path, import_function
 from .links import check_link, is_url_spec
 
 # Bounded: an app that builds actions with per-request texts cannot grow it without end;
@@ -40,13 +38,6 @@ def _job_base():
     from ..models import TethysJob
 
     return TethysJob
-
-
-def call(function, *args):
-    """Call ``function`` (plain or ``async``) and return its result."""
-    if inspect.iscoroutinefunction(function):
-        return async_to_sync(function)(*args)
-    return function(*args)
 
 
 class CustomJobAction:

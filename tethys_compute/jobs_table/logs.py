@@ -11,7 +11,7 @@ lazy logs are read one at a time by their key path. Text longer than
 from __future__ import annotations
 
 from ..conf import get_config
-from .custom import call
+from ..functions import call
 
 INLINE_MAX = 16 * 1024
 

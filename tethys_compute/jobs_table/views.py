@@ -24,11 +24,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..conf import get_config
 from ..exceptions import JobStateError
+from ..functions import call
 from . import graph
 from . import logs as log_tools
 from .access import anonymous_allowed, get_jobs_user, table_jobs
 from .actions import BUILTIN_ACTIONS, perform_builtin
-from .custom import call
 from .pages import page_of
 from .refresh import refresh_due
 from .rows import RowBuilder, fingerprint, is_active

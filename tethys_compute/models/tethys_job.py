@@ -51,6 +51,13 @@ STATUS_FIELDS = (
     "_results_claimed_at",
 )
 
+# Prefixes of the status messages written while an engine could not answer; cleared as
+# soon as it answers again, so a recovered or finished job does not keep the warning.
+CHECK_FAILED = "Status check failed, will retry: "
+UNKNOWN_TO_ENGINE = "The engine does not know this job ("
+RESULTS_WILL_RETRY = "Result processing will be retried: "
+TRANSIENT_MESSAGES = (CHECK_FAILED, UNKNOWN_TO_ENGINE, RESULTS_WILL_RETRY)
+
 RESULTS_CLAIMED = "claimed"
 RESULTS_DONE = "done"
 RESULTS_FAILED = "failed"
@@ -535,19 +542,20 @@ class TethysJob(models.Model):
             if not isinstance(exc, EngineUnavailable):
                 logger.exception("Job %s: status query failed", self.pk)
             self._status = old
-            self._record_engine_problem(f"Status check failed, will retry: {exc}")
+            self._record_engine_problem(f"{CHECK_FAILED}{exc}")
             return False
         if reported is None and self._status != old:
             reported = self._status
         self._status = old
+        answered = {"_last_status_update": timezone.now(), **self._cleared_problem()}
         if reported is None:
-            self._write_fields(_last_status_update=timezone.now())
+            self._write_fields(**answered)
             return False
         code, other = st.to_code(reported)
         if code == old and other == old_other:
-            self._write_fields(_last_status_update=timezone.now())
+            self._write_fields(**answered)
             return False
-        changed = self._write_status(code, other=other, reason="engine status")
+        changed = self._write_status(code, other=other, reason="engine status", extra=answered)
         if changed:
             self._after_status_change()
         return changed
@@ -565,12 +573,18 @@ class TethysJob(models.Model):
             )
         deadline = (since + grace).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
         message = (
-            f"The engine does not know this job ({exc}); it becomes Error at {deadline} "
+            f"{UNKNOWN_TO_ENGINE}{exc}); it becomes Error at {deadline} "
             "unless the engine knows it again by then."
         )
         self._refresh_problem = message
         self._write_fields(status_message=_short(message))
         return False
+
+    def _cleared_problem(self):
+        """``{"status_message": None}`` when the message is a transient engine warning."""
+        if (self.status_message or "").startswith(TRANSIENT_MESSAGES):
+            return {"status_message": None}
+        return {}
 
     def _after_status_change(self):
         if self._status in st.RESULTS_STATUS_CODES and self.completion_time is None:
@@ -629,7 +643,7 @@ class TethysJob(models.Model):
             self._status = before
             self._write_fields(
                 _results_state=RESULTS_RETRY,
-                status_message=_short(f"Result processing will be retried: {exc}"),
+                status_message=_short(f"{RESULTS_WILL_RETRY}{exc}"),
                 _last_status_update=timezone.now(),
             )
             return False
@@ -663,7 +677,9 @@ class TethysJob(models.Model):
         values = {
             "completion_time": timezone.now(),
             "_results_state": state,
-            "status_message": _short(message) if message else self.status_message,
+            "status_message": _short(message) if message else (
+                None if self._cleared_problem() else self.status_message
+            ),
         }
         # Fields a _process_results hook changed on the instance (results, keys) are kept.
         self._save_changed_plain_fields()
