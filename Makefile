@@ -20,6 +20,15 @@ venv: $(BIN)/.installed
 system-deps:
 	.ci/system-deps
 
+demo: venv
+	$(BIN)/python example/demo.py
+
+smoke: venv
+	$(BIN)/python example/demo.py --smoke --dir .demo-smoke
+
+docs: venv
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 test: venv system-deps
 ifeq ($(DB),postgres)
 	.ci/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,4 +43,4 @@ lint: venv
 	$(BIN)/ruff check tethys_compute tests benchmarks example
 
 clean:
-	rm -rf $(VENV) .pytest_cache docs/_build
+	rm -rf $(VENV) .pytest_cache docs/_build .demo .demo-smoke

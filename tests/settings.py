@@ -66,12 +66,9 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / "test.sqlite3"),
-            "TEST": {"NAME": os.environ.get("TETHYS_TEST_SQLITE", "")} or {},
+            "NAME": os.environ.get("TETHYS_TEST_SQLITE_FILE", str(BASE_DIR / "test.sqlite3")),
         }
     }
-    if not DATABASES["default"]["TEST"]["NAME"]:
-        DATABASES["default"]["TEST"] = {}
 
 TETHYS_COMPUTE = {
     "WORKSPACES_ROOT": os.environ.get("TETHYS_TEST_WORKSPACES", str(BASE_DIR / ".workspaces")),
@@ -83,3 +80,6 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "loggers": {"tethys_compute": {"handlers": ["null"], "level": "DEBUG", "propagate": True}},
 }
+
+# Tests create many users: a fast hasher keeps fixtures cheap (never in production).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -113,15 +113,19 @@ class TethysAppBase:
         names = [setting.name for setting in declared]
         duplicates = {name for name in names if names.count(name) > 1}
         if duplicates:
-            raise ValueError(f"App {cls.package} declares scheduler settings twice: {sorted(duplicates)}")
+            raise ValueError(
+                f"App {cls.package} declares scheduler settings twice: {sorted(duplicates)}"
+            )
         engines = {code for code, _ in SchedulerSetting.ENGINE_CHOICES}
         with transaction.atomic():
-            existing = {s.name: s for s in SchedulerSetting.objects.filter(app_package=cls.package)}
+            rows = SchedulerSetting.objects.filter(app_package=cls.package)
+            existing = {setting.name: setting for setting in rows}
             for setting in declared:
                 if setting.engine not in engines:
                     raise ValueError(
                         f'Scheduler setting "{setting.name}" of app {cls.package} has engine '
-                        f'"{setting.engine}"; use SchedulerSetting.HTCONDOR or SchedulerSetting.DASK.'
+                        f'"{setting.engine}"; use SchedulerSetting.HTCONDOR or '
+                        "SchedulerSetting.DASK."
                     )
                 row = existing.pop(setting.name, None)
                 if row is None:

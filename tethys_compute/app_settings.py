@@ -9,4 +9,4 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["SchedulerSetting"]
+__all__ = ["SchedulerSetting"]  # noqa: F822 - provided lazily by __getattr__

@@ -4,14 +4,26 @@
 * ``tethys_compute.W002``: ``TETHYS_COMPUTE`` has a key tethys_compute does not know.
 * ``tethys_compute.E003``: an engine listed in ``TETHYS_COMPUTE["ENGINES"]`` has its
   Python package missing.
-* ``tethys_compute.E004``: a ``TETHYS_COMPUTE`` time setting is not a positive number.
+* ``tethys_compute.E004``: a ``TETHYS_COMPUTE`` time setting is not a positive number,
+  or a count setting not a positive whole number.
 * ``tethys_compute.E005``: ``TETHYS_COMPUTE["ENGINES"]`` names an unknown engine.
+* ``tethys_compute.W006``: a required scheduler setting of an app has no scheduler
+  assigned (database check).
+* ``tethys_compute.W007``: a scheduler setting has a scheduler of another engine assigned
+  (database check).
+
+Database checks read the scheduler settings table, so, as Django does with its own
+database checks, they run only for the databases a command names: ``manage.py migrate``
+and ``manage.py check --database default`` run them, a plain ``manage.py check`` or
+``runserver`` does not (the database may not be reachable when code is checked). The
+admin flags the same settings on every visit.
 """
 
 from importlib.util import find_spec
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import connections, router
 
 from .conf import DEFAULTS, get_config
 
@@ -20,7 +32,24 @@ ENGINE_PACKAGES = {
     "htcondor": ("condorpy", "paramiko"),
     "dask": ("dask", "distributed"),
 }
-TIME_SETTINGS = ("UPDATE_STATUS_INTERVAL", "STATUS_REPORT_MAX_AGE", "RESULTS_LEASE")
+TIME_SETTINGS = (
+    "UPDATE_STATUS_INTERVAL",
+    "STATUS_REPORT_MAX_AGE",
+    "RESULTS_LEASE",
+    "CALLBACK_REFRESH_TIMEOUT",
+    "CALLBACK_MAX_DELAY",
+    "MONITOR_INTERVAL",
+    "MONITOR_LEASE",
+    "LOST_JOB_GRACE",
+    "JOBS_TABLE_REFRESH_BUDGET",
+)
+COUNT_SETTINGS = (
+    "CALLBACK_REFRESH_WORKERS",
+    "MONITOR_BATCH_SIZE",
+    "JOBS_TABLE_REFRESH_BATCH",
+    "JOBS_TABLE_POLL_MAX_ROWS",
+    "JOBS_TABLE_LOG_MAX_BYTES",
+)
 
 
 @register(Tags.compatibility)
@@ -53,7 +82,26 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E004",
                 )
             )
-    for engine in config.get("ENGINES") or ():
+    for key in COUNT_SETTINGS:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            messages.append(
+                Error(
+                    f'TETHYS_COMPUTE["{key}"] must be a positive whole number, not {value!r}.',
+                    id="tethys_compute.E004",
+                )
+            )
+    engines = config.get("ENGINES") or ()
+    if isinstance(engines, str) or not isinstance(engines, (list, tuple)):
+        messages.append(
+            Error(
+                f'TETHYS_COMPUTE["ENGINES"] must be a list of engine names, not {engines!r}.',
+                hint='For example ["dask"] or ["condor", "dask"].',
+                id="tethys_compute.E005",
+            )
+        )
+        engines = ()
+    for engine in engines:
         packages = ENGINE_PACKAGES.get(str(engine).lower())
         if packages is None:
             messages.append(
@@ -75,4 +123,65 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E003",
                 )
             )
+    return messages
+
+
+@register(Tags.database)
+def check_scheduler_settings(app_configs=None, databases=None, **kwargs):
+    """Warn about required scheduler settings without a scheduler (W006) and settings whose
+    scheduler is of another engine (W007), for every app's declared settings."""
+    if not databases:
+        return []
+    from .app_base import registered_apps
+    from .models import Scheduler, SchedulerSetting
+
+    alias = router.db_for_read(SchedulerSetting)
+    if alias not in databases:
+        return []
+    tables = connections[alias].introspection.table_names()
+    if SchedulerSetting._meta.db_table not in tables:
+        return []  # not migrated yet; migrate syncs the settings afterwards
+    rows = {
+        (row.app_package, row.name): row for row in SchedulerSetting.objects.using(alias)
+    }
+    assigned = {row.scheduler_service_id for row in rows.values() if row.scheduler_service_id}
+    schedulers = {
+        s.pk: s
+        for s in Scheduler.objects.using(alias).filter(pk__in=assigned).select_subclasses()
+    }
+    engines = dict(SchedulerSetting.ENGINE_CHOICES)
+    articled = {SchedulerSetting.HTCONDOR: "an HTCondor", SchedulerSetting.DASK: "a Dask"}
+    messages = []
+    for package, app in sorted(registered_apps().items()):
+        try:
+            declared = list(app().scheduler_settings() or ())
+        except Exception:  # noqa: BLE001 - a broken app is reported when it is synced
+            continue
+        for setting in declared:
+            row = rows.get((package, setting.name))
+            scheduler = schedulers.get(row.scheduler_service_id) if row else None
+            kind = articled.get(setting.engine, f"a {setting.engine}")
+            if scheduler is None and setting.required:
+                messages.append(
+                    Warning(
+                        f'The required scheduler setting "{setting.name}" of app "{package}" '
+                        "has no scheduler assigned.",
+                        hint=f"Assign {kind} scheduler in the admin (Tethys Compute > "
+                        "Scheduler settings) or run: manage.py tethys_compute_schedulers "
+                        f"link <scheduler> {package}:{setting.name}",
+                        obj=f"{package}:{setting.name}",
+                        id="tethys_compute.W006",
+                    )
+                )
+            elif scheduler is not None and scheduler.engine != row.engine:
+                messages.append(
+                    Warning(
+                        f'The scheduler setting "{setting.name}" of app "{package}" takes '
+                        f"{kind} scheduler, not the "
+                        f'{engines.get(scheduler.engine, "unknown")} scheduler "{scheduler.name}".',
+                        hint=f"Assign {kind} scheduler to it.",
+                        obj=f"{package}:{setting.name}",
+                        id="tethys_compute.W007",
+                    )
+                )
     return messages

@@ -11,7 +11,7 @@ Every key is documented in ``docs/settings.rst``.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -38,6 +38,40 @@ DEFAULTS: dict = {
     # Dotted paths of TethysAppBase subclasses to register besides those found in the
     # `app` modules of INSTALLED_APPS.
     "APPS": [],
+    # --- status callbacks and the monitor (issue 5) -------------------------------------
+    # Seconds an update-job-status request waits for the refresh it started; past that it
+    # answers anyway and the refresh finishes in the background.
+    "CALLBACK_REFRESH_TIMEOUT": 2,
+    # Refreshes that update-job-status requests may run at once in one process; further
+    # requests are handed to the monitor (stored as a due refresh request).
+    "CALLBACK_REFRESH_WORKERS": 4,
+    # Largest ?delay= of update-job-status, in seconds; longer delays are cut to it.
+    "CALLBACK_MAX_DELAY": 3600,
+    # Seconds between two monitor cycles (`tethys_compute_monitor --interval`).
+    "MONITOR_INTERVAL": 10,
+    # Seconds a monitor (or any batch refresh) holds its lease on the jobs it refreshes;
+    # a crashed holder's jobs are taken over once it runs out.
+    "MONITOR_LEASE": 300,
+    # Most jobs one monitor cycle claims (the stalest first).
+    "MONITOR_BATCH_SIZE": 2000,
+    # Seconds a job may stay unknown to its engine (no longer in condor_q/condor_history,
+    # no task with its key on the Dask scheduler) before it is moved to Error.
+    "LOST_JOB_GRACE": 300,
+    # --- jobs table (tethys_compute.jobs_table) ---
+    # Let visitors who are not logged in use jobs tables. Each visitor's session gets its
+    # own "shadow" user with an unusable password, created on demand by
+    # tethys_compute.jobs_table.get_jobs_user, so visitors never see each other's jobs.
+    "JOBS_TABLE_ALLOW_ANONYMOUS": False,
+    # Most jobs one poll of a table refreshes from their engines (the stalest first);
+    # the rest wait for the next poll or the monitor.
+    "JOBS_TABLE_REFRESH_BATCH": 20,
+    # Seconds a poll may spend starting engine refreshes; no new batch starts after it.
+    "JOBS_TABLE_REFRESH_BUDGET": 2.0,
+    # Most rows one poll request may ask about.
+    "JOBS_TABLE_POLL_MAX_ROWS": 5000,
+    # Log text longer than this many bytes is shown truncated (its last part) with a
+    # link to download the whole log.
+    "JOBS_TABLE_LOG_MAX_BYTES": 256 * 1024,
     # HTCondor (engines/condor). Jobs with no scheduler, or a local CondorScheduler, use
     # this machine's HTCondor: "cli" (condor_* tools on PATH) or "htcondor2" (bindings).
     "CONDOR_LOCAL_TRANSPORT": "cli",
@@ -57,7 +91,7 @@ DEFAULTS: dict = {
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_config() -> dict:
     """Return the merged settings dict (defaults updated with the project's values)."""
     user = getattr(settings, "TETHYS_COMPUTE", None) or {}

@@ -1,10 +1,10 @@
 """Encryption of scheduler secrets at rest (passwords, key passphrases).
 
 Values are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``).
-Keys come from ``TETHYS_COMPUTE["SECRET_KEYS"]`` when set (a list of Fernet keys, newest
-first), otherwise they are derived with HKDF-SHA256 from Django's ``SECRET_KEY`` followed
-by its ``SECRET_KEY_FALLBACKS``. Encryption uses the first key; decryption tries each, so
-rotating is: put the new key first, keep the old ones, run
+Keys come from ``TETHYS_COMPUTE["SECRET_KEYS"]`` (a list of Fernet keys, newest first)
+followed by keys derived with HKDF-SHA256 from Django's ``SECRET_KEY`` and its
+``SECRET_KEY_FALLBACKS``. Encryption uses the first key; decryption tries each, so
+switching to explicit keys keeps existing values readable, and rotating is: put the new key first, keep the old ones, run
 ``manage.py tethys_compute_schedulers reencrypt`` (or save each scheduler), then drop the
 old keys.
 """
@@ -36,13 +36,12 @@ def _derive(secret: str) -> bytes:
 def _fernet() -> MultiFernet:
     from .conf import get_config
 
-    keys = get_config().get("SECRET_KEYS") or []
-    if keys:
-        fernets = [Fernet(key) for key in keys]
-    else:
-        secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-        fernets = [Fernet(_derive(secret)) for secret in secrets if secret]
-    return MultiFernet(fernets)
+    explicit = [Fernet(key) for key in get_config().get("SECRET_KEYS") or []]
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    derived = [Fernet(_derive(secret)) for secret in secrets if secret]
+    # Explicit keys encrypt (the first) and are tried first; the keys derived from
+    # SECRET_KEY still open values written before SECRET_KEYS was set.
+    return MultiFernet(explicit + derived)
 
 
 @receiver(setting_changed)

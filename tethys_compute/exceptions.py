@@ -14,6 +14,17 @@ class EngineUnavailable(TethysComputeError):
     """
 
 
+class JobUnknownToEngine(TethysComputeError):
+    """The engine answered, and it does not know the job: HTCondor has its ClusterId in
+    neither ``condor_q`` nor ``condor_history``; the Dask scheduler has no task with its key.
+
+    Raised by an engine's ``_update_status``. Not terminal at once: the job keeps its
+    status (the reason goes to ``status_message``) until it has been unknown for
+    ``TETHYS_COMPUTE["LOST_JOB_GRACE"]`` seconds, counted from the last time the engine
+    answered about it; the next such answer moves it to Error with the reason.
+    """
+
+
 class JobStateError(TethysComputeError):
     """The operation does not apply to the job in its current status (for example
     ``execute()`` on a job that already ran; use ``resubmit()``)."""

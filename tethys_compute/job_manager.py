@@ -162,5 +162,25 @@ class JobManager:
 
     def get_job_status_report_url(self, request, job_id):
         """Absolute URL a compute node posts a status report to (send the job's
-        ``status_report_token`` in an ``Authorization: Bearer`` header or the body)."""
+        ``status_report_token`` in an ``Authorization: Bearer`` header or the body).
+
+        Hand the node this URL and ``job.status_report_token`` (e.g. as environment
+        variables ``REPORT_URL`` and ``REPORT_TOKEN``); it reports with::
+
+            curl -fsS -H "Authorization: Bearer $REPORT_TOKEN" \\
+                 -d status=Running -d progress=40 "$REPORT_URL"
+
+        or from Python (standard library only)::
+
+            import json, os, urllib.request
+            urllib.request.urlopen(urllib.request.Request(
+                os.environ["REPORT_URL"],
+                json.dumps({"status": "Complete", "progress": 100}).encode(),
+                {"Authorization": "Bearer " + os.environ["REPORT_TOKEN"],
+                 "Content-Type": "application/json"}))
+
+        Fields: ``status`` (code or display name), ``progress`` (0-100),
+        ``progress_message``, ``node_statuses`` (a JSON object). See
+        :func:`tethys_compute.views.update_status.report_job_status` for the answers.
+        """
         return request.build_absolute_uri(reverse("report_job_status", kwargs={"job_id": job_id}))

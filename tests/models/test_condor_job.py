@@ -167,16 +167,18 @@ def test_transient_failure_to_query_is_never_terminal(user, monkeypatch, standin
     assert job.status_message is None
 
 
-def test_a_cluster_htcondor_does_not_know_is_error(user):
-    job = condor_job(user)
-    job.execute()
-    wait_status(job, "Complete")
-    lost = condor_job(user, name="lost")
+def test_a_cluster_htcondor_does_not_know_becomes_error_after_the_grace(user, settings):
+    lost = condor_job(user, name="lost", arguments="x 30")
     lost.execute()
     CondorJob.objects.filter(pk=lost.pk).update(cluster_id=999)
     lost.refresh_from_db()
-    assert lost.status == "Error"
+    time.sleep(0.01)
+    assert lost.status == "Submitted"  # not terminal at once
     assert "no record of cluster 999" in lost.status_message
+    fast(settings, LOST_JOB_GRACE=0.05)
+    time.sleep(0.06)
+    assert lost.status == "Error"
+    assert "no longer knows this job: HTCondor has no record of cluster 999" in lost.status_message
 
 
 def test_templates_attributes_and_condor_object(user):

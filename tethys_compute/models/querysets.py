@@ -1,8 +1,9 @@
 """Query vocabulary of jobs: ``TethysJob.objects.active()``, ``.terminal()``,
 ``.for_app(label)``, ``.visible_to(user)``."""
 
-from django.db.models import Q
+from django.db.models import Q, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 
 from .. import status as st
@@ -27,7 +28,9 @@ class TethysJobQuerySet(InheritanceQuerySet):
         return Q(_status=st.OTHER, _other_text__in=names) if names else Q(pk__in=[])
 
     def _with_other(self):
-        return self.alias(_other_text=KeyTextTransform(st.OTHER_STATUS_KEY, "extended_properties"))
+        # Cast: a plain text comparison (SQLite would parse `IN` values as JSON).
+        text = Cast(KeyTextTransform(st.OTHER_STATUS_KEY, "extended_properties"), TextField())
+        return self.alias(_other_text=text)
 
     def active(self):
         """Jobs whose status can still change: Pending through Paused, and custom

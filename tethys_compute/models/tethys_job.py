@@ -18,8 +18,7 @@ Fields, table and column names are those of Tethys Platform 4.6
 from __future__ import annotations
 
 import copy
-import importlib
-import inspect
+import json
 import logging
 from datetime import timedelta
 
@@ -34,7 +33,8 @@ from .. import signals
 from .. import status as st
 from ..compat import check_constraint
 from ..conf import get_config
-from ..exceptions import EngineUnavailable, JobStateError
+from ..exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
+from ..functions import function_path, import_function
 from .querysets import TethysJobManager
 from .status_change import JobStatusChange
 
@@ -50,6 +50,13 @@ STATUS_FIELDS = (
     "_results_state",
     "_results_claimed_at",
 )
+
+# Prefixes of the status messages written while an engine could not answer; cleared as
+# soon as it answers again, so a recovered or finished job does not keep the warning.
+CHECK_FAILED = "Status check failed, will retry: "
+UNKNOWN_TO_ENGINE = "The engine does not know this job ("
+RESULTS_WILL_RETRY = "Result processing will be retried: "
+TRANSIENT_MESSAGES = (CHECK_FAILED, UNKNOWN_TO_ENGINE, RESULTS_WILL_RETRY)
 
 RESULTS_CLAIMED = "claimed"
 RESULTS_DONE = "done"
@@ -190,7 +197,9 @@ class TethysJob(models.Model):
         copy never undoes a newer status or result. A changed ``_status`` goes through
         the status rules (:meth:`update_status`) rather than a plain write.
         """
-        if self._state.adding or kwargs.get("force_insert") or "_loaded_values" not in self.__dict__:
+        self._check_extended_properties()
+        loaded = "_loaded_values" in self.__dict__
+        if self._state.adding or kwargs.get("force_insert") or not loaded:
             return self._save_new(*args, **kwargs)
         if kwargs.get("update_fields") is not None:
             super().save(*args, **kwargs)
@@ -211,6 +220,23 @@ class TethysJob(models.Model):
             self.update_status(other if status_change == st.OTHER and other else status_change)
         return None
 
+    def _check_extended_properties(self):
+        props = self.extended_properties
+        if props is None:
+            return
+        if not isinstance(props, dict):
+            raise ValueError(
+                f"Job {self.pk or self.name!r}: extended_properties must be a dict, "
+                f"not {type(props).__name__}."
+            )
+        try:
+            json.dumps(props)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Job {self.pk or self.name!r}: extended_properties must hold only JSON "
+                f"values (str, number, bool, None, list, dict): {exc}"
+            ) from None
+
     def refresh_from_db(self, using=None, fields=None, **kwargs):
         super().refresh_from_db(using=using, fields=fields, **kwargs)
         self._take_snapshot(set(fields) if fields else None)
@@ -219,7 +245,7 @@ class TethysJob(models.Model):
         super().save(*args, **kwargs)
         if "{id}" in (self.name or ""):
             self.name = self.name.replace("{id}", str(self.pk))
-            type(self)._base_manager.filter(pk=self.pk).update(name=self.name)
+            TethysJob._base_manager.filter(pk=self.pk).update(name=self.name)
         self._take_snapshot()
 
     # --- status constants and helpers --------------------------------------------------
@@ -380,7 +406,6 @@ class TethysJob(models.Model):
         ``from_terminal`` is not set.
         """
         old = self._status
-        old_other = self.other_status
         now = timezone.now()
         values = {"_status": new, "_last_status_update": now}
         if new == st.RUNNING and old in (st.PENDING, st.SUBMITTED) and not self.start_time:
@@ -440,6 +465,8 @@ class TethysJob(models.Model):
         self._take_snapshot(set(values))
 
     def _record_engine_problem(self, message):
+        # Kept on the instance for batch callers (the monitor counts failed checks).
+        self._refresh_problem = message
         self._write_fields(
             status_message=_short(message), _last_status_update=timezone.now()
         )
@@ -508,26 +535,56 @@ class TethysJob(models.Model):
         old_other = self.other_status
         try:
             reported = self._update_status(*args, **kwargs)
+        except JobUnknownToEngine as exc:
+            self._status = old
+            return self._unknown_to_engine(exc)
         except Exception as exc:  # noqa: BLE001 - never terminal; recorded and retried
             if not isinstance(exc, EngineUnavailable):
                 logger.exception("Job %s: status query failed", self.pk)
             self._status = old
-            self._record_engine_problem(f"Status check failed, will retry: {exc}")
+            self._record_engine_problem(f"{CHECK_FAILED}{exc}")
             return False
         if reported is None and self._status != old:
             reported = self._status
         self._status = old
+        answered = {"_last_status_update": timezone.now(), **self._cleared_problem()}
         if reported is None:
-            self._write_fields(_last_status_update=timezone.now())
+            self._write_fields(**answered)
             return False
         code, other = st.to_code(reported)
         if code == old and other == old_other:
-            self._write_fields(_last_status_update=timezone.now())
+            self._write_fields(**answered)
             return False
-        changed = self._write_status(code, other=other, reason="engine status")
+        changed = self._write_status(code, other=other, reason="engine status", extra=answered)
         if changed:
             self._after_status_change()
         return changed
+
+    def _unknown_to_engine(self, exc):
+        """The engine does not know this job. ``_last_status_update`` is left alone, so it
+        keeps telling when the engine last answered about the job; once that is
+        ``LOST_JOB_GRACE`` seconds ago the job moves to Error with the reason."""
+        grace = timedelta(seconds=get_config()["LOST_JOB_GRACE"])
+        since = self._last_status_update or self.execute_time
+        if since is None or timezone.now() - since >= grace:
+            reason = f"The engine no longer knows this job: {exc}"
+            return self._write_status(
+                st.ERROR, reason=reason, extra={"status_message": _short(reason)}
+            )
+        deadline = (since + grace).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        message = (
+            f"{UNKNOWN_TO_ENGINE}{exc}); it becomes Error at {deadline} "
+            "unless the engine knows it again by then."
+        )
+        self._refresh_problem = message
+        self._write_fields(status_message=_short(message))
+        return False
+
+    def _cleared_problem(self):
+        """``{"status_message": None}`` when the message is a transient engine warning."""
+        if (self.status_message or "").startswith(TRANSIENT_MESSAGES):
+            return {"status_message": None}
+        return {}
 
     def _after_status_change(self):
         if self._status in st.RESULTS_STATUS_CODES and self.completion_time is None:
@@ -586,7 +643,7 @@ class TethysJob(models.Model):
             self._status = before
             self._write_fields(
                 _results_state=RESULTS_RETRY,
-                status_message=_short(f"Result processing will be retried: {exc}"),
+                status_message=_short(f"{RESULTS_WILL_RETRY}{exc}"),
                 _last_status_update=timezone.now(),
             )
             return False
@@ -620,7 +677,9 @@ class TethysJob(models.Model):
         values = {
             "completion_time": timezone.now(),
             "_results_state": state,
-            "status_message": _short(message) if message else self.status_message,
+            "status_message": _short(message) if message else (
+                None if self._cleared_problem() else self.status_message
+            ),
         }
         # Fields a _process_results hook changed on the instance (results, keys) are kept.
         self._save_changed_plain_fields()
@@ -637,7 +696,9 @@ class TethysJob(models.Model):
         :raises JobStateError: if the job's result processing did not fail.
         """
         if self._results_state != RESULTS_FAILED:
-            raise JobStateError(f"Job {self.pk}: result processing has not failed; nothing to retry.")
+            raise JobStateError(
+                f"Job {self.pk}: result processing has not failed; nothing to retry."
+            )
         self._write_status(
             st.RESULTS_READY,
             reason="retry result processing",
@@ -785,40 +846,15 @@ def _function_path(function):
     if isinstance(function, str):
         if "." not in function or not all(part.isidentifier() for part in function.split(".")):
             raise ValueError(
-                f'"{function}" is not a dotted path to a function (e.g. "my_app.results.summarize").'
+                f'"{function}" is not a dotted path to a function '
+                '(e.g. "my_app.results.summarize").'
             )
         return function
-    if not callable(function):
-        raise ValueError(
-            f"process_results_function must be a function or a dotted path, not {function!r}."
-        )
-    name = getattr(function, "__qualname__", "")
-    module = inspect.getmodule(function)
-    if not name or "<lambda>" in name or "<locals>" in name or module is None:
-        raise ValueError(
-            f"process_results_function must be a module-level function; {function!r} is a "
-            "lambda or nested function that cannot be found again by its path."
-        )
-    path = f"{module.__name__}.{name}"
-    if _resolve_function(path) is not function:
-        raise ValueError(f"process_results_function {path} cannot be imported back by its path.")
-    return path
+    return function_path(function, "process_results_function")
 
 
 def _resolve_function(path):
-    module_path, _, attr_path = path.partition(".")
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module_path, attr_path = ".".join(parts[:cut]), parts[cut:]
-        try:
-            target = importlib.import_module(module_path)
-        except ImportError:
-            continue
-        try:
-            for attr in attr_path:
-                target = getattr(target, attr)
-        except AttributeError:
-            break
-        return target if callable(target) else None
-    logger.warning("process_results_function %r cannot be resolved.", path)
-    return None
+    function = import_function(path)
+    if function is None:
+        logger.warning("process_results_function %r cannot be resolved.", path)
+    return function

@@ -1,61 +1,328 @@
-"""Status callback endpoints that compute nodes call (Tethys's routes and answers)."""
+"""Status callback endpoints that compute nodes call (Tethys's routes and answers).
+
+``update-job-status/<job_id>/`` asks for a refresh: anyone may ask, nothing is taken from
+the caller, and the answer comes at once. ``report-job-status/<job_id>/`` takes a
+reported status, progress and node statuses from a holder of the job's signed token.
+
+Differences from Tethys 4.6 (reference section 10, items 19-20, 28, 29 and 31): a
+refresh request runs at most once per ``update_status_interval`` per job, never makes the
+caller wait on an engine longer than ``CALLBACK_REFRESH_TIMEOUT`` seconds, and ``?delay=``
+is stored in the database and carried out by the monitor (it survives restarts and works
+under WSGI); reports accept POST with the token in the body or an ``Authorization:
+Bearer`` header, progress, and never change a finished job.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import re
+import threading
 
+from django.db import connections, router, transaction
 from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from .. import leases
 from .. import status as st
+from ..conf import get_config
 from ..models import TethysJob
+from ..monitor import refresh_due, refresh_jobs
+from . import report_input as ri
 
 logger = logging.getLogger("tethys_compute.callbacks")
 
+METHODS = ("GET", "HEAD", "POST")  # update-job-status (HEAD is harmless: a refresh)
+REPORT_METHODS = ("GET", "POST")  # report-job-status changes state: no HEAD
+_JOB_ID = re.compile(r"^[0-9]{1,19}$")
+_MAX_ID = 2**63 - 1
 
-def _job_or_none(job_id):
+
+def _answer(http_status=200, **data):
+    return JsonResponse(data, status=http_status)
+
+
+def _error(http_status, message):
+    return _answer(http_status, success=False, error=message)
+
+
+def _not_allowed(methods):
+    response = _error(405, "method not allowed; use GET or POST")
+    response["Allow"] = ", ".join(methods)
+    return response
+
+
+def load_job(job_id):
+    """Return job ``job_id`` (a URL segment) as its own class, or ``None`` when there is
+    no such job or the id is not a job id. One query."""
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id) or int(job_id) > _MAX_ID:
+        return None
     try:
         return TethysJob.objects.get_subclass(pk=int(job_id))
-    except (TethysJob.DoesNotExist, ValueError, TypeError):
+    except TethysJob.DoesNotExist:
         return None
 
 
-def update_job_status(request, job_id):
-    """Ask for a refresh of job ``job_id`` from its engine. Takes no state from the
-    caller; rate-limited by the job's ``update_status_interval``.
+# --- update-job-status ---------------------------------------------------------------------
+class _RefreshThreads:
+    """The engine work that callback requests started in this process (refreshes, result
+    processing): at most ``CALLBACK_REFRESH_WORKERS`` at once, each in its own daemon
+    thread, so that a request waits for it at most ``CALLBACK_REFRESH_TIMEOUT`` seconds."""
 
-    Answers ``{"success": true}``, or 404 ``{"success": false, "error": "no such job"}``.
-    """
-    job = _job_or_none(job_id)
-    if job is None:
-        return JsonResponse({"success": False, "error": "no such job"}, status=404)
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._threads = set()
+
+    def start(self, work, job):
+        """Start ``work(job)`` in a thread; ``None`` when all workers are busy."""
+        with self._lock:
+            self._threads = {thread for thread in self._threads if thread.is_alive()}
+            if len(self._threads) >= get_config()["CALLBACK_REFRESH_WORKERS"]:
+                return None
+            thread = threading.Thread(
+                target=_run_in_thread,
+                args=(work, job),
+                name=f"tethys-compute-{work.__name__}-{job.pk}",
+                daemon=True,
+            )
+            self._threads.add(thread)
+        thread.start()
+        return thread
+
+    def wait(self, timeout=None):
+        """Wait for the running refreshes (tests, orderly shutdown); True when none is
+        left running."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+        return not any(thread.is_alive() for thread in threads)
+
+
+refresh_threads = _RefreshThreads()
+
+
+def _run_in_thread(work, job, close=True):
     try:
-        job.update_status()
-    except Exception:  # noqa: BLE001 - the caller only asked for a refresh
-        logger.exception("Job %s: refresh requested by callback failed", job.pk)
-        return JsonResponse({"success": False})
-    return JsonResponse({"success": True})
+        work(job)
+    except Exception:  # noqa: BLE001 - logged; the monitor tries again
+        logger.exception("Job %s: %s started by a callback failed", job.pk, work.__name__)
+    finally:
+        if close:
+            connections.close_all()  # this thread's connections only
+
+
+def _refresh(job):
+    refresh_jobs([job])
+
+
+def _process_results(job):
+    job.process_results()
+
+
+def _run_bounded(work, job):
+    """Run ``work(job)`` for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of this
+    request's time: ``"done"``, ``"running"`` (it goes on in the background) or
+    ``"queued"`` (all workers busy: handed to the monitor as a due refresh request)."""
+    if connections[router.db_for_write(TethysJob)].in_atomic_block:
+        # Another thread could not see this transaction's writes (a test's transaction):
+        # do the work here.
+        _run_in_thread(work, job, close=False)
+        return "done"
+    thread = refresh_threads.start(work, job)
+    if thread is None:
+        leases.request_refresh(job, 0)
+        return "queued"
+    thread.join(get_config()["CALLBACK_REFRESH_TIMEOUT"])
+    return "running" if thread.is_alive() else "done"
+
+
+def _parse_delay(value):
+    try:
+        delay = float(value)
+    except (TypeError, ValueError):
+        delay = math.nan
+    if not math.isfinite(delay) or delay < 0:
+        raise ValueError(
+            f"invalid delay: {value!r} (use a number of seconds, 0 or more; at most "
+            f"{get_config()['CALLBACK_MAX_DELAY']} is used)"
+        )
+    return delay
+
+
+def _refresh_possible(job):
+    if job.is_terminal:
+        return job.post_processing_incomplete
+    return job._has_engine()
 
 
 @csrf_exempt
-def report_job_status(request, job_id):
-    """Accept a status reported by a compute node holding the job's token.
+@never_cache
+@transaction.non_atomic_requests
+def update_job_status(request, job_id):
+    """Ask for a refresh of job ``job_id`` from its engine (Tethys's ``update_job_status``).
 
-    Answers as Tethys 4.6: 403 bad token, 400 bad status, 404 no job, 409 job already
-    finished, else ``{"success": true}``.
+    Takes no state from the caller and is idempotent. The refresh runs only when the
+    job's status is older than its ``update_status_interval`` (and is not being refreshed
+    elsewhere); the caller waits for it at most ``CALLBACK_REFRESH_TIMEOUT`` seconds.
+
+    ``?delay=N`` (seconds, cut to ``CALLBACK_MAX_DELAY``) stores a refresh request that
+    the monitor (``manage.py tethys_compute_monitor``) carries out; requests for one job
+    merge into one, at the earliest time asked for.
+
+    Answers (JSON):
+
+    * 200 ``{"success": true, "refresh": R}``; ``R`` is ``"done"``, ``"running"`` (still
+      going after the timeout), ``"queued"`` (handed to the monitor: all refresh workers
+      busy), ``"skipped"`` (not due yet, or being refreshed) or ``"not-needed"`` (a
+      finished job, or one without an engine).
+    * 200 ``{"success": "scheduled", "refresh_at": ISO time}`` for ``?delay=``.
+    * 400 bad ``delay``; 404 ``{"success": false, "error": "no such job"}``; 405.
     """
-    params = request.POST if request.method == "POST" else request.GET
-    token = params.get("token", "")
-    if TethysJob.id_from_status_report_token(token) != str(job_id):
-        return JsonResponse({"success": False, "error": "invalid token"}, status=403)
-    reported = params.get("status", "")
-    if reported not in st.VALID_STATUSES and reported not in st.DISPLAY_STATUSES:
-        return JsonResponse({"success": False, "error": f"invalid status: {reported}"}, status=400)
-    job = _job_or_none(job_id)
+    if request.method not in METHODS:
+        return _not_allowed(METHODS)
+    job = load_job(job_id)
     if job is None:
-        return JsonResponse({"success": False, "error": "no such job"}, status=404)
-    code = st.to_code(reported)[0]
-    if job.is_terminal and code not in st.TERMINAL_STATUS_CODES:
-        return JsonResponse({"success": False, "error": "job has already finished"}, status=409)
-    job.update_status(status=reported, reason="reported by compute node")
-    return JsonResponse({"success": True, "post_processing": not job.post_processing_incomplete})
+        return _error(404, "no such job")
+    delay = request.GET.get("delay")
+    if delay is not None:
+        try:
+            seconds = _parse_delay(delay)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        if not _refresh_possible(job):
+            return _answer(success=True, refresh="not-needed")
+        due = leases.request_refresh(job, seconds)
+        return _answer(success="scheduled", refresh_at=due.isoformat())
+    if not _refresh_possible(job):
+        return _answer(success=True, refresh="not-needed")
+    if not refresh_due(job):
+        return _answer(success=True, refresh="skipped")
+    return _answer(success=True, refresh=_run_bounded(_refresh, job))
+
+
+# --- report-job-status ---------------------------------------------------------------------
+def _finished_conflict(job, status):
+    """For a finished job, ``None`` when the report is a repeat of a finished status
+    (accepted: it only retries incomplete result processing), else the 409 answer."""
+    if status is not None:
+        code, other = st.to_code(status)
+        repeat = code == job._status and (code != st.OTHER or other == job.other_status)
+        if repeat or (job.post_processing_incomplete and code in st.TERMINAL_STATUS_CODES):
+            return None
+    return _error(409, "job has already finished")
+
+
+def _apply_nodes(job, node_statuses):
+    if node_statuses is None:
+        return 0
+    try:
+        return len(job.apply_node_statuses(node_statuses) or {})
+    except Exception:  # noqa: BLE001 - a bad node list must not lose the status report
+        logger.exception("Job %s: applying reported node statuses failed", job.pk)
+        return 0
+
+
+def _apply_progress(job, percent, message):
+    if percent is None:
+        return
+    same_message = message is None or message == job.progress_message
+    if round(percent) == job.progress and same_message:
+        return
+    job.set_progress(percent, message)
+
+
+@csrf_exempt
+@never_cache
+@transaction.non_atomic_requests
+@sensitive_post_parameters("token")
+@sensitive_variables("fields", "token")
+def report_job_status(request, job_id):
+    """Accept a status report about job ``job_id`` from a holder of its token
+    (``job.status_report_token``; Tethys's ``report_job_status``).
+
+    Fields, in a JSON or form body (POST) or the query string (GET, as Tethys 4.6):
+    ``token`` (or an ``Authorization: Bearer <token>`` header), ``status`` (a code or
+    display name, or a custom status registered on the job's class), ``progress``
+    (0-100) with an optional ``progress_message``, and ``node_statuses`` (a JSON object
+    of node name to status, for workflows). At least one of ``status``, ``progress`` and
+    ``node_statuses`` is needed.
+
+    Answers (JSON), checked in Tethys's order:
+
+    * 403 ``{"success": false, "error": "invalid token"}``: missing, forged or expired
+      token, or a token made for another job;
+    * 400 ``invalid status: ...`` (or another malformed field);
+    * 404 ``no such job``;
+    * 409 ``job has already finished``: the job has ended and the report is not a
+      repeat of its final status; nothing changes;
+    * 200 ``{"success": true, "nodes_applied": n, "post_processing": bool, "status":
+      display name}``; ``post_processing`` is false while result processing is
+      incomplete (it is retried by a repeated final report and by the monitor).
+
+    The token is never logged.
+    """
+    if request.method not in REPORT_METHODS:
+        return _not_allowed(REPORT_METHODS)
+    try:
+        fields = ri.read_fields(request)
+    except ri.BadReport as exc:
+        return _error(400, str(exc))
+    token = fields.get("token")
+    if TethysJob.id_from_status_report_token(token) != job_id:
+        return _error(403, "invalid token")
+    try:
+        status = ri.parse_status(fields.get("status"))
+        percent, message = ri.parse_progress(
+            fields.get("progress"), fields.get("progress_message")
+        )
+        node_statuses = ri.parse_node_statuses(fields.get("node_statuses"))
+    except ri.BadReport as exc:
+        return _error(400, str(exc))
+    if status is None and percent is None and node_statuses is None:
+        return _error(400, "invalid status: None")
+    if status is not None and not ri.is_known_status(TethysJob, status, subclasses=True):
+        return _error(400, f"invalid status: {status}")
+    job = load_job(job_id)
+    if job is None:
+        return _error(404, "no such job")
+    if status is not None and not ri.is_known_status(type(job), status):
+        return _error(400, f"invalid status: {status}")
+    if job.is_terminal:
+        conflict = _finished_conflict(job, status)
+        if conflict is not None:
+            return conflict
+        if job.post_processing_incomplete and job._results_retry_due():
+            _run_bounded(_process_results, job)
+        return _report_answer(job, 0)
+    if status is not None and not _apply_status(job, status):
+        if job.is_terminal and _finished_conflict(job, status) is not None:
+            # The job ended elsewhere between loading and writing: the report lost.
+            return _error(409, "job has already finished")
+    nodes_applied = _apply_nodes(job, node_statuses)
+    _apply_progress(job, percent, message)
+    return _report_answer(job, nodes_applied)
+
+
+def _apply_status(job, status):
+    """Write a reported status to an active job (compare-and-swap on the row). Result
+    processing that it starts runs for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of
+    the request; then it goes on in the background. True when the status changed."""
+    code, other = st.to_code(status)
+    if code == job._status and other == job.other_status:
+        return False
+    changed = job._write_status(code, other=other, reason="reported by compute node")
+    if changed and job.post_processing_incomplete:
+        _run_bounded(_process_results, job)
+    return changed
+
+
+def _report_answer(job, nodes_applied):
+    return _answer(
+        success=True,
+        nodes_applied=nodes_applied,
+        post_processing=not job.post_processing_incomplete,
+        status=job.cached_status,
+    )

@@ -13,7 +13,7 @@ from collections import defaultdict
 from django.db import models
 from django.utils import timezone
 
-from ...exceptions import EngineUnavailable, JobStateError
+from ...exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
 from ..tethys_job import TethysJob
 from . import condor_status as cs
 from .condor_scheduler import CondorScheduler
@@ -109,8 +109,11 @@ class CondorBase(TethysJob):
         return status
 
     def _not_found(self):
-        return ("ERR", f"HTCondor has no record of cluster {self.cluster_id} "
-                       "(neither in its queue nor in its history).")
+        """HTCondor answered and has no such cluster: not terminal at once; the core moves
+        the job to Error once it stays unknown for ``LOST_JOB_GRACE`` seconds."""
+        raise JobUnknownToEngine(
+            f"HTCondor has no record of cluster {self.cluster_id}: it is in neither "
+            "condor_q nor condor_history")
 
     def _sync_after_failure(self, engine, message):
         """Copy a failed remote job's files back so its logs stay readable."""

@@ -29,6 +29,9 @@ class CondorPyJob(models.Model):
     _num_jobs = models.IntegerField(default=1)
     _remote_input_files = models.JSONField(default=list, null=True, blank=True)
 
+    def __str__(self):
+        return getattr(self, "name", "") or f"CondorPyJob {self.pk}"
+
     def __init__(self, *args, attributes=None, condorpy_template_name=None, **kwargs):
         if (attributes is not None or condorpy_template_name is not None) and args:
             raise ValueError(

@@ -12,6 +12,9 @@ class CondorPyWorkflow(models.Model):
     _max_jobs = models.JSONField(default=dict, null=True, blank=True)
     _config = models.CharField(max_length=1024, null=True, blank=True)
 
+    def __str__(self):
+        return getattr(self, "name", "") or f"CondorPyWorkflow {self.pk}"
+
     @property
     def max_jobs(self):
         """CATEGORY -> maximum number of its node jobs submitted at once."""

@@ -25,11 +25,15 @@ class CondorWorkflowNode(models.Model):
     ``ValidationError`` when saving the node or adding the parent.
     """
 
-    TYPES = (("JOB", "JOB"), ("DAT", "DATA"), ("SUB", "SUBDAG"), ("SPL", "SPLICE"), ("FIN", "FINAL"))
+    TYPES = (
+        ("JOB", "JOB"), ("DAT", "DATA"), ("SUB", "SUBDAG"), ("SPL", "SPLICE"), ("FIN", "FINAL"),
+    )
     TYPE_DICT = {display: code for code, display in TYPES}
 
     name = models.CharField(max_length=1024)
-    workflow = models.ForeignKey(CondorPyWorkflow, on_delete=models.CASCADE, related_name="node_set")
+    workflow = models.ForeignKey(
+        CondorPyWorkflow, on_delete=models.CASCADE, related_name="node_set"
+    )
     parent_nodes = models.ManyToManyField(
         "self", related_name="children_nodes", symmetrical=False
     )

@@ -1,0 +1,108 @@
+"""Controllers of the Nile Flow app, written as a Tethys app author writes them."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+# Tethys: from tethys_sdk.gizmos import JobsTable, CustomJobAction
+from tethys_compute.exceptions import TethysAppSettingNotAssigned
+from tethys_compute.gizmos import CustomJobAction, JobsTable
+
+from . import analysis, jobs
+from .app import NileFlow
+
+
+def _table(request):
+    job_manager = NileFlow.get_job_manager()
+    return JobsTable(
+        jobs=job_manager.list_jobs(request.user, order_by="-id"),
+        column_fields=("id", "name", "description", "creation_time", "run_time"),
+        show_status=True,
+        show_actions=True,
+        results_url="nile_flow:result",
+        actions=[
+            "run", "resubmit", "|", "logs", "results", "|", "terminate", "delete", "|",
+            CustomJobAction(
+                "Re-run with next seed",
+                jobs.rerun_with_new_seed,
+                enabled_callback=jobs.is_frequency_job,
+                show_overlay=True,
+            ),
+        ],
+        hover=True,
+        sort=True,
+        reverse_sort=True,
+        refresh_interval=2000,
+        show_detailed_status=True,
+    )
+
+
+@login_required
+def home(request):
+    try:
+        dask_ready = jobs.dask_scheduler() is not None
+    except TethysAppSettingNotAssigned:
+        dask_ready = False
+    context = {
+        "app": NileFlow,
+        "jobs_table": _table(request),
+        "distributions": analysis.DISTRIBUTIONS,
+        "dask_ready": dask_ready,
+        "condor_ready": jobs.condor_scheduler() is not None,
+    }
+    return render(request, "nile_flow/home.html", context)
+
+
+def _int(request, name, default, low, high):
+    try:
+        value = int(request.POST.get(name, default))
+    except (TypeError, ValueError):
+        value = default
+    return max(low, min(high, value))
+
+
+@login_required
+@require_POST
+def run_frequency(request):
+    distribution = request.POST.get("distribution", "gumbel_r")
+    if distribution not in analysis.DISTRIBUTIONS:
+        messages.error(request, f"Unknown distribution {distribution!r}.")
+        return redirect("nile_flow:home")
+    tail = "low" if request.POST.get("tail") == "low" else "high"
+    job = jobs.submit_flood_frequency(
+        request.user, distribution=distribution, tail=tail,
+        n_boot=_int(request, "n_boot", 1000, 50, 20000), seed=_int(request, "seed", 0, 0, 10**9),
+    )
+    messages.success(request, f'Submitted "{job.name}".')
+    return redirect("nile_flow:home")
+
+
+@login_required
+@require_POST
+def run_batch(request):
+    submitted = jobs.submit_distribution_batch(request.user, n_boot=_int(request, "n_boot", 500, 50, 5000))
+    messages.success(request, f"Submitted {len(submitted)} jobs, one per distribution.")
+    return redirect("nile_flow:home")
+
+
+@login_required
+@require_POST
+def run_change_point(request):
+    job_manager = NileFlow.get_job_manager()
+    job = jobs.submit_change_point(
+        request.user, lambda job: job_manager.get_job_status_report_url(request, job.pk)
+    )
+    messages.success(request, f'Started "{job.name}" as a local process.')
+    return redirect("nile_flow:home")
+
+
+@login_required
+def result(request, job_id):
+    job = NileFlow.get_job_manager().get_job(job_id, user=request.user)
+    if job is None:
+        raise Http404("No such job.")
+    value = jobs.result_of(job)
+    return render(request, "nile_flow/result.html",
+                  {"job": job, "result": value, "raw": jobs.dumps(value) if value else ""})

@@ -1,0 +1,122 @@
+"""Launching the app's jobs, as a Tethys app's controllers would (used by the views and
+by the headless demo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dask
+
+# Tethys: from tethys_sdk.jobs import ... / the job manager from App.get_job_manager()
+from tethys_compute.exceptions import TethysAppSettingNotAssigned
+
+from . import analysis
+from .app import NileFlow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dask_scheduler():
+    """The Dask scheduler assigned to the app (``dask_primary``)."""
+    return NileFlow.get_scheduler("dask_primary")
+
+
+def condor_scheduler():
+    """The HTCondor scheduler assigned to ``condor_primary``, or ``None``."""
+    try:
+        return NileFlow.get_scheduler("condor_primary")
+    except TethysAppSettingNotAssigned:
+        return None
+
+
+def submit_flood_frequency(user, distribution="gumbel_r", n_boot=1000, seed=0, tail="high",
+                           return_periods=(10, 50, 100)):
+    """One Dask job: fit ``distribution`` and bootstrap the T-year flows."""
+    job_manager = NileFlow.get_job_manager()
+    kind = "Flood" if tail == "high" else "Drought"
+    job = job_manager.create_job(
+        name=f"{kind} frequency ({distribution}) #{{id}}",
+        user=user,
+        job_type="DASK",
+        scheduler=dask_scheduler(),
+        description=f"{n_boot} bootstrap resamples, seed {seed}",
+        extended_properties={"analysis": "frequency", "distribution": distribution,
+                             "n_boot": n_boot, "seed": seed, "tail": tail,
+                             "return_periods": list(return_periods)},
+    )
+    job.save()
+    work = dask.delayed(analysis.fit_and_bootstrap)(
+        distribution=distribution, return_periods=tuple(return_periods), n_boot=n_boot,
+        seed=seed, tail=tail,
+    )
+    job.execute(work)
+    return job
+
+
+def submit_distribution_batch(user, n_boot=500, seed=0, distributions=analysis.DISTRIBUTIONS):
+    """A batch of Dask jobs over parameter sets: one fit per candidate distribution."""
+    return [submit_flood_frequency(user, distribution=name, n_boot=n_boot, seed=seed)
+            for name in distributions]
+
+
+def submit_change_point(user, report_url_for):
+    """A Basic job tracking a local run: a separate Python process finds the change
+    point and reports its status and progress back through the job's report URL.
+
+    :param report_url_for: ``job -> absolute report URL`` (from the request, or the
+        demo's base URL).
+    """
+    job_manager = NileFlow.get_job_manager()
+    job = job_manager.create_job(
+        name="Change point (local run) #{id}",
+        user=user,
+        job_type="BASIC",
+        description="Shift in the mean flow, found by a local process",
+        extended_properties={"analysis": "change_point"},
+    )
+    job.process_results_function = "example.nile_flow.results.load_local_result"
+    job.save()
+    job.execute()
+    env = dict(os.environ, REPORT_URL=report_url_for(job), REPORT_TOKEN=job.status_report_token,
+               PYTHONPATH=str(REPO_ROOT))
+    log = open(Path(job.workspace) / "local_run.log", "w")  # noqa: SIM115 - the child owns it
+    subprocess.Popen(
+        [sys.executable, "-m", "example.nile_flow.local_run", job.workspace],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=job.workspace,
+        start_new_session=True,
+    )
+    log.close()
+    return job
+
+
+def rerun_with_new_seed(job):
+    """Custom jobs-table action: run the same frequency analysis with the next seed."""
+    props = job.extended_properties or {}
+    if props.get("analysis") != "frequency":
+        return "Only frequency analyses can be re-run with a new seed."
+    new = submit_flood_frequency(
+        job.user, distribution=props["distribution"], n_boot=props["n_boot"],
+        seed=int(props["seed"]) + 1, tail=props.get("tail", "high"),
+        return_periods=props.get("return_periods", (10, 50, 100)),
+    )
+    return f'Started "{new.name}" with seed {int(props["seed"]) + 1}.'
+
+
+def is_frequency_job(job, job_status):
+    """Enabled test of the custom action: finished frequency analyses only."""
+    return (job.extended_properties or {}).get("analysis") == "frequency" and job.is_terminal
+
+
+def result_of(job):
+    """The stored result of a job of this app, or ``None``."""
+    if hasattr(job, "result") and job.result is not None:
+        return job.result
+    return (job.extended_properties or {}).get("result")
+
+
+def dumps(value):
+    return json.dumps(value, indent=2, sort_keys=True)

@@ -1,0 +1,82 @@
+"""The database schema matches Tethys Platform 4.6's, table for table and column for
+column, so that a Tethys database can be pointed at."""
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+
+TETHYS_COLUMNS = {
+    "tethys_compute_scheduler": {"id", "name", "host"},
+    "tethys_compute_condorscheduler": {"scheduler_ptr_id", "port", "username", "password",
+                                       "private_key_path", "private_key_pass"},
+    "tethys_compute_daskscheduler": {"scheduler_ptr_id", "timeout", "heartbeat_interval", "dashboard"},
+    "tethys_compute_tethysjob": {"id", "name", "description", "user_id", "label", "creation_time",
+                                 "execute_time", "start_time", "completion_time", "workspace",
+                                 "extended_properties", "status_message",
+                                 "_process_results_function", "_status", "_last_status_update"},
+    "tethys_compute_tethysjob_groups": {"id", "tethysjob_id", "group_id"},
+    "tethys_compute_basicjob": {"tethysjob_ptr_id"},
+    "tethys_compute_condorbase": {"tethysjob_ptr_id", "cluster_id", "remote_id", "scheduler_id"},
+    "tethys_compute_condorpyjob": {"condorpyjob_id", "_attributes", "_num_jobs", "_remote_input_files"},
+    "tethys_compute_condorjob": {"condorbase_ptr_id", "condorpyjob_ptr_id"},
+    "tethys_compute_condorpyworkflow": {"condorpyworkflow_id", "_max_jobs", "_config"},
+    "tethys_compute_condorworkflow": {"condorbase_ptr_id", "condorpyworkflow_ptr_id",
+                                      "node_statuses_updated"},
+    "tethys_compute_condorworkflownode": {
+        "id", "name", "workflow_id", "pre_script", "pre_script_args", "post_script",
+        "post_script_args", "variables", "priority", "category", "retry",
+        "retry_unless_exit_value", "pre_skip", "abort_dag_on", "abort_dag_on_return_value",
+        "dir", "noop", "done", "cached_node_status"},
+    "tethys_compute_condorworkflownode_parent_nodes": {"id", "from_condorworkflownode_id",
+                                                       "to_condorworkflownode_id"},
+    "tethys_compute_condorworkflowjobnode": {"condorworkflownode_ptr_id", "condorpyjob_ptr_id"},
+    "tethys_compute_daskjob": {"tethysjob_ptr_id", "key", "scheduler_id", "forget", "result"},
+}
+
+# Our additions are nullable columns, so rows inserted by Tethys itself stay valid.
+ADDED_TETHYSJOB_COLUMNS = {"progress", "progress_message", "_results_state", "_results_claimed_at",
+                           "refresh_requested_at", "lease_owner", "lease_expires"}
+
+
+def columns(table):
+    with connection.cursor() as cursor:
+        return {c.name: c for c in connection.introspection.get_table_description(cursor, table)}
+
+
+def test_tethys_tables_and_columns_exist():
+    tables = set(connection.introspection.table_names())
+    for table, expected in TETHYS_COLUMNS.items():
+        assert table in tables
+        found = set(columns(table))
+        missing = expected - found
+        assert not missing, f"{table} lacks {missing}"
+        extra = found - expected
+        if table == "tethys_compute_tethysjob":
+            assert extra == ADDED_TETHYSJOB_COLUMNS
+        else:
+            assert not extra, f"{table} has columns Tethys lacks: {extra}"
+
+
+def test_added_columns_are_nullable():
+    cols = columns("tethys_compute_tethysjob")
+    for name in ADDED_TETHYSJOB_COLUMNS:
+        assert cols[name].null_ok, name
+
+
+def test_migration_names_follow_tethys():
+    from django.db.migrations.recorder import MigrationRecorder
+
+    applied = set(MigrationRecorder(connection).applied_migrations())
+    for name in ("0001_initial_41", "0002_alter_tethysjob_options", "0003_cache_job_statuses"):
+        assert ("tethys_compute", name) in applied
+
+
+def test_no_missing_migrations():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("makemigrations", "tethys_compute", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()

@@ -1,0 +1,69 @@
+"""Command-line helper for tests that run the app in other processes (a live server, a
+monitor): sets up and reads a database those processes share.
+
+    python -m tests.testapp.ops COMMAND 'JSON arguments'
+
+Prints a JSON answer. Commands: ``create`` (jobs on the fake engine), ``show`` (rows),
+``delete`` (jobs), ``age`` (make statuses stale), ``request`` (refresh requests),
+``leases`` (how many jobs are leased).
+"""
+
+import json
+import sys
+from datetime import timedelta
+
+import django
+
+
+def main(argv):
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from tests.testapp.engine import engine
+    from tests.testapp.fixtures import make_jobs
+    from tethys_compute.models import TethysJob
+
+    command, args = argv[0], json.loads(argv[1] if len(argv) > 1 else "{}")
+    if command == "create":
+        user, _ = get_user_model().objects.get_or_create(username=args.get("user", "alice"))
+        jobs = make_jobs(
+            engine(), user, args.get("count", 1),
+            schedulers=tuple(args.get("schedulers", ["alpha"])),
+            status=args.get("status", "SUB"), state=args.get("state", "queued"),
+            age=args.get("age", 60),
+        )
+        return [{"id": job.pk, "key": job.key, "token": job.status_report_token} for job in jobs]
+    if command == "show":
+        jobs = TethysJob.objects.filter(pk__in=args["ids"]).select_subclasses()
+        return {
+            str(job.pk): {
+                "status": job._status,
+                "status_message": job.status_message,
+                "completion_time": job.completion_time and job.completion_time.isoformat(),
+                "last_status_update": job._last_status_update.isoformat(),
+                "refresh_requested_at": job.refresh_requested_at
+                and job.refresh_requested_at.isoformat(),
+                "lease_owner": job.lease_owner,
+                "progress": job.progress,
+                "results": getattr(job, "results", None),
+            }
+            for job in jobs
+        }
+    if command == "delete":
+        return TethysJob.objects.filter(pk__in=args["ids"]).delete()[0]
+    if command == "age":
+        when = timezone.now() - timedelta(seconds=args.get("seconds", 60))
+        return TethysJob.objects.filter(pk__in=args["ids"]).update(_last_status_update=when)
+    if command == "request":
+        from tethys_compute.leases import request_refresh
+
+        jobs = TethysJob.objects.filter(pk__in=args["ids"])
+        return [request_refresh(job, args["delay"]).isoformat() for job in jobs]
+    if command == "leases":
+        return TethysJob.objects.filter(lease_owner__isnull=False).count()
+    raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))

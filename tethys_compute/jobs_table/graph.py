@@ -1,0 +1,154 @@
+"""Per-node states of a job, as the jobs table shows them: the counts behind the
+Various / Various-Complete progress bar and the workflow graph (nodes by dependency
+level, coloured by status). Read from the database only (``cached_node_status`` of each
+node of a ``CondorWorkflow``); nothing here contacts HTCondor.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+
+# HTCondor node/proc states (and a few of our own words) -> bar segment / colour class.
+STATE_GROUP = {
+    "completed": "complete", "complete": "complete", "done": "complete",
+    "running": "running", "various": "running", "transferring_output": "running",
+    "postrun": "running", "prerun": "running",
+    "idle": "pending", "unexpanded": "pending", "submitted": "pending",
+    "pending": "pending", "ready": "pending", "not_ready": "pending",
+    "held": "held", "suspended": "held", "paused": "held",
+    "error": "error", "failed": "error", "submission_err": "error", "futile": "error",
+    "removed": "aborted", "aborted": "aborted",
+}
+
+# Order and labels of the bar's segments.
+GROUPS = (
+    ("complete", "Complete", "bg-success"),
+    ("running", "Running", "bg-info progress-bar-striped progress-bar-animated"),
+    ("held", "Held", "bg-warning"),
+    ("error", "Error", "bg-danger"),
+    ("aborted", "Aborted", "bg-dark"),
+    ("pending", "Waiting", "bg-secondary"),
+)
+
+
+def state_group(state) -> str:
+    return STATE_GROUP.get(str(state or "Unexpanded").strip().lower(), "pending")
+
+
+def is_workflow(job) -> bool:
+    from ..models import CondorWorkflow
+
+    return isinstance(job, CondorWorkflow)
+
+
+def prefetch_nodes(jobs) -> None:
+    """Load the nodes (and their parents) of every workflow in ``jobs`` in two queries."""
+    from django.db.models import prefetch_related_objects
+
+    from ..models import CondorWorkflowNode
+
+    workflows = [job for job in jobs if is_workflow(job)]
+    if workflows:
+        prefetch_related_objects(
+            workflows,
+            Prefetch(
+                "node_set",
+                queryset=CondorWorkflowNode.objects.order_by("pk").prefetch_related(
+                    Prefetch("parent_nodes", queryset=CondorWorkflowNode.objects.only("pk"))
+                ),
+            ),
+        )
+
+
+def _nodes(job):
+    return list(job.node_set.all()) if is_workflow(job) and job.pk else []
+
+
+def status_counts(job) -> dict[str, int] | None:
+    """``{state: count}`` of a job's parts: a workflow's nodes, or the ``cached_statuses``
+    dict an engine keeps for a multi-proc job; ``None`` when there is none."""
+    if is_workflow(job):
+        counts: dict[str, int] = {}
+        for node in _nodes(job):
+            state = node.cached_node_status or "Unexpanded"
+            counts[state] = counts.get(state, 0) + 1
+        return counts or None
+    counts = getattr(job, "cached_statuses", None)
+    if isinstance(counts, dict):
+        return {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and v > 0} or None
+    return None
+
+
+def segments(counts: dict[str, int] | None) -> list[dict]:
+    """The stacked progress bar of ``counts``: one segment per non-empty group with
+    ``label``, ``count``, ``percent`` (a string with a dot) and ``css``."""
+    if not counts:
+        return []
+    grouped: dict[str, int] = {}
+    for state, count in counts.items():
+        group = state_group(state)
+        grouped[group] = grouped.get(group, 0) + count
+    total = sum(grouped.values())
+    if not total:
+        return []
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": grouped[key],
+            "percent": f"{100 * grouped[key] / total:.2f}",
+            "css": css,
+        }
+        for key, label, css in GROUPS
+        if grouped.get(key)
+    ]
+
+
+def workflow_graph(job) -> dict | None:
+    """The DAG of a workflow for drawing: ``{"nodes": [{"id", "name", "status",
+    "group", "level", "parents"}], "levels": n}``, where ``level`` is the length of the
+    longest chain of parents above the node (roots are level 0). ``None`` for other
+    jobs or a workflow without nodes."""
+    nodes = _nodes(job)
+    if not nodes:
+        return None
+    known = {node.pk for node in nodes}
+    parents = {
+        node.pk: [p.pk for p in node.parent_nodes.all() if p.pk in known] for node in nodes
+    }
+    levels = _levels(parents)
+    drawn = []
+    for node in nodes:
+        state = node.cached_node_status or "Unexpanded"
+        drawn.append({
+            "id": node.pk,
+            "name": node.name,
+            "status": state,
+            "group": state_group(state),
+            "level": levels[node.pk],
+            "parents": parents[node.pk],
+        })
+    return {"nodes": drawn, "levels": max(levels.values()) + 1}
+
+
+def _levels(parents: dict[int, list[int]]) -> dict[int, int]:
+    """Longest-path level of each node (Kahn's order, no recursion). Nodes on a cycle
+    (which the engine refuses at save) are placed after the last level."""
+    children: dict[int, list[int]] = {pk: [] for pk in parents}
+    waiting = {pk: len(ps) for pk, ps in parents.items()}
+    for pk, ps in parents.items():
+        for parent in ps:
+            children[parent].append(pk)
+    levels = {pk: 0 for pk, count in waiting.items() if count == 0}
+    ready = list(levels)
+    while ready:
+        pk = ready.pop()
+        for child in children[pk]:
+            levels[child] = max(levels.get(child, 0), levels[pk] + 1)
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    last = max(levels.values(), default=-1) + 1
+    for pk in parents:
+        levels.setdefault(pk, last)
+    return levels

@@ -1,0 +1,96 @@
+"""A job's logs for the logs dialog.
+
+``job.get_logs()`` returns ``{name: text}`` where a value may be a nested dict (a
+workflow's logs per node: ``{"node_a": {"log": ..., "error": ...}}``) or a callable
+returning the text (read lazily, e.g. from a remote submit host; ``async`` allowed).
+The dialog first gets the tree of names, with the text of small logs inline; larger or
+lazy logs are read one at a time by their key path. Text longer than
+``JOBS_TABLE_LOG_MAX_BYTES`` is cut to its last part and offered for download whole.
+"""
+
+from __future__ import annotations
+
+from ..conf import get_config
+from ..functions import call
+
+INLINE_MAX = 16 * 1024
+
+
+class NoSuchLog(KeyError):
+    """The key path does not name a log of the job."""
+
+
+def as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def tail(text: str, limit: int) -> tuple[str, bool, int]:
+    """``(shown, truncated, size)``: the last ``limit`` bytes of ``text`` (cut on a
+    character boundary) and the full size in bytes."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, False, len(data)
+    return data[-limit:].decode("utf-8", errors="ignore"), True, len(data)
+
+
+def tree(logs) -> list[dict]:
+    """The names of ``logs`` as nested entries: ``{"name", "path", "children"}`` for a
+    group, ``{"name", "path", "content", "size"}`` for a small text (at most 16 KiB and
+    ``JOBS_TABLE_LOG_MAX_BYTES``), ``{"name", "path", "lazy": true}`` for a callable or
+    a larger text."""
+    entries = []
+    if not isinstance(logs, dict):
+        return entries
+    inline = min(INLINE_MAX, int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"]))
+    stack = [(logs, [], entries)]
+    while stack:
+        node, prefix, out = stack.pop(0)
+        for key, value in node.items():
+            path = [*prefix, str(key)]
+            if isinstance(value, dict):
+                children: list = []
+                out.append({"name": str(key), "path": path, "children": children})
+                stack.append((value, path, children))
+            elif callable(value):
+                out.append({"name": str(key), "path": path, "lazy": True})
+            else:
+                text = as_text(value)
+                if len(text.encode("utf-8")) <= inline:
+                    out.append({"name": str(key), "path": path, "content": text,
+                                "size": len(text.encode("utf-8"))})
+                else:
+                    out.append({"name": str(key), "path": path, "lazy": True})
+    return entries
+
+
+def resolve(logs, path) -> str:
+    """The full text of the log at ``path`` (a list of keys), calling it if lazy.
+
+    :raises NoSuchLog: if ``path`` does not lead to a log.
+    """
+    if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path):
+        raise NoSuchLog(path)
+    value = logs
+    for key in path:
+        if not isinstance(value, dict):
+            raise NoSuchLog(path)
+        matches = [k for k in value if str(k) == key]
+        if not matches:
+            raise NoSuchLog(path)
+        value = value[matches[0]]
+    if isinstance(value, dict):
+        raise NoSuchLog(path)
+    if callable(value):
+        value = call(value)
+    return as_text(value)
+
+
+def content(logs, path) -> dict:
+    """``{"content", "truncated", "size"}`` of the log at ``path``, cut to
+    ``JOBS_TABLE_LOG_MAX_BYTES``."""
+    text, truncated, size = tail(resolve(logs, path), int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"]))
+    return {"content": text, "truncated": truncated, "size": size}

@@ -1,0 +1,72 @@
+"""Server-side paging, sorting and search of a jobs table (``enable_data_table``).
+
+The table's jobs are the ones it was rendered with (their ids travel in a signed token,
+in the table's default order), narrowed to those the viewer may see. Sorting is done by
+the database on the column's field; search matches name and description.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.db.models import Q
+
+from .access import table_jobs
+from .columns import sort_expression
+
+MAX_QUERY = 200
+
+
+def _page_info(total: int, length: int, number: int) -> tuple[int, int]:
+    pages = max(1, math.ceil(total / length))
+    return pages, min(max(1, number), pages)
+
+
+def first_page(jobs: list, length: int) -> dict:
+    """The first page of an ordered list of jobs (or of their ids)."""
+    pages, number = _page_info(len(jobs), length, 1)
+    return {"jobs": jobs[:length], "number": number, "pages": pages, "total": len(jobs),
+            "length": length}
+
+
+def page_of(user, config, ids: list[int], number: int = 1, sort: int | None = None,
+            descending: bool = False, query: str = "") -> dict:
+    """One page of a table's jobs as ``{"jobs", "number", "pages", "total", "length"}``.
+
+    :param ids: the table's job ids in its default order.
+    :param number: page number, from 1 (clamped to the pages there are).
+    :param sort: index of the column to sort by (``None``: default order). Columns the
+        database cannot sort by, or sorting switched off, keep the default order.
+    :param query: search text (name or description contains it, case-insensitive).
+    """
+    from ..models import TethysJob
+
+    data_table = config.data_table or {}
+    length = data_table.get("page_length", 10) if data_table.get("paging") else max(len(ids), 1)
+    base = table_jobs(user, config).filter(pk__in=ids)
+    query = (query or "").strip()[:MAX_QUERY]
+    if query and data_table.get("searching"):
+        base = base.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    expression = None
+    if sort is not None and data_table.get("ordering") and 0 <= sort < len(config.columns):
+        expression = sort_expression(config.columns[sort])
+    if expression:
+        ordered = base.order_by(("-" if descending else "") + expression, "pk")
+        total = ordered.count()
+        pages, number = _page_info(total, length, number)
+        start = (number - 1) * length
+        jobs = list(ordered.select_subclasses()[start:start + length])
+    else:
+        visible = set(base.values_list("pk", flat=True))
+        order = [pk for pk in ids if pk in visible]
+        if descending:
+            order.reverse()
+        total = len(order)
+        pages, number = _page_info(total, length, number)
+        start = (number - 1) * length
+        wanted = order[start:start + length]
+        loaded = {
+            job.pk: job for job in TethysJob.objects.filter(pk__in=wanted).select_subclasses()
+        }
+        jobs = [loaded[pk] for pk in wanted if pk in loaded]
+    return {"jobs": jobs, "number": number, "pages": pages, "total": total, "length": length}

@@ -1,0 +1,327 @@
+"""The endpoints a jobs table calls (routes in ``jobs_table/urls.py``).
+
+Every endpoint answers JSON (the log download excepted) and takes the table's signed
+configuration (``config``). Answers: 401 when not logged in (and anonymous use is off),
+400 for a bad request (bad token, unknown action, malformed body), 404 ``{"success":
+false, "error": "No such job."}`` for a job that does not exist *or* that the user may
+not act on (the two are indistinguishable), 405 for a wrong method, 409 when the action
+does not apply to the job's current status or type, 500 when the action itself failed.
+State changes are POST only and protected by Django's CSRF middleware.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from ..conf import get_config
+from ..exceptions import JobStateError
+from ..functions import call
+from . import graph
+from . import logs as log_tools
+from .access import anonymous_allowed, get_jobs_user, table_jobs
+from .actions import BUILTIN_ACTIONS, perform_builtin
+from .pages import page_of
+from .refresh import refresh_due
+from .rows import RowBuilder, fingerprint, is_active
+from .tokens import BadTableToken, TableConfig, load_ids
+
+logger = logging.getLogger("tethys_compute.jobs_table")
+
+NO_SUCH_JOB = "No such job."
+
+
+class Refused(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status, message):
+    return JsonResponse({"success": False, "error": message}, status=status)
+
+
+def endpoint(view):
+    """Turn :class:`Refused` into its JSON answer; never cache the answers."""
+
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Refused as refused:
+            return _error(refused.status, refused.message)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return never_cache(wrapped)
+
+
+def _user(request):
+    """The acting user, ``None`` for an anonymous visitor without a shadow user yet.
+
+    :raises Refused: 401 when anonymous use is off and nobody is logged in.
+    """
+    user = get_jobs_user(request, create=False)
+    if user is None and not anonymous_allowed():
+        raise Refused(401, "Authentication required.")
+    return user
+
+
+def _config(value) -> TableConfig:
+    try:
+        return TableConfig.loads(value)
+    except BadTableToken as exc:
+        raise Refused(400, "Invalid table token.") from exc
+
+
+def _job_id(value) -> int:
+    try:
+        job_id = int(str(value))
+    except (TypeError, ValueError):
+        raise Refused(404, NO_SUCH_JOB) from None
+    if job_id < 1:
+        raise Refused(404, NO_SUCH_JOB)
+    return job_id
+
+
+def _job(user, config, job_id):
+    """The job, as its own class, if ``user`` may act on it through this table.
+
+    :raises Refused: 404 "No such job." otherwise (also for jobs that do not exist).
+    """
+    job = table_jobs(user, config).filter(pk=_job_id(job_id)).select_subclasses().first()
+    if job is None:
+        raise Refused(404, NO_SUCH_JOB)
+    return job
+
+
+def _find_action(builder: RowBuilder, key):
+    for kind, action in builder.menu:
+        if kind == "builtin" and action.key == key:
+            return kind, action
+        if kind == "custom" and action.name == key:
+            return kind, action
+    raise Refused(400, "Unknown action.")
+
+
+def _row_answer(builder, job):
+    row = builder.row(job)
+    return {"fp": row["fp"], "active": row["active"], "status": row["status"],
+            "html": builder.render([row])}
+
+
+# --- live updates --------------------------------------------------------------------------
+@endpoint
+@require_POST
+def poll(request):
+    """Live update of a table: ``{"config": token, "rows": {"<id>": "<fingerprint>"}}``
+    in, ``{"success": true, "rows": {"<id>": {"fp", "active", "status", "html"}},
+    "gone": [ids], "active": n}`` out, with only the rows whose fingerprint changed.
+    Stale jobs among them are refreshed from their engines first, bounded (``refresh``).
+    """
+    try:
+        body = json.loads(request.body or b"{}")
+        asked = {int(key): str(value) for key, value in dict(body.get("rows") or {}).items()}
+    except (ValueError, TypeError, AttributeError):
+        return _error(400, "Malformed request.")
+    user = _user(request)
+    config = _config(body.get("config"))
+    if len(asked) > int(get_config()["JOBS_TABLE_POLL_MAX_ROWS"]):
+        return _error(400, "Too many rows in one request.")
+    jobs = list(table_jobs(user, config).filter(pk__in=list(asked)).select_subclasses()) \
+        if asked else []
+    refreshed = {job.pk: job for job in refresh_due(jobs)}
+    jobs = [refreshed.get(job.pk, job) for job in jobs]
+    builder = RowBuilder(config)
+    graph.prefetch_nodes(jobs)
+    changed = []
+    for job in jobs:
+        counts = graph.status_counts(job)
+        drawn = graph.workflow_graph(job) if config.show_detailed_status else None
+        if fingerprint(job, counts, drawn) != asked.get(job.pk):
+            changed.append(job)
+    builder.prepare(changed)
+    answer = {str(job.pk): _row_answer(builder, job) for job in changed}
+    found = {job.pk for job in jobs}
+    return JsonResponse({
+        "success": True,
+        "rows": answer,
+        "gone": sorted(set(asked) - found),
+        "active": sum(1 for job in jobs if is_active(job)),
+    })
+
+
+@endpoint
+@require_POST
+def rows(request):
+    """A page of a table (``enable_data_table``): form fields ``config``, ``rows`` (the
+    ids token), ``page``, ``sort`` (column index), ``dir`` (``asc``/``desc``), ``q``.
+    Answers ``{"success", "html", "pager", "page", "pages", "total"}``."""
+    user = _user(request)
+    config = _config(request.POST.get("config"))
+    try:
+        ids = load_ids(request.POST.get("rows"))
+    except BadTableToken:
+        return _error(400, "Invalid table token.")
+    try:
+        number = int(request.POST.get("page") or 1)
+        sort = request.POST.get("sort")
+        sort = int(sort) if sort not in (None, "") else None
+    except ValueError:
+        return _error(400, "Malformed request.")
+    page = page_of(user, config, ids, number, sort, request.POST.get("dir") == "desc",
+                   request.POST.get("q", ""))
+    builder = RowBuilder(config)
+    builder.prepare(page["jobs"])
+    html = builder.render([builder.row(job) for job in page["jobs"]])
+    return JsonResponse({
+        "success": True,
+        "html": html,
+        "pager": render_to_string("tethys_compute/jobs_table/pager.html", {"page": page}),
+        "page": page["number"],
+        "pages": page["pages"],
+        "total": page["total"],
+    })
+
+
+# --- actions ---------------------------------------------------------------------------------
+@endpoint
+@require_POST
+def action(request):
+    """Run one action of the table's menu on one job: form fields ``config``,
+    ``job_id``, ``action`` (a built-in key or a custom action's name). Answers
+    ``{"success": true, "message", "html", "fp", "active"}`` with the new row, or
+    ``{"success": true, "removed": true}`` after a delete."""
+    user = _user(request)
+    config = _config(request.POST.get("config"))
+    builder = RowBuilder(config)
+    kind, chosen = _find_action(builder, request.POST.get("action"))
+    if kind == "builtin" and chosen.kind != "method":
+        return _error(400, "Unknown action.")
+    if kind == "custom" and chosen.kind != "callback":
+        return _error(400, "Unknown action.")
+    job = _job(user, config, request.POST.get("job_id"))
+    enabled = chosen.is_enabled(job, config.links) if kind == "builtin" else \
+        builder._custom_enabled(chosen, job)
+    if not enabled:
+        return _error(409, f'"{chosen.label}" is not available for this job '
+                           f"(status: {job.cached_status}).")
+    job_id = job.pk
+    try:
+        if kind == "builtin":
+            message = perform_builtin(chosen, job)
+        else:
+            result = chosen.perform(job)
+            message = result if isinstance(result, str) else ""
+        if type(job).safe_close is not _base_safe_close():
+            call(job.safe_close)
+    except (JobStateError, NotImplementedError) as exc:
+        return _error(409, str(exc) or f'"{chosen.label}" does not apply to this job.')
+    except Exception:  # noqa: BLE001 - reported to the user, logged with its traceback
+        logger.exception("Jobs table: %s of job %s failed", chosen.label, job_id)
+        return _error(500, f"Unable to {chosen.label.lower()} job {job_id}.")
+    fresh = table_jobs(user, config).filter(pk=job_id).select_subclasses().first()
+    if fresh is None:
+        return JsonResponse({"success": True, "removed": True, "message": message})
+    builder.prepare([fresh])
+    return JsonResponse({"success": True, "message": message, **_row_answer(builder, fresh)})
+
+
+def _base_safe_close():
+    from ..models import TethysJob
+
+    return TethysJob.safe_close
+
+
+# --- logs ------------------------------------------------------------------------------------
+def _logs_job(request):
+    user = _user(request)
+    config = _config(request.GET.get("config"))
+    if "logs" not in config.actions:
+        raise Refused(400, "This table does not show logs.")
+    job = _job(user, config, request.GET.get("job_id"))
+    if not BUILTIN_ACTIONS["logs"].is_enabled(job):
+        raise Refused(409, f"No logs yet (status: {job.cached_status}).")
+    try:
+        logs = job.get_logs()
+    except Exception:  # noqa: BLE001 - an engine failure is shown as a message
+        logger.exception("Jobs table: reading the logs of job %s failed", job.pk)
+        raise Refused(500, f"Unable to read the logs of job {job.pk}.") from None
+    return config, job, logs
+
+
+def _log_path(request):
+    try:
+        path = json.loads(request.GET.get("path") or "null")
+    except ValueError:
+        raise Refused(400, "Malformed log path.") from None
+    if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path):
+        raise Refused(400, "Malformed log path.")
+    return path
+
+
+def _download_url(request, job, path):
+    query = urlencode({"config": request.GET.get("config"), "job_id": job.pk,
+                       "path": json.dumps(path)})
+    return f"{reverse('jobs_table_log_download')}?{query}"
+
+
+@endpoint
+@require_GET
+def logs(request):
+    """The names of a job's logs (``config``, ``job_id``): ``{"success", "name", "logs":
+    [entries]}`` (see :func:`.logs.tree`), each leaf with its ``download`` URL."""
+    config, job, data = _logs_job(request)
+    entries = log_tools.tree(data)
+    stack = list(entries)
+    while stack:
+        entry = stack.pop()
+        stack.extend(entry.get("children", ()))
+        if "children" not in entry:
+            entry["download"] = _download_url(request, job, entry["path"])
+    return JsonResponse({"success": True, "name": job.name, "logs": entries})
+
+
+@endpoint
+@require_GET
+def log_content(request):
+    """One log's text (``config``, ``job_id``, ``path`` as a JSON list of keys), cut to
+    ``JOBS_TABLE_LOG_MAX_BYTES``: ``{"success", "content", "truncated", "size",
+    "download"}``."""
+    path = _log_path(request)
+    config, job, data = _logs_job(request)
+    try:
+        answer = log_tools.content(data, path)
+    except log_tools.NoSuchLog:
+        return _error(404, "No such log.")
+    except Exception:  # noqa: BLE001 - a failing lazy read is shown as a message
+        logger.exception("Jobs table: reading log %s of job %s failed", path, job.pk)
+        return _error(500, f"Unable to read this log of job {job.pk}.")
+    return JsonResponse({"success": True, **answer, "download": _download_url(request, job, path)})
+
+
+@endpoint
+@require_GET
+def log_download(request):
+    """One log's whole text as a ``text/plain`` attachment."""
+    path = _log_path(request)
+    config, job, data = _logs_job(request)
+    try:
+        text = log_tools.resolve(data, path)
+    except log_tools.NoSuchLog:
+        return _error(404, "No such log.")
+    except Exception:  # noqa: BLE001
+        logger.exception("Jobs table: reading log %s of job %s failed", path, job.pk)
+        return _error(500, f"Unable to read this log of job {job.pk}.")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(path))[:100] or "log"
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-{name}.log"'
+    return response

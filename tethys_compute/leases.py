@@ -1,0 +1,128 @@
+"""Row leases on jobs: while a process refreshes a job it holds the job's lease, so that
+several monitors (and web processes) never refresh one job at the same time.
+
+A lease is two columns of ``tethys_compute_tethysjob``: ``lease_owner`` (who holds it)
+and ``lease_expires`` (when it stops holding; a crashed holder's jobs are taken over
+after that). Claiming is one conditional ``UPDATE`` (``... WHERE lease is free``), so two
+claimants can never both win a row; on databases that support it (PostgreSQL, MySQL) the
+candidate rows are first read with ``SELECT ... FOR UPDATE SKIP LOCKED``, so a second
+claimant skips rows being claimed instead of waiting for them.
+
+Refresh requests (``?delay=`` of update-job-status) live in ``refresh_requested_at``:
+one pending time per job, the earliest one asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.db import connections, router, transaction
+from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.utils import timezone
+
+from .conf import get_config
+
+
+def new_owner() -> str:
+    """A lease owner name unique to one claim: ``<host>:<pid>:<random>`` (64 chars max)."""
+    host = socket.gethostname()[:32]
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def lease_is_free(now) -> Q:
+    """Rows whose lease is free at ``now`` (never held, released, or run out)."""
+    return Q(lease_expires__isnull=True) | Q(lease_expires__lt=now)
+
+
+def claim(queryset, owner: str, *, seconds: float | None = None, limit: int | None = None,
+          order_by=None) -> list[int]:
+    """Give ``owner`` the lease of the jobs of ``queryset`` whose lease is free.
+
+    :param queryset: a ``TethysJob`` queryset selecting the candidate jobs.
+    :param owner: the lease owner name (see :func:`new_owner`).
+    :param seconds: lease length; default ``TETHYS_COMPUTE["MONITOR_LEASE"]``.
+    :param limit: claim at most this many jobs.
+    :param order_by: order in which candidates are taken (with ``limit``).
+    :returns: the ids of the jobs now leased to ``owner``.
+    """
+    from .models import TethysJob
+
+    now = timezone.now()
+    seconds = get_config()["MONITOR_LEASE"] if seconds is None else seconds
+    expires = now + timedelta(seconds=seconds)
+    candidates = queryset.filter(lease_is_free(now))
+    if order_by:
+        candidates = candidates.order_by(*order_by)
+    alias = router.db_for_write(TethysJob)
+    if connections[alias].features.has_select_for_update_skip_locked:
+        with transaction.atomic(using=alias):
+            locked = candidates.select_for_update(skip_locked=True, of=("self",))
+            ids = _ids(locked, limit)
+            if ids:
+                TethysJob.objects.filter(pk__in=ids).update(
+                    lease_owner=owner, lease_expires=expires
+                )
+        return ids
+    # No row locks to skip (SQLite): the conditional UPDATE alone decides who wins.
+    ids = _ids(candidates, limit)
+    if not ids:
+        return []
+    TethysJob.objects.filter(lease_is_free(now), pk__in=ids).update(
+        lease_owner=owner, lease_expires=expires
+    )
+    return list(
+        TethysJob.objects.filter(pk__in=ids, lease_owner=owner).values_list("pk", flat=True)
+    )
+
+
+def _ids(queryset, limit):
+    ids = queryset.values_list("pk", flat=True)
+    return list(ids[:limit] if limit else ids)
+
+
+def release(owner: str, ids, *, clear_requests_before=None) -> int:
+    """Give up ``owner``'s lease on jobs ``ids``; a lease since taken over is left alone.
+
+    :param clear_requests_before: when given (a datetime), refresh requests due at or
+        before it are cleared too (they have been carried out); later ones stay.
+    :returns: the number of leases released.
+    """
+    from .models import TethysJob
+
+    ids = list(ids)
+    if not ids:
+        return 0
+    values = {"lease_owner": None, "lease_expires": None}
+    if clear_requests_before is not None:
+        values["refresh_requested_at"] = Case(
+            When(
+                refresh_requested_at__lte=clear_requests_before,
+                then=Value(None, output_field=DateTimeField()),
+            ),
+            default=F("refresh_requested_at"),
+        )
+    return TethysJob.objects.filter(pk__in=ids, lease_owner=owner).update(**values)
+
+
+def request_refresh(job, delay: float):
+    """Ask for a refresh of ``job`` in ``delay`` seconds (cut to
+    ``TETHYS_COMPUTE["CALLBACK_MAX_DELAY"]``), carried out by the monitor.
+
+    Requests merge: a job holds one pending request, at the earliest time asked for, so
+    repeating a request neither piles up work nor pushes the refresh back. One query.
+
+    :returns: the time the refresh is due (an aware datetime).
+    """
+    from .models import TethysJob
+
+    delay = min(max(float(delay), 0.0), float(get_config()["CALLBACK_MAX_DELAY"]))
+    due = timezone.now() + timedelta(seconds=delay)
+    updated = TethysJob.objects.filter(
+        Q(refresh_requested_at__isnull=True) | Q(refresh_requested_at__gt=due), pk=job.pk
+    ).update(refresh_requested_at=due)
+    if not updated and job.refresh_requested_at is not None:
+        due = min(due, job.refresh_requested_at)
+    return due

@@ -1,0 +1,66 @@
+"""Output helpers of the tethys_compute commands (not a command: the leading underscore
+keeps Django from listing it)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+
+def format_table(headers, rows) -> str:
+    """Plain-text table: a header line, a rule, then one line per row."""
+    cells = [[("" if v is None else str(v)).replace("\n", " ") for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+              for row in cells]
+    return "\n".join(lines)
+
+
+def _json_default(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+def to_json(data) -> str:
+    """``data`` as indented JSON (datetimes in ISO 8601, durations in seconds)."""
+    return json.dumps(data, indent=2, default=_json_default)
+
+
+def when(value) -> str:
+    """A datetime as local ``YYYY-MM-DD HH:MM:SS``, or ``""``."""
+    if not value:
+        return ""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_when(text, option) -> datetime:
+    """Parse ``YYYY-MM-DD`` or an ISO 8601 date-time given to ``option`` (local time when
+    no offset is given).
+
+    :raises CommandError: when the text is neither.
+    """
+    try:
+        moment = parse_datetime(text)
+        if moment is None:
+            day = parse_date(text)
+            moment = datetime(day.year, day.month, day.day) if day else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise CommandError(f'{option} takes a date (YYYY-MM-DD) or an ISO 8601 date-time, '
+                           f'not "{text}".')
+    if settings.USE_TZ and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment

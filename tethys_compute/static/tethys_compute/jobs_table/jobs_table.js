@@ -1,0 +1,748 @@
+/*
+ * tethys_compute jobs table: live updates, actions, logs and workflow graphs.
+ *
+ * No dependencies: plain DOM, fetch and native <dialog>; works with or without
+ * Bootstrap's JavaScript (Bootstrap 5 class names for its CSS). Every URL comes from the
+ * table's data attributes (reversed on the server); every text from the server is
+ * inserted with textContent, or as server-rendered, escaped row HTML.
+ *
+ * Live updates: one request per table per refresh interval for all its unfinished rows,
+ * answered with only the rows that changed; no request while no row is unfinished or
+ * while the page is hidden.
+ */
+(function () {
+  "use strict";
+  if (window.TethysJobsTable) {
+    return;
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+  var timeFormat = new Intl.DateTimeFormat(undefined, {dateStyle: "medium", timeStyle: "medium"});
+  var timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  var instances = [];
+
+  function readCookie(name) {
+    var parts = document.cookie ? document.cookie.split(";") : [];
+    for (var i = 0; i < parts.length; i++) {
+      var item = parts[i].trim();
+      if (item.substring(0, name.length + 1) === name + "=") {
+        return decodeURIComponent(item.substring(name.length + 1));
+      }
+    }
+    return "";
+  }
+
+  function parseRows(html) {
+    var template = document.createElement("template");
+    template.innerHTML = (html || "").trim();
+    return Array.prototype.slice.call(template.content.children);
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  function formatBytes(size) {
+    if (size < 1024) { return size + " B"; }
+    if (size < 1024 * 1024) { return (size / 1024).toFixed(1) + " KB"; }
+    return (size / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  /* Show every <time datetime> in the viewer's own timezone. */
+  function formatTimes(element) {
+    element.querySelectorAll("time.tc-time[datetime]").forEach(function (node) {
+      var when = new Date(node.getAttribute("datetime"));
+      if (!isNaN(when.getTime())) {
+        node.textContent = timeFormat.format(when);
+        node.title = node.getAttribute("datetime") + " (shown in " + timeZone + ")";
+        node.dataset.localized = "true";
+      }
+    });
+  }
+
+  /* A workflow's DAG as SVG: one column per dependency level, coloured by status. */
+  function drawGraph(container, data) {
+    var colWidth = 180, rowHeight = 44, nodeWidth = 148, nodeHeight = 30, pad = 10;
+    var byLevel = [];
+    data.nodes.forEach(function (node) {
+      (byLevel[node.level] = byLevel[node.level] || []).push(node);
+    });
+    var position = {};
+    var tallest = 1;
+    byLevel.forEach(function (column, level) {
+      if (!column) { return; }
+      tallest = Math.max(tallest, column.length);
+      column.forEach(function (node, index) {
+        position[node.id] = {x: pad + level * colWidth, y: pad + index * rowHeight};
+      });
+    });
+    var width = pad * 2 + (byLevel.length - 1) * colWidth + nodeWidth;
+    var height = pad * 2 + (tallest - 1) * rowHeight + nodeHeight;
+    var svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "tc-graph-svg");
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+    svg.setAttribute("role", "img");
+    var edges = document.createElementNS(SVG, "g");
+    edges.setAttribute("class", "tc-edges");
+    svg.appendChild(edges);
+    data.nodes.forEach(function (node) {
+      var to = position[node.id];
+      node.parents.forEach(function (parentId) {
+        var from = position[parentId];
+        if (!from) { return; }
+        var x1 = from.x + nodeWidth, y1 = from.y + nodeHeight / 2;
+        var x2 = to.x, y2 = to.y + nodeHeight / 2, mid = (x1 + x2) / 2;
+        var path = document.createElementNS(SVG, "path");
+        path.setAttribute("d", "M" + x1 + "," + y1 + " C" + mid + "," + y1 + " " + mid + "," + y2 + " " + x2 + "," + y2);
+        path.setAttribute("class", "tc-edge");
+        edges.appendChild(path);
+      });
+    });
+    data.nodes.forEach(function (node) {
+      var at = position[node.id];
+      var group = document.createElementNS(SVG, "g");
+      group.setAttribute("class", "tc-node tc-node-" + node.group);
+      group.setAttribute("transform", "translate(" + at.x + "," + at.y + ")");
+      group.dataset.node = node.name;
+      group.dataset.status = node.status;
+      var title = document.createElementNS(SVG, "title");
+      title.textContent = node.name + ": " + node.status;
+      var rect = document.createElementNS(SVG, "rect");
+      rect.setAttribute("width", nodeWidth);
+      rect.setAttribute("height", nodeHeight);
+      rect.setAttribute("rx", 6);
+      var label = document.createElementNS(SVG, "text");
+      label.setAttribute("x", nodeWidth / 2);
+      label.setAttribute("y", nodeHeight / 2);
+      label.setAttribute("dominant-baseline", "central");
+      label.setAttribute("text-anchor", "middle");
+      label.textContent = node.name.length > 20 ? node.name.slice(0, 19) + "…" : node.name;
+      group.appendChild(title);
+      group.appendChild(rect);
+      group.appendChild(label);
+      svg.appendChild(group);
+    });
+    var seen = {};
+    var legend = document.createElement("div");
+    legend.className = "tc-graph-legend small";
+    data.nodes.forEach(function (node) {
+      if (seen[node.group]) { return; }
+      seen[node.group] = true;
+      var item = document.createElement("span");
+      item.className = "tc-legend-item tc-node-" + node.group;
+      var swatch = document.createElement("span");
+      swatch.className = "tc-legend-swatch";
+      item.appendChild(swatch);
+      item.appendChild(document.createTextNode(node.group));
+      legend.appendChild(item);
+    });
+    container.replaceChildren(svg, legend);
+  }
+
+  function JobsTable(root) {
+    var data = root.dataset;
+    this.root = root;
+    this.config = data.config;
+    this.rowsToken = data.rows || "";
+    this.urls = {
+      poll: data.pollUrl, action: data.actionUrl, rows: data.rowsUrl,
+      logs: data.logsUrl, logContent: data.logContentUrl
+    };
+    this.interval = Math.max(250, parseInt(data.refreshInterval, 10) || 5000);
+    this.csrfToken = data.csrfToken || "";
+    this.csrfCookie = data.csrfCookie || "csrftoken";
+    this.csrfHeader = data.csrfHeader || "X-CSRFToken";
+    this.tbody = root.querySelector("tbody.tc-rows");
+    this.messages = root.querySelector(".tc-messages");
+    this.timer = null;
+    this.inflight = false;
+    this.failures = 0;
+    this.stopped = false;
+    this.polls = 0;
+    this.view = {page: 1, sort: null, dir: "asc", q: ""};
+    this.logs = null;
+    this.bind();
+    this.decorate(root);
+    this.schedule(0);
+  }
+
+  JobsTable.prototype.csrf = function () {
+    // The cookie first: it follows a token rotated by a login in another tab.
+    return readCookie(this.csrfCookie) || this.csrfToken;
+  };
+
+  JobsTable.prototype.request = function (url, options) {
+    options = options || {};
+    var method = options.method || "GET";
+    var headers = {"Accept": "application/json", "X-Requested-With": "XMLHttpRequest"};
+    var body;
+    if (method !== "GET") {
+      headers[this.csrfHeader] = this.csrf();
+    }
+    if (options.json) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(options.json);
+    } else if (options.form) {
+      body = new URLSearchParams(options.form);
+    }
+    return fetch(url, {method: method, headers: headers, body: body, credentials: "same-origin"})
+      .then(function (response) {
+        return response.json().catch(function () { return null; }).then(function (payload) {
+          if (!response.ok || !payload || payload.success === false) {
+            var error = new Error((payload && payload.error) ||
+              ("The server answered " + response.status + " " + response.statusText + "."));
+            error.status = response.status;
+            throw error;
+          }
+          return payload;
+        });
+      });
+  };
+
+  /* --- live updates ---------------------------------------------------------------- */
+  JobsTable.prototype.activeRows = function () {
+    return this.tbody.querySelectorAll('tr.job-row[data-active="true"]');
+  };
+
+  JobsTable.prototype.schedule = function (delay) {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.stopped || document.hidden || !this.activeRows().length) {
+      return;
+    }
+    var self = this;
+    this.timer = setTimeout(function () { self.poll(); }, delay === undefined ? this.interval : delay);
+  };
+
+  JobsTable.prototype.ensurePolling = function () {
+    if (!this.timer && !this.inflight) {
+      this.schedule();
+    }
+  };
+
+  JobsTable.prototype.poll = function () {
+    var self = this;
+    this.timer = null;
+    if (this.inflight) {
+      return;
+    }
+    var rows = {};
+    var count = 0;
+    this.activeRows().forEach(function (tr) {
+      rows[tr.dataset.jobId] = tr.dataset.fp;
+      count++;
+    });
+    if (!count) {
+      return;
+    }
+    this.inflight = true;
+    this.polls++;
+    this.request(this.urls.poll, {method: "POST", json: {config: this.config, rows: rows}})
+      .then(function (payload) {
+        self.failures = 0;
+        Object.keys(payload.rows).forEach(function (id) {
+          self.replaceRow(id, payload.rows[id].html);
+        });
+        payload.gone.forEach(function (id) { self.markGone(String(id)); });
+      })
+      .catch(function (error) {
+        self.failures++;
+        if (error.status === 400 || error.status === 401 || error.status === 403) {
+          self.stopped = true;
+          self.showMessage("Live updates stopped: " + error.message, "warning");
+        }
+      })
+      .then(function () {
+        self.inflight = false;
+        var wait = self.failures ? Math.min(self.interval * Math.pow(2, self.failures), 60000) : self.interval;
+        self.schedule(wait);
+      });
+  };
+
+  JobsTable.prototype.onVisibility = function () {
+    if (document.hidden) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    } else if (!this.timer && !this.inflight) {
+      this.schedule(0);
+    }
+  };
+
+  /* --- rows ------------------------------------------------------------------------- */
+  JobsTable.prototype.findRow = function (id) {
+    return this.tbody.querySelector('tr.job-row[data-job-id="' + CSS.escape(String(id)) + '"]');
+  };
+
+  JobsTable.prototype.findDetail = function (id) {
+    return this.tbody.querySelector('tr[data-detail-for="' + CSS.escape(String(id)) + '"]');
+  };
+
+  JobsTable.prototype.replaceRow = function (id, html) {
+    var old = this.findRow(id);
+    if (!old) {
+      return;
+    }
+    var detail = this.findDetail(id);
+    var fresh = parseRows(html);
+    var self = this;
+    var wasOpen = !!old.querySelector("details.tc-actions[open]");
+    if (detail) {
+      detail.remove();
+    }
+    old.replaceWith.apply(old, fresh);
+    fresh.forEach(function (row) { self.decorate(row); });
+    if (wasOpen && fresh[0]) {
+      // A live update must not snap shut a menu the user is looking at.
+      var menu = fresh[0].querySelector("details.tc-actions");
+      if (menu) {
+        this.buildMenu(menu);
+        menu.open = true;
+      }
+    }
+  };
+
+  JobsTable.prototype.removeRow = function (id) {
+    var row = this.findRow(id);
+    var detail = this.findDetail(id);
+    if (detail) { detail.remove(); }
+    if (row) { row.remove(); }
+    if (!this.tbody.querySelector("tr.job-row")) {
+      var empty = document.createElement("tr");
+      empty.className = "tc-no-jobs";
+      var cell = document.createElement("td");
+      cell.colSpan = this.root.querySelectorAll("thead th").length;
+      cell.className = "text-center text-body-secondary";
+      cell.textContent = "No Jobs";
+      empty.appendChild(cell);
+      this.tbody.appendChild(empty);
+    }
+  };
+
+  JobsTable.prototype.markGone = function (id) {
+    var row = this.findRow(id);
+    if (!row) { return; }
+    row.dataset.active = "false";
+    row.classList.add("tc-row-gone");
+    row.querySelectorAll("details.tc-actions").forEach(function (details) {
+      details.dataset.enabled = "";
+      details.querySelectorAll(".dropdown-menu").forEach(function (menu) { menu.remove(); });
+    });
+  };
+
+  JobsTable.prototype.decorate = function (element) {
+    formatTimes(element);
+    element.querySelectorAll(".tc-graph").forEach(function (container) {
+      var script = container.parentElement.querySelector('script[type="application/json"]');
+      if (script) {
+        try {
+          drawGraph(container, JSON.parse(script.textContent));
+        } catch (error) {
+          container.textContent = "The workflow graph could not be drawn.";
+        }
+      }
+    });
+  };
+
+  /* --- messages, overlay, menus ----------------------------------------------------- */
+  JobsTable.prototype.showMessage = function (text, level) {
+    var alert = document.createElement("div");
+    alert.className = "alert alert-" + level + " alert-dismissible tc-alert";
+    alert.setAttribute("role", level === "danger" ? "alert" : "status");
+    var body = document.createElement("span");
+    body.className = "tc-alert-text";
+    body.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close tc-alert-close";
+    close.setAttribute("aria-label", "Close");
+    alert.appendChild(body);
+    alert.appendChild(close);
+    this.messages.appendChild(alert);
+    if (level === "success") {
+      setTimeout(function () { alert.remove(); }, 8000);
+    }
+  };
+
+  JobsTable.prototype.overlay = function (on) {
+    var overlay = this.root.querySelector(".tc-overlay");
+    if (overlay) { overlay.hidden = !on; }
+  };
+
+  JobsTable.prototype.closeMenus = function (except) {
+    this.root.querySelectorAll("details.tc-actions[open]").forEach(function (menu) {
+      if (menu !== except) { menu.removeAttribute("open"); }
+    });
+  };
+
+  /* A row's menu: the table's menu template, completed with the row's enabled
+     actions (data-enabled) and links (data-href-<key>). Built when first opened. */
+  JobsTable.prototype.buildMenu = function (details) {
+    if (details.querySelector(".dropdown-menu")) { return; }
+    var template = this.root.querySelector("template.tc-menu-template");
+    if (!template) { return; }
+    var menu = template.content.firstElementChild.cloneNode(true);
+    var enabled = (details.dataset.enabled || "").split(" ");
+    menu.querySelectorAll("[data-tc-action]").forEach(function (button) {
+      var key = button.dataset.tcAction;
+      button.disabled = enabled.indexOf(key) < 0;
+      var href = details.getAttribute("data-href-" + key);
+      if (button.dataset.kind === "modal" && href) { button.dataset.modalUrl = href; }
+    });
+    menu.querySelectorAll("[data-tc-link]").forEach(function (link) {
+      var key = link.dataset.tcLink;
+      var href = details.getAttribute("data-href-" + key);
+      if (href && enabled.indexOf(key) >= 0) {
+        link.href = href;
+      } else {
+        link.classList.add("disabled");
+        link.setAttribute("aria-disabled", "true");
+      }
+    });
+    details.appendChild(menu);
+  };
+
+  JobsTable.prototype.confirm = function (message, label) {
+    var dialog = this.root.querySelector(".tc-confirm-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") {
+      return Promise.resolve(window.confirm(message));
+    }
+    dialog.querySelector(".tc-confirm-message").textContent = message;
+    dialog.querySelector(".tc-confirm-ok").textContent = label || "Yes";
+    dialog.returnValue = "";
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function () {
+        resolve(dialog.returnValue === "ok");
+      }, {once: true});
+      dialog.showModal();
+    });
+  };
+
+  /* --- actions ---------------------------------------------------------------------- */
+  JobsTable.prototype.onAction = function (button) {
+    var self = this;
+    var row = button.closest("tr.job-row");
+    var id = row.dataset.jobId;
+    var kind = button.dataset.kind;
+    if (kind === "logs") {
+      this.openLogs(id, row.dataset.jobName);
+      return;
+    }
+    if (kind === "modal") {
+      this.openModal(button.dataset.modalUrl, button.dataset.label + ": " + row.dataset.jobName);
+      return;
+    }
+    var ask = button.dataset.confirm ? this.confirm(button.dataset.confirm, button.dataset.label)
+      : Promise.resolve(true);
+    ask.then(function (confirmed) {
+      if (!confirmed) { return; }
+      var overlay = button.dataset.overlay === "true";
+      if (overlay) { self.overlay(true); }
+      row.setAttribute("aria-busy", "true");
+      row.classList.add("tc-busy");
+      self.request(self.urls.action, {method: "POST", form: {
+        config: self.config, job_id: id, action: button.dataset.tcAction
+      }}).then(function (payload) {
+        if (payload.removed) {
+          self.removeRow(id);
+        } else {
+          self.replaceRow(id, payload.html);
+        }
+        if (payload.message) { self.showMessage(payload.message, "success"); }
+        self.ensurePolling();
+      }).catch(function (error) {
+        row.removeAttribute("aria-busy");
+        row.classList.remove("tc-busy");
+        self.showMessage(button.dataset.label + " failed: " + error.message, "danger");
+      }).then(function () {
+        if (overlay) { self.overlay(false); }
+      });
+    });
+  };
+
+  /* A custom action's modal_url: its HTML (a fragment, as Tethys injects it) is shown in
+     a sandboxed frame (no scripts, no access to this page), styled with this page's
+     stylesheets; links open in the page itself. */
+  JobsTable.prototype.openModal = function (url, title) {
+    var dialog = this.root.querySelector(".tc-modal-dialog");
+    var frame = dialog.querySelector("iframe");
+    var address = new URL(url, window.location.href).href;
+    dialog.querySelector(".tc-dialog-title").textContent = title;
+    frame.srcdoc = "<p style='font-family: sans-serif'>Loading…</p>";
+    dialog.addEventListener("close", function () { frame.srcdoc = ""; }, {once: true});
+    dialog.showModal();
+    fetch(address, {credentials: "same-origin", headers: {"X-Requested-With": "XMLHttpRequest"}})
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("The server answered " + response.status + " " + response.statusText + ".");
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var head = '<meta charset="utf-8"><base href="' + escapeHtml(address) + '" target="_top">';
+        document.querySelectorAll('link[rel="stylesheet"]').forEach(function (link) {
+          head += '<link rel="stylesheet" href="' + escapeHtml(link.href) + '">';
+        });
+        frame.srcdoc = "<!doctype html><html><head>" + head + '</head><body class="p-3">' +
+          html + "</body></html>";
+      })
+      .catch(function (error) {
+        frame.srcdoc = "<p style='font-family: sans-serif'>" + escapeHtml(error.message) + "</p>";
+      });
+  };
+
+  /* --- logs ------------------------------------------------------------------------- */
+  JobsTable.prototype.openLogs = function (id, name) {
+    var dialog = this.root.querySelector(".tc-logs-dialog");
+    dialog.querySelector(".tc-logs-job").textContent = name || ("job " + id);
+    this.logs = {id: id, leaves: [], current: null, dialog: dialog};
+    this.logStatus("Loading…");
+    dialog.querySelector(".tc-log-nav").replaceChildren();
+    dialog.querySelector(".tc-log-content").textContent = "";
+    dialog.querySelector(".tc-log-notice").hidden = true;
+    dialog.querySelector(".tc-log-download").hidden = true;
+    dialog.showModal();
+    this.loadLogTree(null);
+  };
+
+  JobsTable.prototype.logStatus = function (text) {
+    var status = this.logs.dialog.querySelector(".tc-log-status");
+    status.textContent = text || "";
+    status.hidden = !text;
+  };
+
+  JobsTable.prototype.loadLogTree = function (keepPath) {
+    var self = this;
+    var state = this.logs;
+    var query = new URLSearchParams({config: this.config, job_id: state.id});
+    return this.request(this.urls.logs + "?" + query.toString()).then(function (payload) {
+      if (self.logs !== state) { return; }
+      state.leaves = [];
+      var nav = state.dialog.querySelector(".tc-log-nav");
+      nav.replaceChildren(self.logList(payload.logs, state));
+      if (!state.leaves.length) {
+        self.logStatus("");
+        state.dialog.querySelector(".tc-log-content").textContent = "This job has no logs.";
+        return;
+      }
+      var wanted = state.leaves[0];
+      if (keepPath) {
+        state.leaves.forEach(function (leaf) {
+          if (JSON.stringify(leaf.path) === keepPath) { wanted = leaf; }
+        });
+      }
+      return self.selectLog(wanted, !!keepPath);
+    }).catch(function (error) {
+      self.logStatus("");
+      state.dialog.querySelector(".tc-log-content").textContent = "";
+      self.logNotice(error.message, "danger");
+    });
+  };
+
+  JobsTable.prototype.logList = function (entries, state) {
+    var list = document.createElement("ul");
+    list.className = "tc-log-tree";
+    var self = this;
+    entries.forEach(function (entry) {
+      var item = document.createElement("li");
+      if (entry.children) {
+        var heading = document.createElement("span");
+        heading.className = "tc-log-group";
+        heading.textContent = entry.name;
+        item.appendChild(heading);
+        item.appendChild(self.logList(entry.children, state));
+      } else {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn btn-sm btn-link tc-log-leaf";
+        button.textContent = entry.name;
+        button.dataset.logIndex = String(state.leaves.length);
+        entry.button = button;
+        state.leaves.push(entry);
+        item.appendChild(button);
+      }
+      list.appendChild(item);
+    });
+    return list;
+  };
+
+  JobsTable.prototype.logNotice = function (text, level, link) {
+    var notice = this.logs.dialog.querySelector(".tc-log-notice");
+    notice.replaceChildren();
+    notice.className = "tc-log-notice small alert alert-" + level + " py-1 px-2 mb-2";
+    notice.appendChild(document.createTextNode(text));
+    if (link) {
+      notice.appendChild(document.createTextNode(" "));
+      var anchor = document.createElement("a");
+      anchor.href = link;
+      anchor.textContent = "Download the whole log";
+      anchor.setAttribute("download", "");
+      notice.appendChild(anchor);
+    }
+    notice.hidden = false;
+  };
+
+  JobsTable.prototype.selectLog = function (leaf, force) {
+    var self = this;
+    var state = this.logs;
+    state.current = leaf;
+    state.leaves.forEach(function (other) {
+      other.button.classList.toggle("active", other === leaf);
+      other.button.setAttribute("aria-current", other === leaf ? "true" : "false");
+    });
+    var download = state.dialog.querySelector(".tc-log-download");
+    download.href = leaf.download;
+    download.hidden = false;
+    state.dialog.querySelector(".tc-log-notice").hidden = true;
+    if (leaf.content !== undefined && !force) {
+      this.showLog(leaf.content, false, leaf.size, leaf.download);
+      return Promise.resolve();
+    }
+    this.logStatus("Loading…");
+    var query = new URLSearchParams({config: this.config, job_id: state.id, path: JSON.stringify(leaf.path)});
+    return this.request(this.urls.logContent + "?" + query.toString()).then(function (payload) {
+      if (self.logs !== state || state.current !== leaf) { return; }
+      self.showLog(payload.content, payload.truncated, payload.size, payload.download);
+    }).catch(function (error) {
+      self.logStatus("");
+      self.logNotice(error.message, "danger");
+    });
+  };
+
+  JobsTable.prototype.showLog = function (text, truncated, size, download) {
+    this.logStatus("");
+    var pre = this.logs.dialog.querySelector(".tc-log-content");
+    pre.textContent = text || "(empty)";
+    if (truncated) {
+      this.logNotice("This log is " + formatBytes(size) + "; only its end is shown.", "warning", download);
+      pre.scrollTop = pre.scrollHeight;
+    }
+  };
+
+  /* --- pages, sorting, search --------------------------------------------------------- */
+  JobsTable.prototype.loadPage = function (number) {
+    var self = this;
+    var form = {
+      config: this.config, rows: this.rowsToken, page: number,
+      sort: this.view.sort === null ? "" : this.view.sort, dir: this.view.dir, q: this.view.q
+    };
+    return this.request(this.urls.rows, {method: "POST", form: form}).then(function (payload) {
+      self.tbody.replaceChildren.apply(self.tbody, parseRows(payload.html));
+      var pager = self.root.querySelector(".tc-pager");
+      if (pager) {
+        pager.replaceChildren.apply(pager, Array.prototype.slice.call(
+          new DOMParser().parseFromString("<body>" + payload.pager + "</body>", "text/html").body.childNodes));
+      }
+      self.view.page = payload.page;
+      self.decorate(self.tbody);
+      self.root.querySelectorAll("th[aria-sort]").forEach(function (th) {
+        var button = th.querySelector(".tc-sort");
+        var on = button && String(self.view.sort) === button.dataset.sort;
+        th.setAttribute("aria-sort", on ? (self.view.dir === "desc" ? "descending" : "ascending") : "none");
+      });
+      self.schedule(self.interval);
+    }).catch(function (error) {
+      self.showMessage(error.message, "danger");
+    });
+  };
+
+  /* --- events ----------------------------------------------------------------------- */
+  JobsTable.prototype.bind = function () {
+    var self = this;
+    var root = this.root;
+    root.addEventListener("click", function (event) {
+      var target = event.target;
+      var action = target.closest("[data-tc-action]");
+      if (action && root.contains(action)) {
+        event.preventDefault();
+        self.closeMenus();
+        if (!action.disabled) { self.onAction(action); }
+        return;
+      }
+      var close = target.closest(".tc-alert-close");
+      if (close) {
+        close.parentElement.remove();
+        return;
+      }
+      var sort = target.closest("button.tc-sort");
+      if (sort) {
+        var index = parseInt(sort.dataset.sort, 10);
+        self.view.dir = self.view.sort === index && self.view.dir === "asc" ? "desc" : "asc";
+        self.view.sort = index;
+        self.loadPage(1);
+        return;
+      }
+      var page = target.closest("[data-page]");
+      if (page && !page.disabled) {
+        self.loadPage(parseInt(page.dataset.page, 10));
+        return;
+      }
+      var leaf = target.closest(".tc-log-leaf");
+      if (leaf && self.logs) {
+        self.selectLog(self.logs.leaves[parseInt(leaf.dataset.logIndex, 10)], false);
+      }
+    });
+    root.addEventListener("click", function (event) {
+      var summary = event.target.closest && event.target.closest("details.tc-actions > summary");
+      if (summary) { self.buildMenu(summary.parentElement); }
+    }, true);
+    root.addEventListener("toggle", function (event) {
+      if (event.target.matches && event.target.matches("details.tc-actions") && event.target.open) {
+        self.buildMenu(event.target);
+        self.closeMenus(event.target);
+      }
+    }, true);
+    document.addEventListener("click", function (event) {
+      if (!event.target.closest || !event.target.closest("details.tc-actions")) {
+        self.closeMenus();
+      }
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { self.closeMenus(); }
+    });
+    document.addEventListener("visibilitychange", function () { self.onVisibility(); });
+    var refresh = root.querySelector(".tc-log-refresh");
+    if (refresh) {
+      refresh.addEventListener("click", function () {
+        if (self.logs) {
+          var current = self.logs.current ? JSON.stringify(self.logs.current.path) : null;
+          self.logStatus("Loading…");
+          self.loadLogTree(current);
+        }
+      });
+    }
+    var search = root.querySelector(".tc-search");
+    if (search) {
+      var pending = null;
+      search.addEventListener("input", function () {
+        clearTimeout(pending);
+        pending = setTimeout(function () {
+          self.view.q = search.value;
+          self.loadPage(1);
+        }, 300);
+      });
+    }
+  };
+
+  function init(element) {
+    if (!element || element.dataset.tcReady) { return null; }
+    element.dataset.tcReady = "true";
+    var table = new JobsTable(element);
+    instances.push(table);
+    return table;
+  }
+
+  function initAll() {
+    document.querySelectorAll("[data-tc-jobs-table]").forEach(init);
+  }
+
+  window.TethysJobsTable = {init: init, initAll: initAll, instances: instances};
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", initAll);
+  } else {
+    initAll();
+  }
+})();
