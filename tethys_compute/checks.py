@@ -11,6 +11,9 @@
   assigned (database check).
 * ``tethys_compute.W007``: a scheduler setting has a scheduler of another engine assigned
   (database check).
+* ``tethys_compute.E008``: an HTCondor setting has a value it does not take
+  (``CONDOR_LOCAL_TRANSPORT``, ``CONDOR_SSH_HOST_KEY_POLICY``), or
+  ``CONDOR_SSH_KNOWN_HOSTS`` names a file that does not exist.
 
 Database checks read the scheduler settings table, so, as Django does with its own
 database checks, they run only for the databases a command names: ``manage.py migrate``
@@ -19,6 +22,7 @@ and ``manage.py check --database default`` run them, a plain ``manage.py check``
 admin flags the same settings on every visit.
 """
 
+import os
 from importlib.util import find_spec
 
 from django.conf import settings
@@ -42,7 +46,14 @@ TIME_SETTINGS = (
     "MONITOR_LEASE",
     "LOST_JOB_GRACE",
     "JOBS_TABLE_REFRESH_BUDGET",
+    "CONDOR_SSH_TIMEOUT",
+    "CONDOR_COMMAND_TIMEOUT",
 )
+#: Settings taking one of a few values.
+CHOICE_SETTINGS = {
+    "CONDOR_LOCAL_TRANSPORT": ("cli", "htcondor2"),
+    "CONDOR_SSH_HOST_KEY_POLICY": ("reject", "warn", "auto-add"),
+}
 COUNT_SETTINGS = (
     "CALLBACK_REFRESH_WORKERS",
     "MONITOR_BATCH_SIZE",
@@ -91,6 +102,7 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E004",
                 )
             )
+    messages.extend(_condor_messages(config))
     engines = config.get("ENGINES") or ()
     if isinstance(engines, str) or not isinstance(engines, (list, tuple)):
         messages.append(
@@ -123,6 +135,29 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E003",
                 )
             )
+    return messages
+
+
+def _condor_messages(config):
+    messages = []
+    for key, choices in CHOICE_SETTINGS.items():
+        value = config.get(key)
+        if value not in choices:
+            messages.append(Error(
+                f'TETHYS_COMPUTE["{key}"] must be one of {", ".join(map(repr, choices))}, '
+                f"not {value!r}.",
+                id="tethys_compute.E008",
+            ))
+    known_hosts = config.get("CONDOR_SSH_KNOWN_HOSTS")
+    if known_hosts and config.get("CONDOR_SSH_HOST_KEY_POLICY") != "auto-add" and not (
+        isinstance(known_hosts, str) and os.path.isfile(known_hosts)
+    ):
+        messages.append(Error(
+            f'TETHYS_COMPUTE["CONDOR_SSH_KNOWN_HOSTS"] is {known_hosts!r}, which is not a file.',
+            hint="Give the path of a known_hosts file holding your submit hosts' keys "
+                 "(ssh-keyscan -p PORT HOST >> FILE).",
+            id="tethys_compute.E008",
+        ))
     return messages
 
 

@@ -1,7 +1,6 @@
 """CondorScheduler: local or SSH, test_connection(), secrets encrypted at rest."""
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import connection
 
 from tests.htcondor_standin.scenarios import remote, remote_scheduler
@@ -32,14 +31,6 @@ def test_local_or_remote():
     assert CondorScheduler(name="l", host="127.0.0.1").is_local
     assert not CondorScheduler(name="r", host="127.0.0.1", username="u").is_local
     assert not CondorScheduler(name="r", host="submit.example.org").is_local
-
-
-def test_clean_names_what_is_missing():
-    with pytest.raises(ValidationError) as error:
-        CondorScheduler(name="r", host="submit.example.org", port=70000).full_clean()
-    assert set(error.value.message_dict) == {"port", "username", "password"}
-    CondorScheduler(name="r", host="h", username="u", password="p").full_clean()
-    CondorScheduler(name="l", host="localhost").full_clean()
 
 
 def test_secrets_are_encrypted_at_rest_and_never_shown(settings):

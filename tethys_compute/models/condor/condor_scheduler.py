@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError
 from django.db import models
 
 from ..fields import EncryptedCharField
@@ -35,19 +34,6 @@ class CondorScheduler(Scheduler):
     def is_local(self) -> bool:
         """True when jobs go to this machine's HTCondor rather than over SSH."""
         return (self.host or "").strip().lower() in LOCAL_HOSTS and not self.username
-
-    def clean(self):
-        super().clean()
-        errors = {}
-        if self.port is not None and not 0 < int(self.port) < 65536:
-            errors["port"] = "An SSH port is a number from 1 to 65535."
-        if not self.is_local:
-            if not self.username:
-                errors["username"] = "A remote HTCondor submit host needs an SSH username."
-            if not self.password and not self.private_key_path:
-                errors["password"] = "Give a password or a private key path to log in with SSH."
-        if errors:
-            raise ValidationError(errors)
 
     def test_connection(self) -> str:
         """Log in (SSH, unless local) and ask the schedd for its queue (``condor_q``).
