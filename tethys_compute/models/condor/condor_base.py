@@ -155,16 +155,20 @@ class CondorBase(TethysJob):
     def bulk_update_status(cls, jobs):
         """Refresh many jobs with one ``condor_q`` and at most one ``condor_history`` per
         scheduler (or one bindings query), then apply each job's answer through the
-        normal status rules.
+        normal status rules. Jobs not due for a refresh are left alone; finished jobs
+        whose result processing is incomplete get it retried (no HTCondor query).
 
         :param jobs: jobs of this class (e.g. one scheduler's, as the monitor groups them).
         :returns: the number of jobs whose status changed.
         """
-        jobs = list(jobs)
-        by_scheduler = defaultdict(list)
+        by_scheduler, retries = defaultdict(list), []
         for job in jobs:
-            if not job.is_terminal and job.execute_time and job.cluster_id and job.is_time_to_update():
+            if job.is_terminal:
+                if job.post_processing_incomplete:
+                    retries.append(job)
+            elif job.execute_time and job.cluster_id and job.is_time_to_update():
                 by_scheduler[job.scheduler_id].append(job)
+        changed = 0
         for group in by_scheduler.values():
             clusters, dags = {}, set()
             for job in group:
@@ -177,12 +181,13 @@ class CondorBase(TethysJob):
                 snapshot = exc
             for job in group:
                 job._prefetched_snapshot = snapshot
-        changed = 0
-        for job in jobs:
-            try:
-                changed += bool(job.update_status())
-            finally:
-                job.__dict__.pop("_prefetched_snapshot", None)
+                try:
+                    # Refreshed now whatever time passed since the query was planned.
+                    changed += bool(job._refresh_from_engine())
+                finally:
+                    job.__dict__.pop("_prefetched_snapshot", None)
+        for job in retries:
+            changed += bool(job.update_status())
         return changed
 
     # --- results --------------------------------------------------------------------------------------
