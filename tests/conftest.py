@@ -3,12 +3,13 @@ import os
 import pytest
 from django.db import connection
 
-# The HTCondor stand-in pool and the real-sshd fixtures (tests/htcondor_standin/fixtures.py)
-# are shared by the Condor engine, model and admin tests.
-pytest_plugins = ["tests.htcondor_standin.fixtures"]
 # The test app's file-backed scheduler stand-in (tests/testapp/engine.py) and app
 # processes (live server, monitors) on a shared database file (tests/testapp/live.py).
 from tests.testapp.fixtures import fake_engine, live_project, live_template  # noqa: F401
+
+# The HTCondor stand-in pool and the real-sshd fixtures (tests/htcondor_standin/fixtures.py)
+# are shared by the Condor engine, model and admin tests.
+pytest_plugins = ["tests.htcondor_standin.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -128,7 +128,7 @@ def condor_wait(args):
             elif code in (eventlog.TERMINATED, eventlog.ABORTED):
                 finished.add((cluster, proc))
         if num is not None and len(finished) >= num:
-            return "Specified number of jobs (%d) done.\n" % num, "", 0
+            return f"Specified number of jobs ({num}) done.\n", "", 0
         if submitted and submitted <= finished and num is None:
             return "All jobs done.\n", "", 0
         if deadline is not None and time.time() >= deadline:

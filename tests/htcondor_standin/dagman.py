@@ -293,7 +293,7 @@ class DagMan:
         done = sum(1 for s in self.state.values() if s == DONE)
         failed = [n for n, s in self.state.items() if s == FAILED]
         futile = len(self.state) - done - len(failed)
-        self.log("Of %d nodes total:" % len(self.state))
+        self.log(f"Of {len(self.state)} nodes total:")
         self.log(" Done     Pre   Queued    Post   Ready   Un-Ready   Failed   Futile")
         self.log(f" {done:>4} {0:>7} {0:>8} {0:>7} {0:>7} {0:>10} {len(failed):>8} {futile:>8}")
         if not failed:

@@ -76,11 +76,11 @@ def parse_args(argv):
         arg = argv[i]
         low = arg.lower()
 
-        def value():
+        def value(name=arg):
             nonlocal i
             i += 1
             if i >= len(argv):
-                raise UsageError(f"Error: Argument {arg} requires another argument")
+                raise UsageError(f"Error: Argument {name} requires another argument")
             return argv[i]
 
         if low in ("-constraint", "-const"):

@@ -79,6 +79,7 @@ def test_multi_proc_clusters_are_various_then_various_complete(user):
     assert "Various" in seen
     assert job.status_message == f"2 of 3 procs succeeded; {job.cluster_id}.1 exited with code 2."
     assert job.completion_time is not None  # results processed: Various-Complete is terminal
+    assert job.cached_statuses == {"Completed": 2, "Error": 1}  # for the jobs table's bar
     logs = read_logs(job)
     assert sorted(logs["output"]) == ["0", "1", "2"]
 

@@ -155,3 +155,26 @@ def test_remote_workflow_survives_an_ssh_drop(user, ssh_server):
         ssh_server.start()
     wait_status(workflow, "Complete")
     assert node_statuses(workflow) == {"A": "Completed", "B": "Completed"}
+
+
+def test_remote_held_node_and_failed_node_with_retry(user, ssh_server):
+    from tests.htcondor_standin.scenarios import FLAKY_SCRIPT
+
+    scheduler = remote_scheduler(ssh_server)
+    workflow = condor_workflow(user, "remote held", {
+        "A": {"attributes": {"should_transfer_files": "YES", "transfer_input_files": "../input.txt"}},
+        "B": {"parents": ["A"], "executable": "flaky.sh", "retry": 1},
+    }, scheduler=scheduler, scripts={"flaky.sh": FLAKY_SCRIPT})
+    workflow.execute()
+    deadline = time.time() + 20
+    while node_statuses(workflow).get("A") != "Held" and time.time() < deadline:
+        workflow.status  # noqa: B018
+        time.sleep(0.05)
+    assert workflow.cached_status == "Various" and workflow.status_message == "Node(s) held: A"
+    ssh_server.run_as_user("sh", "-c", f"echo data > {workflow.remote_id}/input.txt")
+    held = ssh_server.run_as_user("condor_q", "-constraint",
+                                  f"DAGManJobId == {workflow.cluster_id}", "-af", "ClusterId")
+    ssh_server.run_as_user("condor_release", held.stdout.strip())
+    wait_status(workflow, "Complete")
+    assert node_statuses(workflow) == {"A": "Completed", "B": "Completed"}
+    assert read_logs(workflow)["B"]["output"] == "second try B\n"

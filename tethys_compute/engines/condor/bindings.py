@@ -49,13 +49,15 @@ def _split_options(options, dag=False):
             dag_options["maxjobs"] = int(items[i + 1])
             i += 1
         else:
-            raise CondorError(f"The submit option {option!r} is not supported with the htcondor2 bindings.")
+            raise CondorError(
+                f"The submit option {option!r} is not supported with the htcondor2 bindings.")
         i += 1
     pairs = []
     for command in commands:
         key, sep, value = command.partition("=")
         if not sep or not key.strip():
-            raise CondorError(f"-append needs a submit command like 'key = value', not {command!r}.")
+            raise CondorError(
+                f"-append needs a submit command like 'key = value', not {command!r}.")
         pairs.append((key.strip(), value.strip()))
     return pairs, dag_options
 
@@ -150,7 +152,8 @@ class BindingsEngine(CondorEngine):
         except Exception as exc:  # noqa: BLE001
             raise EngineUnavailable(f"The local schedd did not {action} the job: {exc}") from exc
         if int(result.get("TotalSuccess", 0) or 0) == 0:
-            raise NotInQueue(f"No job of cluster(s) {', '.join(map(str, cluster_ids))} to {action}.")
+            ids = ", ".join(map(str, cluster_ids))
+            raise NotInQueue(f"No job of cluster(s) {ids} to {action}.")
         return f"{result.get('TotalSuccess')} job(s) {action}"
 
     def test_connection(self):

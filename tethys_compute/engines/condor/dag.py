@@ -34,9 +34,11 @@ def dag_text(workflow) -> str:
             pairs = " ".join(f"{key}={_quote_var(value)}" for key, value in node.vars.items())
             lines.append(f"VARS {name} {pairs}")
         if node.pre_script:
-            lines.append(f"SCRIPT PRE {name} {node.pre_script} {node.pre_script_args or ''}".rstrip())
+            args = node.pre_script_args or ""
+            lines.append(f"SCRIPT PRE {name} {node.pre_script} {args}".rstrip())
         if node.post_script:
-            lines.append(f"SCRIPT POST {name} {node.post_script} {node.post_script_args or ''}".rstrip())
+            args = node.post_script_args or ""
+            lines.append(f"SCRIPT POST {name} {node.post_script} {args}".rstrip())
         if node.pre_skip is not None:
             lines.append(f"PRE_SKIP {name} {node.pre_skip}")
         if node.retry:

@@ -204,9 +204,10 @@ class CliEngine(CondorEngine):
         result = self.transport.run(
             [tool, "-constraint", constraint(clusters, dags), "-af:t", *ATTRIBUTES])
         if not result.ok:
+            message = _condor_message(result.stderr or result.stdout)
             raise EngineUnavailable(
                 f"{tool} failed on {self.describe()}: "
-                f"{_condor_message(result.stderr or result.stdout) or f'exit status {result.exit_code}'}"
+                f"{message or f'exit status {result.exit_code}'}"
             )
         return parse_autoformat(result.stdout, in_queue)
 

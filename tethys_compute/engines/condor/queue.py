@@ -88,9 +88,11 @@ def constraint(clusters=(), dags=()) -> str:
     """A ClassAd constraint selecting clusters and the node jobs of DAGs."""
     parts = []
     if clusters:
-        parts.append("member(ClusterId, {%s})" % ", ".join(str(int(c)) for c in sorted(set(clusters))))
+        ids = ", ".join(str(int(c)) for c in sorted(set(clusters)))
+        parts.append(f"member(ClusterId, {{{ids}}})")
     if dags:
-        parts.append("member(DAGManJobId, {%s})" % ", ".join(str(int(d)) for d in sorted(set(dags))))
+        ids = ", ".join(str(int(d)) for d in sorted(set(dags)))
+        parts.append(f"member(DAGManJobId, {{{ids}}})")
     return " || ".join(parts) if parts else "false"
 
 
@@ -111,7 +113,8 @@ def _text(value):
 
 def proc_state(values: dict, in_queue: bool) -> ProcState | None:
     """Build a :class:`ProcState` from attribute values (text or Python values)."""
-    cluster, proc, status = _int(values.get("ClusterId")), _int(values.get("ProcId")), _int(values.get("JobStatus"))
+    cluster, proc = _int(values.get("ClusterId")), _int(values.get("ProcId"))
+    status = _int(values.get("JobStatus"))
     if cluster is None or proc is None or status is None:
         return None
     by_signal = values.get("ExitBySignal")
@@ -137,7 +140,7 @@ def parse_autoformat(text: str, in_queue: bool) -> list[ProcState]:
         fields = line.split("\t", len(ATTRIBUTES) - 1)
         if len(fields) < len(ATTRIBUTES) - 1:
             continue
-        state = proc_state(dict(zip(ATTRIBUTES, fields)), in_queue)
+        state = proc_state(dict(zip(ATTRIBUTES, fields, strict=False)), in_queue)
         if state is not None:
             states.append(state)
     return states

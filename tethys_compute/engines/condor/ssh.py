@@ -176,7 +176,9 @@ def _connect(settings: SSHSettings) -> paramiko.SSHClient:
             '"warn" or "auto-add".'
         )
     client.set_missing_host_key_policy(policy())
-    pkey = load_private_key(settings.key_path, settings.key_passphrase) if settings.key_path else None
+    pkey = None
+    if settings.key_path:
+        pkey = load_private_key(settings.key_path, settings.key_passphrase)
     if pkey is None and not settings.password:
         raise SSHConnectionError(f"No password or private key is set to log in to {where}.")
     timeout = settings.connect_timeout
@@ -207,7 +209,7 @@ def _connect(settings: SSHSettings) -> paramiko.SSHClient:
                 'TETHYS_COMPUTE["CONDOR_SSH_HOST_KEY_POLICY"].'
             ) from None
         raise SSHConnectionError(f"SSH connection to {where} failed: {exc}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         client.close()
         raise SSHConnectionError(f"{where} did not answer within {timeout} seconds.") from None
     except (OSError, EOFError) as exc:
@@ -358,7 +360,8 @@ def _collect(channel, timeout, where):
         if channel.closed and not channel.exit_status_ready():
             raise EOFError("the channel closed before the command finished")
         if time.monotonic() > deadline:
-            raise SSHConnectionError(f"A command on {where} did not finish within {timeout} seconds.")
+            raise SSHConnectionError(
+                f"A command on {where} did not finish within {timeout} seconds.")
         select.select([channel], [], [], 0.1)
     code = channel.recv_exit_status()
     if code == -1:
@@ -375,7 +378,9 @@ class _RemoteFile:
         self.handle, self.text = handle, text
 
     def write(self, data):
-        return self.handle.write(data.encode("utf-8") if self.text and isinstance(data, str) else data)
+        if self.text and isinstance(data, str):
+            data = data.encode("utf-8")
+        return self.handle.write(data)
 
     def read(self, *args):
         data = self.handle.read(*args)

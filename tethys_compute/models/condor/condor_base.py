@@ -79,7 +79,7 @@ class CondorBase(TethysJob):
     def update_database_fields(self):
         """Tethys's hook, called before saving (nothing to copy back here)."""
 
-    # --- status ---------------------------------------------------------------------------------
+    # --- status -------------------------------------------------------------------------------
     def _query_ids(self):
         """``({ClusterId: procs expected}, [DAGMan ClusterIds])`` to ask the schedd about."""
         return {self.cluster_id: 1}, []
@@ -190,7 +190,7 @@ class CondorBase(TethysJob):
             changed += bool(job.update_status())
         return changed
 
-    # --- results --------------------------------------------------------------------------------------
+    # --- results ------------------------------------------------------------------------------
     def _process_results(self, *args, **kwargs):
         """Copy a remote job's outputs back into its directory, then remove the remote
         directory. A failed copy raises ``EngineUnavailable``: the job stays waiting and
@@ -207,7 +207,7 @@ class CondorBase(TethysJob):
                            self.remote_id)
         return None
 
-    # --- control ----------------------------------------------------------------------------------------
+    # --- control ------------------------------------------------------------------------------
     def _act(self, action):
         from ...engines.condor import NotInQueue
 
@@ -289,7 +289,7 @@ class CondorBase(TethysJob):
                 pass
         engine.remove_workdir(self.remote_id)
 
-    # --- logs ----------------------------------------------------------------------------------------------
+    # --- logs ---------------------------------------------------------------------------------
     def _log_files(self):
         """Nested dict of log names -> paths relative to the job's directory (a path may
         hold ``*`` wildcards: the newest match is read)."""

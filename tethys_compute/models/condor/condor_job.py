@@ -3,6 +3,7 @@ import os
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from ..tethys_job import TethysJob
 from . import condor_status as cs
 from .condor_base import CondorBase
 from .condor_py_job import CondorPyJob
@@ -51,11 +52,40 @@ class CondorJob(CondorBase, CondorPyJob):
     def _query_ids(self):
         return {self.cluster_id: self.num_jobs}, []
 
+    #: ``extended_properties`` key of the per-proc state counts of a multi-proc job.
+    PROC_STATUSES_KEY = "__condor_proc_statuses__"
+
     def _outcome(self, snapshot):
         procs = snapshot.cluster(self.cluster_id)
         if not procs:
             return self._not_found()
+        if self.num_jobs > 1:
+            counts = {}
+            for proc in procs:
+                state = cs.node_status([proc])
+                counts[state] = counts.get(state, 0) + 1
+            self._store_proc_statuses(counts)
         return cs.job_outcome(procs)
+
+    @property
+    def cached_statuses(self):
+        """``{state: count}`` of a multi-proc job's procs at the last refresh (states as
+        node statuses: Idle, Running, Held, Completed, Error, Removed), or ``None``.
+        Read by the jobs table's progress bar; never asks HTCondor."""
+        counts = (self.extended_properties or {}).get(self.PROC_STATUSES_KEY)
+        return dict(counts) if isinstance(counts, dict) else None
+
+    def _store_proc_statuses(self, counts):
+        if self.cached_statuses == counts:
+            return
+        from django.db import transaction
+
+        with transaction.atomic():
+            row = (TethysJob.objects.select_for_update().filter(pk=self.pk)
+                   .values_list("extended_properties", flat=True).first())
+            props = dict(row or {})
+            props[self.PROC_STATUSES_KEY] = counts
+            self._write_fields(extended_properties=props)
 
     def _status_counts(self, snapshot):
         from ...engines.condor.queue import CONDOR_STATUS_NAMES
@@ -83,7 +113,8 @@ class CondorJob(CondorBase, CondorPyJob):
             return os.path.normpath(text if os.path.isabs(text) else os.path.join(initial, text))
 
         logs = {}
-        log = path("log", 0) or os.path.normpath(os.path.join(initial, f"{self.condorpy_job.name}.log"))
+        default_log = os.path.join(initial, f"{self.condorpy_job.name}.log")
+        log = path("log", 0) or os.path.normpath(default_log)
         logs["log"] = log
         for name in ("output", "error"):
             if self.num_jobs > 1:

@@ -69,7 +69,7 @@ def job_outcome(procs) -> tuple[str, str | None]:
     """Status (code or ``"Held"``) and message of a cluster from its procs."""
     kinds = [proc_kind(p) for p in procs]
     unique = set(kinds)
-    held = [p for p, k in zip(procs, kinds) if k in ("held", "paused")]
+    held = [p for p, k in zip(procs, kinds, strict=True) if k in ("held", "paused")]
     held_text = _listed(f"{_job_id(p)}: {p.hold_reason or 'no reason given'}" for p in held)
     if len(unique) == 1:
         kind = kinds[0]
@@ -91,7 +91,7 @@ def job_outcome(procs) -> tuple[str, str | None]:
         return "VAR", (f"Held: {held_text}" if held else None)
     ok = kinds.count("ok")
     others = _listed(f"{_job_id(p)} {p.describe_exit() if k == 'failed' else 'was removed'}"
-                     for p, k in zip(procs, kinds) if k != "ok")
+                     for p, k in zip(procs, kinds, strict=True) if k != "ok")
     return "VCP", f"{ok} of {len(procs)} procs succeeded; {others}."
 
 

@@ -42,7 +42,7 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
         except CondorWorkflowNode.DoesNotExist:
             return None
 
-    # --- submission ------------------------------------------------------------------------------
+    # --- submission ---------------------------------------------------------------------------
     @property
     def status_report_options(self):
         """``condor_submit_dag`` options adding the job's id and status-report token as
@@ -75,7 +75,7 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
         type(self).objects.filter(pk=self.pk).update(node_statuses_updated=None)
         self.node_statuses_updated = None
 
-    # --- status ----------------------------------------------------------------------------------
+    # --- status -------------------------------------------------------------------------------
     def _query_ids(self):
         return {self.cluster_id: 1}, [self.cluster_id]
 
@@ -86,7 +86,8 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
         nodes = {node.condorpy_name: node for node in self.node_set.all()}
         seen = snapshot.dag_nodes(self.cluster_id)
         current = {
-            name: (cs.node_status(seen[name]) if name in seen else node.cached_node_status or "Unexpanded")
+            name: (cs.node_status(seen[name]) if name in seen
+                   else node.cached_node_status or "Unexpanded")
             for name, node in nodes.items()
         }
         status, message, settled = cs.workflow_outcome(dag[0], current)
@@ -120,7 +121,9 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
 
     @node_statuses_max_age.setter
     def node_statuses_max_age(self, value):
-        self._node_statuses_max_age = value if isinstance(value, timedelta) else timedelta(seconds=value)
+        if not isinstance(value, timedelta):
+            value = timedelta(seconds=value)
+        self._node_statuses_max_age = value
 
     @property
     def node_statuses_are_current(self):
@@ -163,7 +166,7 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
             self._store_node_statuses(nodes, applied)
         return {nodes[name].name: status for name, status in applied.items()}
 
-    # --- logs --------------------------------------------------------------------------------------
+    # --- logs ---------------------------------------------------------------------------------
     def _log_files(self):
         """``{"workflow": {"out", "log", "error"}, <node name>: {"log", "error", "output"}}``;
         node paths may contain ``*`` (the newest retry's file is read)."""
@@ -186,7 +189,8 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
         return logs
 
 
-@receiver(post_delete, sender=CondorWorkflow, dispatch_uid="tethys_compute.condorworkflow_parent_rows")
+@receiver(post_delete, sender=CondorWorkflow,
+          dispatch_uid="tethys_compute.condorworkflow_parent_rows")
 def _delete_condorpy_row(sender, instance, **kwargs):
     """A workflow deleted through ``TethysJob`` leaves its ``CondorPyWorkflow`` row (and its
     nodes) behind; remove them."""

@@ -32,7 +32,8 @@ class CondorWorkflowJobNode(CondorWorkflowNode, CondorPyJob):
         CondorPyJob.update_database_fields(self)
 
 
-@receiver(post_delete, sender=CondorWorkflowJobNode, dispatch_uid="tethys_compute.condornode_parent_rows")
+@receiver(post_delete, sender=CondorWorkflowJobNode,
+          dispatch_uid="tethys_compute.condornode_parent_rows")
 def _delete_condorpy_row(sender, instance, **kwargs):
     """Remove the node's ``CondorPyJob`` row with it (the other parent of the node)."""
     CondorPyJob.objects.filter(pk=instance.condorpyjob_ptr_id).delete()
