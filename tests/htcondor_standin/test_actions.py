@@ -97,6 +97,7 @@ def test_rm_kills_the_job_which_leaves_as_removed(standin, work):
     while any(_pid_alive(p) for p in pids) and time.time() < deadline:
         time.sleep(0.05)
     assert not any(_pid_alive(p) for p in pids)
+    assert standin.wait_until_empty(5)  # the Aborted events are written as they leave
     aborted = [e for e in events(work / "job.log") if e[0] == htcondor2.JobEventType.JOB_ABORTED]
     assert sorted(e[2] for e in aborted) == [0, 1]
     assert aborted[0][3]["Reason"].startswith("via condor_rm (by user ")

@@ -17,8 +17,8 @@ SCRIPT = "#!/bin/sh\necho run $1\nsleep ${2:-0.3}\n"
 
 @pytest.fixture
 def slow_pool(tmp_path, monkeypatch):
-    """A pool whose jobs wait 0.4 s before starting, so Idle can be seen."""
-    pool = StandIn(tmp_path / "pool", start_delay=0.4).install()
+    """A pool whose jobs wait 1.5 s before starting, so Idle can be seen."""
+    pool = StandIn(tmp_path / "pool", start_delay=1.5).install()
     monkeypatch.setenv("PATH", pool.path_env())
     yield pool
     pool.shutdown()

@@ -180,7 +180,11 @@ def test_held_dagman_leaves_nodes_running_and_recovers_on_release(standin, tmp_p
     while time.time() < deadline and not trace(root):
         time.sleep(0.05)
     standin.run("condor_hold", str(cluster))
-    time.sleep(1.5)
+    deadline = time.time() + 15
+    while ("end", "A") not in [(kind, name) for _, kind, name in trace(root)]:
+        assert time.time() < deadline, "node A did not finish while DAGMan was held"
+        time.sleep(0.05)
+    time.sleep(0.5)  # DAGMan would have submitted B by now, were it running
     names = [(kind, name) for _, kind, name in trace(root)]
     assert ("end", "A") in names and ("start", "B") not in names  # A finished; B waits
     standin.run("condor_release", str(cluster))

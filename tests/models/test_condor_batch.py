@@ -30,7 +30,10 @@ def test_one_query_for_many_jobs_with_the_normal_rules(user, standin):
     jobs = [condor_job(user, f"j{n}", arguments=f"{n} {0.1 if n % 2 else 30}") for n in range(6)]
     for job in jobs:
         job.execute()
-    time.sleep(1.0)
+    deadline = time.time() + 20
+    while len(standin.run("condor_history", "-af", "ClusterId").stdout.split()) < 3:
+        assert time.time() < deadline
+        time.sleep(0.05)
     standin.reset_calls()
     changed = CondorJob.bulk_update_status(fresh(jobs))
     assert standin.calls() == ["condor_q", "condor_history"]

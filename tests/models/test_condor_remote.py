@@ -124,6 +124,10 @@ def test_remote_workflow_runs_syncs_and_terminates(user, ssh_server):
     workflow.execute()
     wait_status(workflow, "Complete")
     assert node_statuses(workflow) == dict.fromkeys("ABC", "Completed")
+    ads = ssh_server.run_as_user("condor_history", str(workflow.cluster_id), "-af",
+                                 "TethysJobId", "TethysJobToken").stdout.split()
+    assert ads[0] == str(workflow.pk)  # the ClassAds survived the shell quoting over SSH
+    assert TethysJob.id_from_status_report_token(ads[1]) == str(workflow.pk)
     assert os.path.exists(os.path.join(workflow.workspace, "B", "result_B.txt"))
     logs = read_logs(workflow)
     assert "All jobs Completed!" in logs["workflow"]["out"]
