@@ -36,7 +36,14 @@ def work(tmp_path):
 def wait_for(read, wanted, timeout=15):
     deadline, seen = time.time() + timeout, []
     while time.time() < deadline:
-        value = read()
+        try:
+            value = read()
+        except KeyError as exc:
+            # condorpy's Workflow.status runs condor_q, then condor_history: a DAG that
+            # leaves the queue between the two is printed by both ("24"), and condorpy
+            # looks up status 24. Real HTCondor has the same window; read again.
+            seen.append(f"condorpy KeyError {exc}")
+            continue
         if not seen or seen[-1] != value:
             seen.append(value)
         if value == wanted:
@@ -77,7 +84,7 @@ def test_condorpy_workflow_status_node_ids_and_node_statuses(standin, work):
     jobs = {}
     for name in ("A", "B"):
         jobs[name] = condorpy.Job(name, condorpy.Templates.vanilla_base, executable="run.sh",
-                                  arguments=f"{name} 0.5", working_directory=str(work))
+                                  arguments=f"{name} 1", working_directory=str(work))
     workflow = condorpy.Workflow("flow", config=None, max_jobs={"cat": 2},
                                  working_directory=str(work))
     a, b = condorpy.Node(jobs["A"]), condorpy.Node(jobs["B"], category="cat")
@@ -88,7 +95,7 @@ def test_condorpy_workflow_status_node_ids_and_node_statuses(standin, work):
     assert cluster == 1
     assert "PARENT A CHILD B" in (work / "flow.dag").read_text()
     wait_for(lambda: workflow.status, "Running")
-    wait_for(lambda: workflow.node_statuses_by_cluster_id().get(2), "Running")
+    wait_for(lambda: workflow.node_statuses_by_cluster_id().get(2) in ("Running", "Completed"), True)
     workflow.update_node_ids()
     assert jobs["A"].cluster_id == 2
     wait_for(lambda: workflow.status, "Completed")
