@@ -312,7 +312,11 @@ class CondorBase(TethysJob):
                 if not matches:
                     return f"{path} does not exist (yet)."
                 path = max(matches, key=_natural_key)
-            text = engine.read_text(self.workspace, self.remote_id, path)
+            # A running remote job's files are read where they are written; once the job
+            # has finished they have been copied back (a resubmitted job's old copies are
+            # not shown while it runs again).
+            text = engine.read_text(self.workspace, self.remote_id, path,
+                                    prefer_local=self.is_terminal)
         except EngineUnavailable as exc:
             return f"{path} cannot be read now: {exc}"
         except OSError as exc:
