@@ -28,6 +28,7 @@ PYTHON = sys.executable
 
 
 def free_port(preferred=None):
+    """``preferred`` when it is free on 127.0.0.1, otherwise any free port (0: any)."""
     if preferred:
         with socket.socket() as sock:
             try:
@@ -184,24 +185,32 @@ def run_smoke(web_url, data_dir):
         jobs.submit_flood_frequency(user, "gumbel_r", n_boot=400, seed=7),
         jobs.submit_flood_frequency(user, "lognorm", n_boot=200, seed=3, tail="low"),
         *jobs.submit_distribution_batch(user, n_boot=100, seed=11,
-                                        distributions=("norm", "gamma", "genextreme")),
+                                        distributions=("norm", "gamma", "logistic")),
         jobs.submit_change_point(user, lambda job: f"{web_url}/report-job-status/{job.pk}/"),
     ]
     ids = [job.pk for job in submitted]
     deadline = time.monotonic() + 300
+    interactive = sys.stdout.isatty()
+    last_line = None
     while True:
         rows = list(TethysJob.objects.filter(pk__in=ids).select_subclasses())
         counts = {}
         for row in rows:
             counts[row.cached_status] = counts.get(row.cached_status, 0) + 1
         done = sum(1 for row in rows if row.is_terminal and not row.post_processing_incomplete)
-        line = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        print(f"\r  {done}/{len(ids)} finished [{line}]  {time.monotonic() - started:5.1f} s   ",
-              end="", flush=True)
+        line = f"{done}/{len(ids)} finished [" + ", ".join(
+            f"{n} {status}" for status, n in sorted(counts.items())) + "]"
+        elapsed = f"{time.monotonic() - started:5.1f} s"
+        if interactive:
+            print(f"\r  {line}  {elapsed}   ", end="", flush=True)
+        elif line != last_line:
+            print(f"  {line}  {elapsed}", flush=True)
+        last_line = line
         if done == len(ids) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    print()
+    if interactive:
+        print()
     summary = {"seconds": round(time.monotonic() - started, 1), "jobs": []}
     failures = []
     for row in sorted(rows, key=lambda r: r.pk):
@@ -267,6 +276,10 @@ def main(argv=None):
         print("\n  stopping...")
         return 0
     finally:
+        if "django" in sys.modules and sys.modules["django"].apps.apps.ready:
+            from tethys_compute.engines.dask.clients import close_all
+
+            close_all()  # this process's client, before its scheduler goes away
         services.stop()
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 #: Distributions the app offers, by scipy.stats name.
-DISTRIBUTIONS = ("gumbel_r", "genextreme", "lognorm", "gamma", "norm")
+DISTRIBUTIONS = ("gumbel_r", "lognorm", "gamma", "norm", "logistic")
 
 
 def load_nile():
