@@ -86,6 +86,21 @@ DEFAULTS: dict = {
     "CONDOR_SSH_TIMEOUT": 30,
     # Seconds an HTCondor command (condor_submit, condor_q...) may run.
     "CONDOR_COMMAND_TIMEOUT": 120,
+    # --- Dask jobs ---
+    # Minimum seconds between two scheduler queries for one Dask job (Tethys: 0; a query
+    # is one cheap scheduler call).
+    "DASK_UPDATE_STATUS_INTERVAL": 0,
+    # Seconds to wait when gathering a finished Dask job's result.
+    "DASK_RESULT_TIMEOUT": 60,
+    # Seconds a Dask job's task may stay unknown to its scheduler (worker or scheduler
+    # restarted, task cancelled elsewhere) before the job ends in Error.
+    "DASK_MISSING_GRACE": 10,
+    # Dotted path of a serializer for Dask results that are not JSON-able (None: JSON
+    # only). See tethys_compute.models.dask.serializers.
+    "DASK_RESULT_SERIALIZER": None,
+    # Seconds between two re-checks a tokenless update-dask-job-status call may trigger
+    # for one job.
+    "DASK_CALLBACK_MIN_INTERVAL": 1,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")

@@ -1,15 +1,124 @@
-"""The endpoint the Dask scheduler plugin reports task transitions to."""
+"""``update-dask-job-status/<key>/``: where the scheduler plugin reports task transitions.
 
+Tethys lets anyone who knows a key set a job's status here and blocks on ``gather``
+(reference section 10, items 19 and 29). Here:
+
+* a transition is applied only with a valid token for that key
+  (``Authorization: Bearer <token>``, or a ``token`` POST field): a token signed for the
+  job and its current key, handed to the scheduler when the task was submitted
+  (:mod:`tethys_compute.models.dask.dask_token`);
+* without a token (Tethys's own ``tethys_dask_scheduler`` plugin sends none) the call
+  only asks for a re-check from the scheduler, at most once per
+  ``DASK_CALLBACK_MIN_INTERVAL`` seconds per job; nothing the caller says is taken;
+* reports about a job that has ended change nothing (409);
+* gathering a result, when a report says the task finished, is bounded by
+  ``DASK_RESULT_TIMEOUT``.
+
+Answers (JSON): 200 ``{"success": true, "status": <display name>}``; 400 unknown
+transition; 403 bad token; 404 no job with that key (tokenless); 409 job finished or
+report stale (the job runs another task now); 425 the job is being submitted (the plugin
+retries); 503 the report could not be applied (the plugin retries).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
 from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from .. import status as st
+from ..conf import get_config
+
+logger = logging.getLogger("tethys_compute.callbacks")
 
 
+def _answer(status, **data):
+    return JsonResponse(data, status=status)
+
+
+def _token(request):
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method == "POST":
+        return request.POST.get("token") or None
+    return None
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def update_dask_job_status(request, key):
-    """Ask for a re-check of the Dask job whose task key is ``key`` (never sets a status
-    on the caller's word)."""
-    from ..models import DaskJob
+    """Apply a token-authenticated task transition, or re-check the job (see module)."""
+    from ..models.dask.dask_status_map import parse_transition
 
-    job = DaskJob.objects.filter(key=key).first()
+    params = request.POST if request.method == "POST" else request.GET
+    token = _token(request)
+    if token is None:
+        return _recheck(key)
+    start, finish = parse_transition(
+        params.get("status"), params.get("start"), params.get("finish")
+    )
+    return _apply(key, token, start, finish, params)
+
+
+def _apply(key, token, start, finish, params):
+    from ..models import DaskJob
+    from ..models.dask.dask_token import read_token
+
+    identity = read_token(token)
+    if identity is None or identity[1] != key:
+        return _answer(403, success=False, error="invalid token")
+    job = DaskJob.objects.select_related("scheduler").filter(pk=identity[0]).first()
     if job is None:
-        return JsonResponse({"success": False, "error": "no such job"}, status=404)
-    job.update_status()
-    return JsonResponse({"success": True})
+        return _answer(404, success=False, error="no such job")
+    if job.key != key:
+        if not job.key:
+            return _answer(425, success=False, error="job is being submitted")
+        return _answer(409, success=False, error="stale report: the job runs another task")
+    if job.is_terminal:
+        return _answer(409, success=False, error="job has already finished")
+    if job._status == st.PENDING:
+        return _answer(425, success=False, error="job is being submitted")
+    if finish is None:
+        return _answer(400, success=False, error=f"invalid status: {params.get('status', '')}")
+    try:
+        job.apply_reported_transition(
+            start,
+            finish,
+            exception=(params.get("exception") or None),
+            cancelled=params.get("cancelled") == "1",
+        )
+    except Exception:  # noqa: BLE001 - the plugin retries; the job row is left consistent
+        logger.exception("Dask job %s: applying reported %s-%s failed", job.pk, start, finish)
+        return _answer(503, success=False, error="report could not be applied")
+    return _answer(200, success=True, status=job.cached_status)
+
+
+def _recheck(key):
+    from ..models import DaskJob, TethysJob
+
+    job = DaskJob.objects.select_related("scheduler").filter(key=key).first()
+    if job is None:
+        return _answer(404, success=False, error="no such job")
+    if job.is_terminal:
+        return _answer(409, success=False, error="job has already finished")
+    now = timezone.now()
+    interval = timedelta(seconds=get_config()["DASK_CALLBACK_MIN_INTERVAL"])
+    claimed = TethysJob.objects.filter(
+        Q(refresh_requested_at__isnull=True) | Q(refresh_requested_at__lt=now - interval),
+        pk=job.pk,
+    ).update(refresh_requested_at=now)
+    if not claimed:
+        return _answer(200, success=True, rechecked=False, status=job.cached_status)
+    try:
+        job.refresh_from_scheduler()
+    except Exception:  # noqa: BLE001 - the caller only asked for a re-check
+        logger.exception("Dask job %s: re-check requested by callback failed", job.pk)
+        return _answer(503, success=False, error="re-check failed")
+    return _answer(200, success=True, rechecked=True, status=job.cached_status)

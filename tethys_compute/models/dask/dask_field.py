@@ -1,43 +1,134 @@
+"""``DaskSerializedField``: where a Dask job keeps its result (column type ``text``).
+
+Tethys stores distributed's pickle-capable serialization here and unpickles it on every
+load, so a corrupt value makes the row unloadable and a hostile one runs code
+(reference section 10, item 25). This field stores JSON text only:
+
+* JSON-able values are stored as JSON (tuples come back as lists, as JSON has none);
+* other values only through ``TETHYS_COMPUTE["DASK_RESULT_SERIALIZER"]``
+  (:mod:`tethys_compute.models.dask.serializers`); without it they are refused with a
+  ``ValidationError`` naming the type;
+* loading never runs code named by the data and never fails: a value that cannot be read
+  loads as an :class:`UnreadableResult` that keeps the stored text, and saving the row
+  again writes that text back unchanged.
+"""
+
+from __future__ import annotations
+
 import json
+import logging
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .serializers import ENVELOPE, configured_serializer
+
+logger = logging.getLogger("tethys_compute.dask")
+
+
+class UnreadableResult:
+    """A stored result that could not be read back; :attr:`raw` is the stored text and
+    :attr:`reason` says why. It is falsy."""
+
+    __slots__ = ("raw", "reason")
+
+    def __init__(self, raw, reason):
+        self.raw = raw
+        self.reason = reason
+
+    def __bool__(self):
+        return False
+
+    def __eq__(self, other):
+        return isinstance(other, UnreadableResult) and other.raw == self.raw
+
+    def __hash__(self):
+        return hash(self.raw)
+
+    def __repr__(self):
+        return f"<UnreadableResult: {self.reason}>"
+
+
+def encode(value):
+    """Return the column text for ``value`` (``None`` stays ``None``).
+
+    :raises ValidationError: the value is not JSON-able and no configured serializer
+        takes it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, UnreadableResult):
+        return value.raw
+    if isinstance(value, dict) and ENVELOPE in value:
+        # A plain dict that happens to use the envelope key is wrapped, not mistaken.
+        value = {ENVELOPE: "json", "data": value}
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        error = exc
+    try:
+        serializer = configured_serializer()
+    except (ImportError, TypeError) as exc:
+        raise ValidationError(f"DASK_RESULT_SERIALIZER is not usable: {exc}") from exc
+    if serializer is None:
+        raise ValidationError(
+            f"Unable to serialize value: {error}. Results are stored as JSON: return "
+            "JSON-able data (e.g. from a process_results_function) or set "
+            'TETHYS_COMPUTE["DASK_RESULT_SERIALIZER"].'
+        )
+    try:
+        return json.dumps({ENVELOPE: serializer.name, "data": serializer.dumps(value)})
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"Unable to serialize value with {serializer.name!r}: {exc}"
+        ) from exc
+
+
+def decode(text):
+    """Return the value stored as ``text``; never raises, never runs stored code."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        logger.warning("A stored Dask job result is not valid JSON: %s", exc)
+        return UnreadableResult(text, f"not valid JSON ({exc})")
+    if not (isinstance(value, dict) and ENVELOPE in value):
+        return value
+    name, data = value.get(ENVELOPE), value.get("data")
+    if name == "json":
+        return data
+    try:
+        serializer = configured_serializer()
+    except (ImportError, TypeError) as exc:
+        return UnreadableResult(text, f"DASK_RESULT_SERIALIZER is not usable: {exc}")
+    if serializer is None or serializer.name != name:
+        return UnreadableResult(
+            text, f"stored with the {name!r} serializer, which is not configured"
+        )
+    try:
+        return serializer.loads(data)
+    except Exception as exc:  # noqa: BLE001 - the row must load whatever the data
+        logger.warning("A stored Dask job result could not be decoded: %s", exc)
+        return UnreadableResult(text, f"the {name!r} serializer could not read it ({exc})")
+
 
 class DaskSerializedField(models.TextField):
-    """Holds a Dask job's result as JSON text (column type ``text``, as Tethys).
-
-    Tethys stores distributed's pickle-capable serialization here and unpickles it on every
-    load (reference section 10, item 25). This field stores JSON only: a value that is not
-    JSON-able is refused on save, and a stored value that does not parse loads as ``None``
-    instead of making the row unloadable.
-    """
+    """Holds a Dask job's result as JSON text (Tethys's field name and column type)."""
 
     description = "Result of a Dask job (JSON)"
 
     def from_db_value(self, value, expression, connection):
-        if value is None:
-            return None
-        try:
-            return json.loads(value)
-        except (TypeError, ValueError):
-            return None
+        return decode(value)
 
     def to_python(self, value):
         if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return value
+            decoded = decode(value)
+            return value if isinstance(decoded, UnreadableResult) else decoded
         return value
 
     def get_prep_value(self, value):
-        if value is None:
-            return None
-        try:
-            return json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"Unable to serialize value: {exc}") from exc
+        return encode(value)
 
     def value_to_string(self, obj):
         return self.get_prep_value(self.value_from_object(obj))

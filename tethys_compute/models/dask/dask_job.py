@@ -1,17 +1,487 @@
-from django.db import models
+"""``DaskJob``: one task on a ``distributed`` cluster (table ``tethys_compute_daskjob``).
 
-from ..tethys_job import TethysJob
-from .dask_field import DaskSerializedField
+Lifecycle (all engine calls go through :mod:`tethys_compute.engines.dask`):
+
+* ``execute(work, *args, **kwargs)`` submits a ``Delayed``, a ``Future`` or a function
+  with its arguments under a key of its own, holds the key on the scheduler so that the
+  task runs and keeps its outcome even if this process exits, writes what is needed to
+  rebuild the work into the job's own directory, and leaves the job Running.
+* Status comes from the scheduler by key (:meth:`_update_status`, or
+  :meth:`bulk_update_status` with one query per scheduler), or from the scheduler plugin
+  (:meth:`apply_reported_transition`, token-checked by the view). States map as
+  :mod:`.dask_status_map` says.
+* Results are gathered once (``TETHYS_COMPUTE["DASK_RESULT_TIMEOUT"]`` seconds), passed
+  through ``process_results_function`` when set, stored as JSON, and the task is released.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from ... import status as st
+from ...conf import get_config
+from ..tethys_job import TethysJob, _short
+from . import dask_refresh
+from . import dask_status_map as smap
+from .dask_field import DaskSerializedField, encode
+from .dask_job_exception import DaskJobException
+from .dask_refresh import TaskAnswer
 from .dask_scheduler import DaskScheduler
+from .dask_token import make_token
+
+logger = logging.getLogger("tethys_compute.dask")
+
+#: ``extended_properties`` key: when the scheduler was first seen not knowing the key.
+MISSING_SINCE = "dask_missing_since"
 
 
 class DaskJob(TethysJob):
-    """A job run as one task on a ``distributed`` cluster (table ``tethys_compute_daskjob``).
+    """A job run as one task on a ``distributed`` cluster.
 
-    ``key`` is the task's key; ``result`` the (processed) result once complete.
+    Fields (Tethys's): ``key`` (the task key), ``scheduler`` (a :class:`DaskScheduler`),
+    ``forget`` (True: do not fetch the result; the job completes with ``result`` None),
+    ``result`` (the result, after ``process_results_function`` if one is set).
     """
 
     key = models.CharField(max_length=1024, null=True)
     scheduler = models.ForeignKey(DaskScheduler, on_delete=models.SET_NULL, blank=True, null=True)
     forget = models.BooleanField(default=False)
     result = DaskSerializedField(blank=True, null=True)
+
+    DASK_TO_STATUS_TYPES = smap.DASK_TO_STATUS_TYPES
+
+    # --- engine access -----------------------------------------------------------------
+    def _require_scheduler(self) -> DaskScheduler:
+        scheduler = self.scheduler
+        if scheduler is None:
+            raise DaskJobException(
+                f"Dask job {self.pk} has no scheduler: set job.scheduler to a DaskScheduler "
+                "(e.g. app.get_scheduler(...)) before executing it."
+            )
+        return scheduler
+
+    @property
+    def client(self):
+        """The process's shared ``distributed.Client`` for the job's scheduler (Tethys's
+        property; Tethys starts a new LocalCluster here when no scheduler is set, we
+        raise :class:`DaskJobException`). Do not close it."""
+        return self._require_scheduler().client
+
+    @property
+    def future(self):
+        """A ``distributed.Future`` following the job's task, or ``None`` before
+        execution. Its status tracks the task even when another process submitted it."""
+        if not self.key:
+            return None
+        from ...engines.dask import tasks
+
+        cached = self.__dict__.get("_future")
+        if cached is None or cached.key != self.key:
+            with self._require_scheduler().connection() as client:
+                cached = tasks.future_for_key(client, self.key)
+            self.__dict__["_future"] = cached
+        return cached
+
+    @property
+    def update_status_interval(self):
+        """Seconds between scheduler queries for this job: ``TETHYS_COMPUTE
+        ["DASK_UPDATE_STATUS_INTERVAL"]`` (0, as Tethys: a Dask status query is one cheap
+        scheduler call), unless set on the instance."""
+        interval = self.__dict__.get("_update_status_interval")
+        if interval is None:
+            interval = timedelta(seconds=get_config()["DASK_UPDATE_STATUS_INTERVAL"])
+        return interval
+
+    @update_status_interval.setter
+    def update_status_interval(self, value):
+        if not isinstance(value, timedelta):
+            value = timedelta(seconds=float(value))
+        self._update_status_interval = value
+
+    @property
+    def status_token(self) -> str:
+        """The token the scheduler plugin must show to report this job's current task
+        (bound to the job id and its key). Given to the scheduler at submit time."""
+        if self.pk is None or not self.key:
+            raise DaskJobException("A Dask job has no status token until it is executed.")
+        return make_token(self.pk, self.key)
+
+    # --- batch refresh -------------------------------------------------------------------
+    def status_batch_key(self):
+        """Jobs of one scheduler are refreshed together (one task-state query)."""
+        return self.scheduler_id
+
+    @classmethod
+    def bulk_update_status(cls, jobs):
+        """Refresh many Dask jobs with ONE task-state query per scheduler (plus one
+        exception-text query if some tasks erred, and one gather per 64 finished
+        results), then apply each job's answer through the normal status rules.
+
+        :param jobs: Dask jobs (any schedulers).
+        :returns: the number of jobs whose status changed.
+        """
+        return dask_refresh.bulk_refresh(jobs)
+
+    def _prefetched_answer(self):
+        return self.__dict__.get("_dask_answer")
+
+    # --- execute -------------------------------------------------------------------------
+    def _execute(self, work=None, *args, **kwargs):
+        from ...engines.dask.computation import Computation
+
+        computation = work if isinstance(work, Computation) else Computation.from_call(
+            work, *args, **kwargs
+        )
+        return self._submit(computation)
+
+    def _submit(self, computation):
+        from ...engines.dask import tasks
+
+        scheduler = self._require_scheduler()
+        if self.workspace:
+            computation.save(self.workspace)
+        with scheduler.connection() as client:
+            if computation.is_delayed:
+                work = tasks.clone_delayed(computation.work)
+                key = work.key
+            else:
+                work = computation.work
+                key = tasks.new_key(computation.name)
+            annotation = {"key": key, "token": make_token(self.pk, key)}
+            tasks.submit(client, work, *computation.args, key=key, annotation=annotation,
+                         **computation.kwargs)
+        self.key = key
+        self.result = None
+        props = self.extended_properties or {}
+        if MISSING_SINCE in props:
+            self.extended_properties = {k: v for k, v in props.items() if k != MISSING_SINCE}
+        return st.RUNNING
+
+    # --- status --------------------------------------------------------------------------
+    def _update_status(self, *args, **kwargs):
+        if self._status == st.PENDING or not self.key:
+            return None  # not submitted yet (or being submitted right now)
+        if self.scheduler_id is None:
+            self._write_fields(status_message=(
+                f"The job's Dask scheduler was deleted; task {self.key} cannot be followed."
+            ))
+            return st.ERROR
+        answer = self._prefetched_answer()
+        if answer is None:
+            answer = self._query_answer()
+        return self._status_from_answer(answer)
+
+    def _query_answer(self) -> TaskAnswer:
+        from ...engines.dask import tasks
+
+        scheduler = self._require_scheduler()
+        with scheduler.connection() as client:
+            state = tasks.task_states(client, [self.key], scheduler.call_timeout)[self.key]
+        return TaskAnswer(state)
+
+    def _status_from_answer(self, answer: TaskAnswer):
+        if answer.error is not None:
+            raise answer.error
+        status = smap.TASK_STATE_STATUS.get(answer.state, None)
+        if answer.state not in smap.TASK_STATE_STATUS:
+            logger.warning("Job %s: unknown Dask task state %r", self.pk, answer.state)
+            return None
+        if status == smap.MISSING:
+            return self._missing_task()
+        self._forget_missing()
+        if status == st.ERROR:
+            self._record_task_error(answer)
+            return st.ERROR
+        self._set_state_message(answer.state)
+        return status
+
+    def _missing_task(self):
+        props = dict(self.extended_properties or {})
+        now = timezone.now()
+        since = props.get(MISSING_SINCE)
+        try:
+            since = datetime.fromisoformat(since) if since else None
+        except (TypeError, ValueError):
+            since = None
+        if since is None:
+            props[MISSING_SINCE] = now.isoformat()
+            self._write_fields(extended_properties=props)
+            return None
+        grace = timedelta(seconds=get_config()["DASK_MISSING_GRACE"])
+        if now - since < grace:
+            return None
+        self._write_fields(status_message=_short(
+            f"The Dask scheduler at {self.scheduler.address} no longer knows task {self.key} "
+            f"(for {int((now - since).total_seconds())} s): its worker or the scheduler "
+            "restarted, or the task was cancelled elsewhere. The job cannot finish; "
+            "resubmit it."
+        ))
+        return st.ERROR
+
+    def _forget_missing(self):
+        props = self.extended_properties or {}
+        if MISSING_SINCE in props:
+            self._write_fields(
+                extended_properties={k: v for k, v in props.items() if k != MISSING_SINCE}
+            )
+
+    def _set_state_message(self, state):
+        message = smap.STATE_MESSAGES.get(state)
+        known = set(smap.STATE_MESSAGES.values())
+        if message and self.status_message != message:
+            self._write_fields(status_message=message)
+        elif not message and self.status_message in known:
+            self._write_fields(status_message=None)
+
+    def _record_task_error(self, answer: TaskAnswer):
+        text = answer.exception
+        if text is None:
+            text = self._exception_text()
+        self._write_fields(status_message=_short(f"The Dask task raised: {text}"))
+        self._release_task()
+
+    def _exception_text(self):
+        from ...engines.dask import tasks
+
+        scheduler = self._require_scheduler()
+        try:
+            with scheduler.connection() as client:
+                details = tasks.task_details(client, [self.key], scheduler.call_timeout)
+        except DaskJobException as exc:
+            return f"(the exception text could not be read: {exc})"
+        return details.get(self.key, {}).get("exception") or "an exception (no text available)"
+
+    def done(self):
+        """True when the task has finished (successfully or not) or the job has ended."""
+        if self.is_terminal:
+            return True
+        if not self.key or self._status == st.PENDING:
+            return False
+        return self._query_answer().state in ("memory", "erred")
+
+    # --- pushed transitions (the view checked the token) ---------------------------------
+    def apply_reported_transition(self, start, finish, exception=None, cancelled=False):
+        """Apply a transition the scheduler plugin reported with this job's valid token.
+
+        ``processing``/``no-worker`` and other waiting states: Running; ``memory``:
+        Results-Ready, then the results are processed (gathered here, with the result
+        timeout); ``erred``: Error with ``exception`` as the reason; a cancellation:
+        Aborted. A running task reported released or forgotten is not taken as final: the
+        job is re-checked from the scheduler instead. Nothing changes once the job is
+        terminal.
+
+        :returns: True when the job's status changed.
+        """
+        if self.is_terminal:
+            return False
+        reason = f"reported by the Dask scheduler plugin ({start or '?'}-{finish})"
+        if cancelled:
+            return self.update_status(st.ABORTED, reason=reason + ": task cancelled")
+        if finish in ("released", "forgotten"):
+            return self.refresh_from_scheduler()
+        status = smap.TASK_STATE_STATUS.get(finish)
+        if status == st.ERROR:
+            self._record_task_error(TaskAnswer("erred", exception=exception))
+        elif status in (st.RUNNING,):
+            self._set_state_message(finish)
+        elif status is None or status == smap.MISSING:
+            return False
+        return self.update_status(status, reason=reason)
+
+    def refresh_from_scheduler(self):
+        """Ask the scheduler now, ignoring ``update_status_interval`` (the status rules
+        still apply). Returns True when the status changed."""
+        if self.is_terminal or self._status == st.PENDING:
+            return False
+        return self._refresh_from_engine()
+
+    # --- results -------------------------------------------------------------------------
+    def _process_results(self, *args, **kwargs):
+        self.__dict__["_gathered"] = None
+        if self.forget or not self.key:
+            return None
+        answer = self._prefetched_answer()
+        if answer is not None and answer.error is not None:
+            raise answer.error  # the scheduler did not answer: retried later
+        if answer is not None and answer.has_result:
+            self.__dict__["_gathered"] = answer.result
+            return None
+        self.__dict__["_gathered"] = self._gather_result()
+        return None
+
+    def _gather_result(self):
+        from ...engines.dask import tasks
+
+        scheduler = self._require_scheduler()
+        timeout = get_config()["DASK_RESULT_TIMEOUT"]
+        with scheduler.connection() as client:
+            try:
+                return tasks.gather(client, [self.key], timeout)[self.key]
+            except tasks.ResultsMissing:
+                state = tasks.task_states(client, [self.key], scheduler.call_timeout)
+                if state.get(self.key) is None:
+                    raise DaskJobException(
+                        f"The result of task {self.key} was lost: the Dask scheduler at "
+                        f"{scheduler.address} no longer knows the task."
+                    ) from None
+                raise  # its worker left; the held task is computed again: retried later
+
+    def _apply_results_function(self):
+        value = self.__dict__.pop("_gathered", None)
+        if self.forget:
+            self.result = None
+            return
+        function = self.process_results_function
+        if function is not None:
+            value = function(value)
+        try:
+            encode(value)
+        except Exception as exc:  # noqa: BLE001 - reported as the job's error
+            raise DaskJobException(f"The result cannot be stored: {exc}") from exc
+        self.result = value
+
+    def process_results(self, *args, **kwargs):
+        """Gather the result once, apply ``process_results_function`` (to the result, as
+        Tethys), store it, then release the task. On failure the job is Error with the
+        reason and the task is kept so that :meth:`retry_results` can run again."""
+        try:
+            done = super().process_results(*args, **kwargs)
+        finally:
+            self.__dict__.pop("_gathered", None)
+        if done:
+            self._release_task()
+        return done
+
+    def _release_task(self):
+        from ...engines.dask import tasks
+
+        if not self.key or self.scheduler_id is None:
+            return
+        try:
+            with self.scheduler.connection() as client:
+                tasks.release(client, [self.key])
+        except DaskJobException as exc:
+            logger.warning("Job %s: releasing task %s failed: %s", self.pk, self.key, exc)
+
+    # --- control -------------------------------------------------------------------------
+    def stop(self):
+        """Cancel the task and mark the job Aborted. Nothing happens to a finished job.
+
+        :raises DaskSchedulerUnavailable: the scheduler cannot be reached (the job keeps
+            its status).
+        """
+        if self.is_terminal:
+            return
+        if self.key and self.scheduler_id is not None:
+            self._cancel_task(self.key)
+        self.update_status(st.ABORTED, reason="stopped: task cancelled")
+
+    def _cancel_task(self, key):
+        from ...engines.dask import tasks
+
+        with self._require_scheduler().connection() as client:
+            tasks.cancel(client, [key], reason=f"tethys_compute job {self.pk} stopped")
+
+    def pause(self):
+        """Not supported: distributed cannot suspend a task."""
+        raise NotImplementedError(
+            "Pausing is not supported for Dask jobs: a distributed task cannot be suspended. "
+            "Use stop() and resubmit() instead."
+        )
+
+    def resume(self):
+        """Not supported: Dask jobs cannot be paused."""
+        raise NotImplementedError(
+            "Resuming is not supported for Dask jobs: they cannot be paused."
+        )
+
+    def resubmit(self, *args, **kwargs):
+        """Run the job again as a new task (new key, new token): with the work given, or
+        else the work stored in the job's directory at the last ``execute()`` (also after
+        the first task was released). A task still running is cancelled first.
+
+        :raises DaskJobException: nothing is given and no valid stored work exists (e.g.
+            the job ran a Future); the job is left unchanged.
+        """
+        from ...engines.dask.computation import Computation
+
+        if args or kwargs:
+            computation = Computation.from_call(*args, **kwargs)
+        elif self.workspace:
+            computation = Computation.load(self.workspace)
+        else:
+            raise DaskJobException(
+                f"Dask job {self.pk} has no directory holding its work; pass the work: "
+                "job.resubmit(work, *args)."
+            )
+        self.__dict__["_resubmit_with"] = computation
+        try:
+            return super().resubmit()
+        finally:
+            self.__dict__.pop("_resubmit_with", None)
+
+    def _resubmit(self, *args, **kwargs):
+        computation = self.__dict__.get("_resubmit_with")
+        # Cancel the previous task only now that the job is Pending again: a report of
+        # that cancellation then finds the job being resubmitted, not running.
+        old_key = self.key
+        if old_key and self.scheduler_id is not None:
+            try:
+                self._cancel_task(old_key)
+            except DaskJobException as exc:
+                logger.warning("Job %s: cancelling task %s failed: %s", self.pk, old_key, exc)
+        self.result = None
+        return self.execute(computation)
+
+    def retry(self):
+        """Tethys's name for running the job again: :meth:`resubmit`."""
+        return self.resubmit()
+
+    def _stop_remote_work(self):
+        if self.key and self.scheduler_id is not None:
+            self._cancel_task(self.key)
+
+    # --- logs ----------------------------------------------------------------------------
+    def _get_logs(self):
+        from ...engines.dask import tasks
+
+        if self.scheduler_id is None:
+            return {"Task": "This job has no Dask scheduler."}
+        scheduler = self.scheduler
+        try:
+            with scheduler.connection() as client:
+                details = (
+                    tasks.task_details(client, [self.key], scheduler.call_timeout)
+                    if self.key else {}
+                )
+                scheduler_lines, worker_lines = tasks.logs(client, scheduler.call_timeout)
+        except DaskJobException as exc:
+            return {"Task": f"Task {self.key or '(not submitted)'}", "Scheduler": str(exc)}
+        logs = {"Task": _task_text(self.key, details.get(self.key)),
+                "Scheduler": _lines_text(scheduler_lines)}
+        for number, (address, lines) in enumerate(sorted(worker_lines.items())):
+            logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines)}"
+        return logs
+
+
+def _lines_text(lines):
+    return "\n".join(f"{level} {message}" for level, message in lines or ())
+
+
+def _task_text(key, details):
+    if not key:
+        return "Not submitted yet."
+    if not details:
+        return f"Task {key}"
+    text = [f"Task {key}", f"State: {details.get('state') or 'unknown to the scheduler'}"]
+    if details.get("workers"):
+        text.append("Workers: " + ", ".join(details["workers"]))
+    if details.get("exception"):
+        text.append(f"Exception: {details['exception']}")
+    if details.get("traceback"):
+        text.append(f"Traceback:\n{details['traceback']}")
+    return "\n".join(text)

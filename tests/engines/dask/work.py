@@ -1,0 +1,52 @@
+"""Task functions run by Dask workers in the tests.
+
+Importable without Django (workers in separate processes import this module by name:
+the tests put the repository root on their PYTHONPATH).
+"""
+
+import os
+import time
+
+
+def inc(x):
+    return x + 1
+
+
+def add(x, y=0, scale=1):
+    return (x + y) * scale
+
+
+def boom(message="kaput"):
+    raise ValueError(message)
+
+
+def nap(seconds, value=None):
+    time.sleep(seconds)
+    return value
+
+
+def nap_until_file(path, value=None, poll=0.02, limit=60):
+    """Sleep until ``path`` exists (a test's signal), then return ``value``."""
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(poll)
+    return value
+
+
+def touch_and_nap(path, seconds, value=None):
+    """Create ``path`` (signals the task started), sleep, return ``value``."""
+    with open(path, "a"):
+        pass
+    time.sleep(seconds)
+    return value
+
+
+def count_runs(path, value=None):
+    """Append a line to ``path`` per run; return ``value``."""
+    with open(path, "a") as handle:
+        handle.write("run\n")
+    return value
+
+
+def not_json():
+    return {1, 2, 3}

@@ -1,0 +1,250 @@
+"""One ``distributed.Client`` per scheduler address per process.
+
+Tethys opens a client per scheduler instance, closes it after every status poll (while
+result processing still needs it) and, without a scheduler, starts a new ``LocalCluster``
+on every access (reference section 10, item 9). Here:
+
+* a client is created lazily on first use of an address, then reused by every job and
+  thread of the process;
+* it is never closed while an operation holds it: :func:`connection` counts its users,
+  and :func:`close_client` / :func:`close_all` retire a client so that the last user
+  closes it;
+* a client that distributed has closed (the scheduler went away for longer than the
+  client's reconnect window) is replaced on next use;
+* a forked child process never uses its parent's clients (their IO loop thread does not
+  exist in the child); it opens its own;
+* every client is closed when the interpreter exits.
+
+Clients are created with ``set_as_default=False``: using tethys_compute never changes
+the default scheduler of ``dask.compute`` in the web process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from contextlib import contextmanager
+
+from ...models.dask.dask_job_exception import DaskJobException, DaskSchedulerUnavailable
+
+logger = logging.getLogger("tethys_compute.dask")
+
+#: Client statuses after which a client can no longer be used.
+_DEAD = ("closing", "closed", "failed")
+
+
+class _Entry:
+    __slots__ = ("client", "users", "retired")
+
+    def __init__(self, client):
+        self.client = client
+        self.users = 0
+        self.retired = False
+
+
+class ClientCache:
+    """The clients of one process, keyed by normalized scheduler address."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._address_locks: dict[str, threading.Lock] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._pid = os.getpid()
+
+    def _check_fork(self):
+        # Called with self._lock held.
+        if os.getpid() != self._pid:
+            # The parent's clients belong to the parent (their loop thread is not in
+            # this process); forget them without closing.
+            self._entries = {}
+            self._address_locks = {}
+            self._pid = os.getpid()
+
+    def acquire(self, address, timeout=None, heartbeat_interval=None) -> tuple[str, _Entry]:
+        """Return ``(address, entry)`` with one more user counted on the entry."""
+        address = normalize_address(address)
+        with self._lock:
+            self._check_fork()
+            entry = self._entries.get(address)
+            if entry is not None and _alive(entry.client):
+                entry.users += 1
+                return address, entry
+            address_lock = self._address_locks.setdefault(address, threading.Lock())
+        # Connect outside the cache lock: a slow scheduler never blocks other addresses.
+        with address_lock:
+            with self._lock:
+                entry = self._entries.get(address)
+                if entry is not None and _alive(entry.client):
+                    entry.users += 1
+                    return address, entry
+                if entry is not None:
+                    self._retire(address, entry)
+            client = _connect(address, timeout, heartbeat_interval)
+            with self._lock:
+                entry = _Entry(client)
+                entry.users = 1
+                self._entries[address] = entry
+                return address, entry
+
+    def release(self, address, entry):
+        close = False
+        with self._lock:
+            entry.users -= 1
+            close = entry.retired and entry.users <= 0
+        if close:
+            _close(entry.client)
+
+    def _retire(self, address, entry):
+        # Called with self._lock held; closes at once when nobody uses the client.
+        if self._entries.get(address) is entry:
+            del self._entries[address]
+        entry.retired = True
+        if entry.users <= 0:
+            threading.Thread(target=_close, args=(entry.client,), daemon=True).start()
+
+    def close(self, address) -> bool:
+        """Retire the client of ``address``; it closes when its last user is done."""
+        address = normalize_address(address)
+        with self._lock:
+            self._check_fork()
+            entry = self._entries.get(address)
+            if entry is None:
+                return False
+            self._retire(address, entry)
+            return True
+
+    def close_all(self, wait=True):
+        """Retire every client of this process (closing those not in use now)."""
+        with self._lock:
+            self._check_fork()
+            entries = list(self._entries.items())
+            self._entries = {}
+            idle = []
+            for _address, entry in entries:
+                entry.retired = True
+                if entry.users <= 0:
+                    idle.append(entry.client)
+        for client in idle:
+            if wait:
+                _close(client)
+            else:
+                threading.Thread(target=_close, args=(client,), daemon=True).start()
+
+    def addresses(self) -> list[str]:
+        """Addresses that have an open client in this process."""
+        with self._lock:
+            self._check_fork()
+            return sorted(a for a, e in self._entries.items() if _alive(e.client))
+
+
+def normalize_address(address) -> str:
+    """``"127.0.0.1:8786"`` -> ``"tcp://127.0.0.1:8786"``; other schemes kept.
+
+    :raises DaskJobException: if ``address`` is empty or not a string.
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise DaskJobException(
+            f"A Dask scheduler address must be a non-empty string, not {address!r}."
+        )
+    address = address.strip()
+    return address if "://" in address else f"tcp://{address}"
+
+
+def _alive(client) -> bool:
+    return getattr(client, "status", "closed") not in _DEAD
+
+
+def connect_timeout(timeout) -> float:
+    """Seconds to wait for the scheduler: ``timeout`` if positive, else distributed's
+    ``distributed.comm.timeouts.connect`` (as Tethys passes 0 as "use the default")."""
+    if timeout:
+        return float(timeout)
+    import dask
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s"))
+
+
+def _connect(address, timeout, heartbeat_interval):
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise DaskJobException(
+            "Dask jobs need the distributed package: pip install 'tethys-compute[dask]'."
+        ) from exc
+    seconds = connect_timeout(timeout)
+    kwargs = {"timeout": f"{seconds}s", "set_as_default": False}
+    if heartbeat_interval:
+        kwargs["heartbeat_interval"] = f"{float(heartbeat_interval)}s"
+    try:
+        client = Client(address, **kwargs)
+    except (OSError, TimeoutError) as exc:
+        raise DaskSchedulerUnavailable(
+            f"Cannot reach the Dask scheduler at {address} within {seconds:g} s: {exc}",
+            address=address,
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed address
+        raise DaskJobException(
+            f"Cannot connect to the Dask scheduler at {address}: {exc}"
+        ) from exc
+    logger.info("Connected to the Dask scheduler at %s", address)
+    return client
+
+
+def _close(client):
+    try:
+        client.close(timeout=5)
+    except Exception:  # noqa: BLE001 - closing is best effort
+        logger.debug("Closing a Dask client failed", exc_info=True)
+
+
+_CACHE = ClientCache()
+atexit.register(_CACHE.close_all)
+
+
+@contextmanager
+def connection(address, timeout=None, heartbeat_interval=None):
+    """Use the process's client for ``address`` for the duration of a ``with`` block.
+
+    :param address: scheduler address (``"tcp://127.0.0.1:8786"``; ``"host:port"``
+        means tcp).
+    :param timeout: seconds to wait when connecting (0/None: distributed's default).
+    :param heartbeat_interval: seconds between client heartbeats (0/None: default).
+    :raises DaskSchedulerUnavailable: the scheduler cannot be reached within the timeout
+        (a :class:`DaskJobException` naming the address; transient for job status).
+    :raises DaskJobException: the address is not valid.
+    """
+    address, entry = _CACHE.acquire(address, timeout, heartbeat_interval)
+    try:
+        yield entry.client
+    finally:
+        _CACHE.release(address, entry)
+
+
+def get_client(address, timeout=None, heartbeat_interval=None):
+    """Return the process's client for ``address`` (created on first use).
+
+    Prefer :func:`connection` inside tethys_compute; this is for callers that keep the
+    client (``DaskScheduler.client``, as Tethys exposes it). Do not close it: it is
+    shared by every job of the process.
+    """
+    with connection(address, timeout, heartbeat_interval) as client:
+        return client
+
+
+def close_client(address) -> bool:
+    """Close the process's client for ``address`` once no operation uses it. The next
+    use opens a new one. Returns False when there was none."""
+    return _CACHE.close(address)
+
+
+def close_all():
+    """Close every client of this process (also done at interpreter exit)."""
+    _CACHE.close_all()
+
+
+def open_addresses() -> list[str]:
+    """Scheduler addresses this process holds an open client for."""
+    return _CACHE.addresses()

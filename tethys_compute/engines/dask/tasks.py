@@ -1,0 +1,251 @@
+"""Task operations on a ``distributed`` scheduler, by key, from any process.
+
+How a job's task is kept (reference section 10, item 9, and test_infrastructure
+section 3: ``Future(key, new_client)`` never updates on current distributed):
+
+* each job's task has its own key (``<name>-<32 hex>``; a ``Delayed`` is cloned with a
+  fresh seed, a ``Future`` is wrapped in a task of its own), so identical computations of
+  two jobs never share a key;
+* right after submission the key is *held* by a scheduler-side pseudo-client,
+  :data:`HOLDER`, exactly as ``fire_and_forget`` holds keys under the pseudo-client
+  ``"fire-and-forget"``, but without releasing them on completion. The task therefore
+  keeps running when the web process that submitted it exits, and its result or error
+  stays on the cluster until tethys_compute has stored it and calls :func:`release`;
+* status is read by key with the scheduler's ``get_task_status`` handler (one call for
+  any number of keys), results are gathered by key through the scheduler's ``gather``
+  handler, and exception texts are read on the scheduler with ``run_on_scheduler``.
+  None of this needs a ``Future`` or the client that submitted the task.
+
+Holding, releasing and cancelling are one-way messages on the client's batched stream
+(ordered after the submission, no round trip), as ``fire_and_forget`` sends them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+
+from ...models.dask.dask_job_exception import DaskJobException, DaskSchedulerUnavailable
+
+#: Name of the scheduler-side pseudo-client that holds the tasks of tethys_compute jobs.
+HOLDER = "tethys-compute"
+
+#: Annotation (``dask.annotate``) that carries a job's key and status token to the
+#: scheduler plugin (:mod:`tethys_compute.engines.dask.plugin`).
+ANNOTATION = "tethys_compute"
+
+_KEY_PREFIX = re.compile(r"[^A-Za-z0-9_.]+")
+# dask.annotate() sets process-global dask config: serialize our submissions so that
+# two threads never swap each other's annotations.
+_SUBMIT_LOCK = threading.Lock()
+
+
+def new_key(name) -> str:
+    """A fresh task key ``<name>-<32 hex digits>`` (``name`` made URL-safe)."""
+    prefix = _KEY_PREFIX.sub("_", str(name or "task")).strip("_")[:64] or "task"
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def _unavailable(client_or_address, exc, what):
+    address = getattr(client_or_address, "scheduler", None)
+    address = getattr(address, "address", client_or_address)
+    return DaskSchedulerUnavailable(
+        f"The Dask scheduler at {address} did not answer ({what}): {exc or type(exc).__name__}",
+        address=address,
+    )
+
+
+def _rpc(client, method, timeout, **kwargs):
+    try:
+        return client.sync(getattr(client.scheduler, method), callback_timeout=timeout, **kwargs)
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, method) from exc
+
+
+def _send(client, message):
+    try:
+        client._send_to_scheduler(message)  # the channel fire_and_forget uses
+    except Exception as exc:  # noqa: BLE001 - a closed client raises a bare Exception
+        raise _unavailable(client, exc, message.get("op")) from exc
+
+
+# --- submission --------------------------------------------------------------------------
+def submit(client, work, *args, key, annotation=None, **kwargs):
+    """Submit ``work`` under ``key`` and hold the key (see module docs).
+
+    :param work: a ``dask.delayed.Delayed``, a ``distributed.Future`` or a callable
+        (called on a worker with ``*args, **kwargs``).
+    :param key: the task key to use (from :func:`new_key` for callables and futures;
+        for a ``Delayed`` pass ``None`` and the cloned graph's key is used).
+    :param annotation: a dict stored as the ``tethys_compute`` task annotation.
+    :returns: the task key.
+    :raises ValueError: ``work`` is none of the above, or ``args`` were given with a
+        ``Delayed`` or ``Future``.
+    :raises DaskSchedulerUnavailable: the client can no longer reach the scheduler.
+    """
+    import dask
+    from dask.delayed import Delayed
+    from distributed import Future
+
+    if isinstance(work, (Delayed, Future)) and (args or kwargs):
+        raise ValueError(
+            f"Arguments are only accepted with a function; a {type(work).__name__} already "
+            "holds its arguments."
+        )
+    with _SUBMIT_LOCK, dask.annotate(**{ANNOTATION: annotation or {}}):
+        if isinstance(work, Delayed):
+            future = client.compute(work)
+        elif isinstance(work, Future):
+            from dask.local import identity
+
+            # The future's own key may be shared (pure=True); the job's key is a task of
+            # its own that depends on it. Futures belong to the client that made them.
+            future = work.client.submit(identity, work, key=key, pure=False)
+        elif callable(work):
+            future = client.submit(work, *args, key=key, pure=False, **kwargs)
+        else:
+            raise ValueError(
+                "DaskJob.execute() takes a dask Delayed, a distributed Future or a function "
+                f"with its arguments, not {type(work).__name__}."
+            )
+    key = future.key
+    hold(future.client, [key])
+    return key
+
+
+def clone_delayed(delayed):
+    """Return a copy of ``delayed`` whose keys (its own included) are new, so that
+    running it never reuses a key of an earlier run or of another job."""
+    from dask.graph_manipulation import clone
+
+    copy = clone(delayed, seed=uuid.uuid4().hex)
+    if not isinstance(copy.key, str):
+        raise ValueError(
+            f"DaskJob needs a Delayed whose key is a string, not {copy.key!r}."
+        )
+    return copy
+
+
+def hold(client, keys):
+    """Keep ``keys`` (and their results) on the scheduler until :func:`release`."""
+    _send(client, {"op": "client-desires-keys", "keys": list(keys), "client": HOLDER})
+
+
+def release(client, keys):
+    """Let the scheduler forget ``keys`` once nothing else needs them. Unknown keys and a
+    scheduler that restarted since (no holder) are fine."""
+    keys = list(keys)
+    if not keys:
+        return
+    # Desiring no keys creates the holder if the scheduler restarted since: releasing
+    # keys of an unknown client would break the client's stream.
+    _send(client, {"op": "client-desires-keys", "keys": [], "client": HOLDER})
+    _send(client, {"op": "client-releases-keys", "keys": keys, "client": HOLDER})
+
+
+def cancel(client, keys, reason="cancelled by tethys_compute"):
+    """Cancel ``keys`` for every holder (``force=True``): queued work is dropped, and a
+    result computed by a task still running is discarded (distributed cannot interrupt a
+    running Python function)."""
+    keys = list(keys)
+    if not keys:
+        return
+    _send(client, {"op": "client-desires-keys", "keys": [], "client": HOLDER})
+    _send(client, {"op": "cancel-keys", "keys": keys, "client": HOLDER, "force": True,
+                   "reason": reason, "msg": reason})
+
+
+# --- queries -----------------------------------------------------------------------------
+def task_states(client, keys, timeout):
+    """``{key: state}`` for ``keys`` in ONE scheduler call; ``state`` is a scheduler task
+    state (``"released"``, ``"waiting"``, ``"queued"``, ``"no-worker"``,
+    ``"processing"``, ``"memory"``, ``"erred"``) or ``None`` for an unknown key.
+
+    :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds.
+    """
+    keys = list(keys)
+    if not keys:
+        return {}
+    return _rpc(client, "get_task_status", timeout, keys=keys)
+
+
+def task_details(client, keys, timeout):
+    """``{key: {"state", "exception", "traceback", "workers"}}`` read on the scheduler
+    in one call (texts are ``None`` unless the task erred).
+
+    :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds.
+    :raises DaskJobException: the scheduler refused to run the query (e.g. its
+        ``distributed.scheduler.pickle`` setting is off).
+    """
+    import cloudpickle
+
+    from . import scheduler_side
+
+    keys = list(keys)
+    if not keys:
+        return {}
+    cloudpickle.register_pickle_by_value(scheduler_side)
+    try:
+        return client.run_on_scheduler(
+            scheduler_side.task_details, keys, callback_timeout=timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, "task details") from exc
+    except Exception as exc:  # noqa: BLE001 - the scheduler may forbid run_function
+        raise DaskJobException(f"The Dask scheduler could not describe the tasks: {exc}") from exc
+
+
+class ResultsMissing(DaskSchedulerUnavailable):
+    """Some results could not be gathered (their worker left); :attr:`keys` lists them."""
+
+    def __init__(self, message, keys, address=None):
+        super().__init__(message, address=address)
+        self.keys = list(keys)
+
+
+def gather(client, keys, timeout):
+    """Fetch the results of ``keys`` (tasks in memory) through the scheduler in one call.
+
+    :returns: ``{key: value}``.
+    :raises ResultsMissing: some keys' data could not be fetched (``.keys``).
+    :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds.
+    """
+    keys = list(keys)
+    if not keys:
+        return {}
+    response = _rpc(client, "gather", timeout, keys=keys)
+    if response.get("status") != "OK":
+        missing = response.get("keys") or keys
+        raise ResultsMissing(
+            f"The results of {len(missing)} task(s) could not be fetched from the workers "
+            f"(e.g. {missing[0]}).",
+            missing,
+            address=client.scheduler.address,
+        )
+    return response["data"]
+
+
+def future_for_key(client, key):
+    """A ``distributed.Future`` for ``key`` that follows the task (the scheduler is told
+    this client wants it, which ``Future(key, client)`` alone no longer does)."""
+    from distributed import Future
+
+    future = Future(key, client)
+    _send(client, {"op": "client-desires-keys", "keys": [key]})
+    return future
+
+
+def scheduler_info(client, timeout):
+    """The scheduler's identity dict (``workers``, ``address``...)."""
+    return _rpc(client, "identity", timeout)
+
+
+def logs(client, timeout):
+    """``(scheduler_lines, {worker_address: lines})``; lines are ``(level, message)``."""
+    try:
+        scheduler = client.get_scheduler_logs()
+        workers = client.get_worker_logs()
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, "logs") from exc
+    return scheduler, workers

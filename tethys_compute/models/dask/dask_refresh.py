@@ -1,0 +1,130 @@
+"""Batch status refresh of Dask jobs: one task-state query per scheduler.
+
+:func:`bulk_refresh` asks each scheduler once for the states of all its jobs' keys
+(``get_task_status``), reads the exception texts of erred tasks in one more call when
+there are any, gathers the results of finished tasks in calls of up to
+:data:`GATHER_BATCH` keys, and then gives each job its answer and runs its normal
+``update_status()``: the status rules are those of a single refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ... import status as st
+from ...conf import get_config
+from .dask_job_exception import DaskJobException
+
+logger = logging.getLogger("tethys_compute.dask")
+
+#: Most results fetched in one gather call.
+GATHER_BATCH = 64
+
+_NO_RESULT = object()
+
+
+@dataclass
+class TaskAnswer:
+    """What the scheduler said about one job's task."""
+
+    state: str | None
+    exception: str | None = None
+    result: Any = field(default=_NO_RESULT)
+    error: Exception | None = None
+
+    @property
+    def has_result(self) -> bool:
+        return self.result is not _NO_RESULT
+
+
+def _wants_query(job) -> bool:
+    if not job.key or job._status == st.PENDING or job.scheduler_id is None:
+        return False
+    if job.is_terminal:
+        return job.post_processing_incomplete and job._results_retry_due()
+    return job.is_time_to_update()
+
+
+def bulk_refresh(jobs) -> int:
+    """Refresh ``jobs`` (Dask jobs, any schedulers); see the module docs.
+
+    :returns: the number of jobs whose status changed.
+    """
+    from .dask_scheduler import DaskScheduler
+
+    jobs = list(jobs)
+    groups = defaultdict(list)
+    for job in jobs:
+        if _wants_query(job):
+            groups[job.scheduler_id].append(job)
+    schedulers = DaskScheduler.objects.in_bulk(list(groups)) if groups else {}
+    for scheduler_id, group in groups.items():
+        scheduler = schedulers.get(scheduler_id)
+        if scheduler is None:
+            continue  # deleted meanwhile: each job reports it on its own refresh
+        for job in group:
+            job.scheduler = scheduler
+        answers = _ask(scheduler, group)
+        for job in group:
+            job.__dict__["_dask_answer"] = answers[job.key]
+    changed = 0
+    for job in jobs:
+        try:
+            changed += bool(job.update_status())
+        except Exception:  # noqa: BLE001 - one job's failure must not stop the batch
+            logger.exception("Dask job %s: refresh failed", job.pk)
+        finally:
+            job.__dict__.pop("_dask_answer", None)
+    return changed
+
+
+def _ask(scheduler, group):
+    from ...engines.dask import tasks
+
+    keys = [job.key for job in group]
+    try:
+        with scheduler.connection() as client:
+            states = tasks.task_states(client, keys, scheduler.call_timeout)
+            answers = {key: TaskAnswer(states.get(key)) for key in keys}
+            _add_exceptions(client, scheduler, answers)
+            _add_results(client, group, answers)
+    except DaskJobException as exc:
+        return {key: TaskAnswer(None, error=exc) for key in keys}
+    return answers
+
+
+def _add_exceptions(client, scheduler, answers):
+    from ...engines.dask import tasks
+
+    erred = [key for key, answer in answers.items() if answer.state == "erred"]
+    if not erred:
+        return
+    try:
+        details = tasks.task_details(client, erred, scheduler.call_timeout)
+    except DaskJobException as exc:
+        logger.warning("Reading the exceptions of %d erred tasks failed: %s", len(erred), exc)
+        return
+    for key in erred:
+        answers[key].exception = (details.get(key) or {}).get("exception") or (
+            "an exception (no text available)"
+        )
+
+
+def _add_results(client, group, answers):
+    from ...engines.dask import tasks
+
+    ready = [job.key for job in group if not job.forget and answers[job.key].state == "memory"]
+    timeout = get_config()["DASK_RESULT_TIMEOUT"]
+    for start in range(0, len(ready), GATHER_BATCH):
+        chunk = ready[start : start + GATHER_BATCH]
+        try:
+            values = tasks.gather(client, chunk, timeout)
+        except DaskJobException as exc:
+            # Each job gathers its own result then (and learns which one is missing).
+            logger.info("Gathering %d results at once failed: %s", len(chunk), exc)
+            continue
+        for key, value in values.items():
+            answers[key].result = value
