@@ -61,24 +61,36 @@ def tcp_connections_to(port):
     ]
 
 
+_SHARED = {}
+
+
+def _shared_cluster():
+    """One LocalCluster per test process, however many modules import the fixture."""
+    cluster = _SHARED.get("cluster")
+    if cluster is None or cluster.status.name != "running":
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=1,
+            threads_per_worker=4,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+        )
+        _SHARED["cluster"] = cluster
+    return cluster
+
+
 @pytest.fixture(scope="session")
 def dask_cluster():
-    from distributed import LocalCluster
-
+    """A LocalCluster (one worker, 4 threads, tcp on 127.0.0.1), closed at session end."""
     from tethys_compute.engines.dask import clients
 
-    cluster = LocalCluster(
-        n_workers=1,
-        threads_per_worker=4,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        scheduler_port=0,
-        dashboard_address=None,
-    )
-    try:
-        yield cluster
-    finally:
+    yield _shared_cluster()
+    cluster = _SHARED.pop("cluster", None)
+    if cluster is not None:
         clients.close_all()
         cluster.close()
 

@@ -27,7 +27,7 @@ import os
 import threading
 from contextlib import contextmanager
 
-from ...models.dask.dask_job_exception import DaskJobException, DaskSchedulerUnavailable
+from .errors import DaskJobException, DaskSchedulerUnavailable
 
 logger = logging.getLogger("tethys_compute.dask")
 

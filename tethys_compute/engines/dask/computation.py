@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.core import signing
 
-from ...models.dask.dask_job_exception import DaskJobException
+from .errors import DaskJobException
 
 FILENAME = "dask_computation.pickle"
 _SALT = "tethys_compute.dask_computation"
@@ -79,7 +79,7 @@ class Computation:
         """A short name for the task key (the function's name)."""
         from dask.utils import funcname
 
-        if self.is_future:
+        if self.is_future or self.is_delayed:
             return str(self.work.key).rsplit("-", 1)[0]
         try:
             return funcname(self.work)

@@ -3,9 +3,9 @@
 How a job's task is kept (reference section 10, item 9, and test_infrastructure
 section 3: ``Future(key, new_client)`` never updates on current distributed):
 
-* each job's task has its own key (``<name>-<32 hex>``; a ``Delayed`` is cloned with a
-  fresh seed, a ``Future`` is wrapped in a task of its own), so identical computations of
-  two jobs never share a key;
+* each job's task has its own key (``<name>-<32 hex>``; a ``Delayed`` or a ``Future`` is
+  wrapped in a one-step task of its own), so identical computations of two jobs never
+  share a key;
 * right after submission the key is *held* by a scheduler-side pseudo-client,
   :data:`HOLDER`, exactly as ``fire_and_forget`` holds keys under the pseudo-client
   ``"fire-and-forget"``, but without releasing them on completion. The task therefore
@@ -26,7 +26,7 @@ import re
 import threading
 import uuid
 
-from ...models.dask.dask_job_exception import DaskJobException, DaskSchedulerUnavailable
+from .errors import DaskJobException, DaskSchedulerUnavailable
 
 #: Name of the scheduler-side pseudo-client that holds the tasks of tethys_compute jobs.
 HOLDER = "tethys-compute"
@@ -76,8 +76,7 @@ def submit(client, work, *args, key, annotation=None, **kwargs):
 
     :param work: a ``dask.delayed.Delayed``, a ``distributed.Future`` or a callable
         (called on a worker with ``*args, **kwargs``).
-    :param key: the task key to use (from :func:`new_key` for callables and futures;
-        for a ``Delayed`` pass ``None`` and the cloned graph's key is used).
+    :param key: the task key to use (from :func:`new_key`).
     :param annotation: a dict stored as the ``tethys_compute`` task annotation.
     :returns: the task key.
     :raises ValueError: ``work`` is none of the above, or ``args`` were given with a
@@ -95,7 +94,7 @@ def submit(client, work, *args, key, annotation=None, **kwargs):
         )
     with _SUBMIT_LOCK, dask.annotate(**{ANNOTATION: annotation or {}}):
         if isinstance(work, Delayed):
-            future = client.compute(work)
+            future = client.compute(work if work.key == key else keyed_delayed(work, key))
         elif isinstance(work, Future):
             from dask.local import identity
 
@@ -114,17 +113,15 @@ def submit(client, work, *args, key, annotation=None, **kwargs):
     return key
 
 
-def clone_delayed(delayed):
-    """Return a copy of ``delayed`` whose keys (its own included) are new, so that
-    running it never reuses a key of an earlier run or of another job."""
-    from dask.graph_manipulation import clone
+def keyed_delayed(delayed, key):
+    """Return a ``Delayed`` computing ``delayed`` under ``key``: a one-step task that
+    passes its result on. The job's key is then its own even when the graph's keys are
+    deterministic (``pure=True``) or the same ``Delayed`` runs again; the graph's inner
+    tasks keep their keys, so Dask may share identical pure work, as it always does."""
+    import dask
+    from dask.local import identity
 
-    copy = clone(delayed, seed=uuid.uuid4().hex)
-    if not isinstance(copy.key, str):
-        raise ValueError(
-            f"DaskJob needs a Delayed whose key is a string, not {copy.key!r}."
-        )
-    return copy
+    return dask.delayed(identity, pure=False)(delayed, dask_key_name=key)
 
 
 def hold(client, keys):

@@ -4,10 +4,12 @@ Tethys stores distributed's pickle-capable serialization here and unpickles it o
 load, so a corrupt value makes the row unloadable and a hostile one runs code
 (reference section 10, item 25). This field stores JSON text only:
 
-* JSON-able values are stored as JSON (tuples come back as lists, as JSON has none);
-* other values only through ``TETHYS_COMPUTE["DASK_RESULT_SERIALIZER"]``
-  (:mod:`tethys_compute.models.dask.serializers`); without it they are refused with a
+* by default values are stored as JSON (tuples come back as lists and dict keys as
+  strings, as in JSON) and values that are not JSON-able are refused with a
   ``ValidationError`` naming the type;
+* with ``TETHYS_COMPUTE["DASK_RESULT_SERIALIZER"]`` set
+  (:mod:`tethys_compute.models.dask.serializers`), every value goes through that
+  serializer (still stored as JSON text);
 * loading never runs code named by the data and never fails: a value that cannot be read
   loads as an :class:`UnreadableResult` that keeps the stored text, and saving the row
   again writes that text back unchanged.
@@ -52,35 +54,34 @@ class UnreadableResult:
 def encode(value):
     """Return the column text for ``value`` (``None`` stays ``None``).
 
-    :raises ValidationError: the value is not JSON-able and no configured serializer
-        takes it.
+    :raises ValidationError: the value is not JSON-able (no serializer configured), or
+        the configured serializer refuses it.
     """
     if value is None:
         return None
     if isinstance(value, UnreadableResult):
         return value.raw
+    try:
+        serializer = configured_serializer()
+    except (ImportError, TypeError) as exc:
+        raise ValidationError(f"DASK_RESULT_SERIALIZER is not usable: {exc}") from exc
+    if serializer is not None:
+        try:
+            return json.dumps({ENVELOPE: serializer.name, "data": serializer.dumps(value)})
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"Unable to serialize value with {serializer.name!r}: {exc}"
+            ) from exc
     if isinstance(value, dict) and ENVELOPE in value:
         # A plain dict that happens to use the envelope key is wrapped, not mistaken.
         value = {ENVELOPE: "json", "data": value}
     try:
         return json.dumps(value)
     except (TypeError, ValueError) as exc:
-        error = exc
-    try:
-        serializer = configured_serializer()
-    except (ImportError, TypeError) as exc:
-        raise ValidationError(f"DASK_RESULT_SERIALIZER is not usable: {exc}") from exc
-    if serializer is None:
         raise ValidationError(
-            f"Unable to serialize value: {error}. Results are stored as JSON: return "
+            f"Unable to serialize value: {exc}. Results are stored as JSON: return "
             "JSON-able data (e.g. from a process_results_function) or set "
             'TETHYS_COMPUTE["DASK_RESULT_SERIALIZER"].'
-        )
-    try:
-        return json.dumps({ENVELOPE: serializer.name, "data": serializer.dumps(value)})
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            f"Unable to serialize value with {serializer.name!r}: {exc}"
         ) from exc
 
 

@@ -145,15 +145,10 @@ class DaskJob(TethysJob):
         if self.workspace:
             computation.save(self.workspace)
         with scheduler.connection() as client:
-            if computation.is_delayed:
-                work = tasks.clone_delayed(computation.work)
-                key = work.key
-            else:
-                work = computation.work
-                key = tasks.new_key(computation.name)
+            key = tasks.new_key(computation.name)
             annotation = {"key": key, "token": make_token(self.pk, key)}
-            tasks.submit(client, work, *computation.args, key=key, annotation=annotation,
-                         **computation.kwargs)
+            tasks.submit(client, computation.work, *computation.args, key=key,
+                         annotation=annotation, **computation.kwargs)
         self.key = key
         self.result = None
         props = self.extended_properties or {}
