@@ -2,8 +2,8 @@
 
 By default a result is stored as JSON, and only JSON-able results can be stored (a
 result that is not gives the job Error with the reason). A project that needs other
-types opts in with the setting, a dotted path to a serializer: an object (or class,
-instantiated without arguments) with
+types opts in with the setting, a dotted path to a serializer (every result then goes
+through it): an object (or class, instantiated without arguments) with
 
 * ``name``: a short identifier stored with each value;
 * ``dumps(value)``: returns JSON-able data for ``value`` (raise ``TypeError`` if it
