@@ -37,8 +37,8 @@ from ..conf import get_config
 logger = logging.getLogger("tethys_compute.callbacks")
 
 
-def _answer(status, **data):
-    return JsonResponse(data, status=status)
+def _answer(http_status, **data):
+    return JsonResponse(data, status=http_status)
 
 
 def _token(request):

@@ -28,6 +28,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 
 __all__ = [
+    "LOCAL_CLUSTER_OPTIONS",
     "dask_cluster",
     "dask_scheduler",
     "make_dask_job",
@@ -63,6 +64,17 @@ def tcp_connections_to(port):
 
 _SHARED = {}
 
+#: Threads in this process, tcp on 127.0.0.1, free ports only (the scheduler always runs
+#: an HTTP server: on 127.0.0.1 and a free port rather than distributed's :8787).
+LOCAL_CLUSTER_OPTIONS = {
+    "processes": False,
+    "protocol": "tcp",
+    "host": "127.0.0.1",
+    "scheduler_port": 0,
+    "dashboard_address": "127.0.0.1:0",
+    "scheduler_kwargs": {"dashboard": False},
+}
+
 
 def _shared_cluster():
     """One LocalCluster per test process, however many modules import the fixture."""
@@ -70,15 +82,7 @@ def _shared_cluster():
     if cluster is None or cluster.status.name != "running":
         from distributed import LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=1,
-            threads_per_worker=4,
-            processes=False,
-            protocol="tcp",
-            host="127.0.0.1",
-            scheduler_port=0,
-            dashboard_address=None,
-        )
+        cluster = LocalCluster(n_workers=1, threads_per_worker=4, **LOCAL_CLUSTER_OPTIONS)
         _SHARED["cluster"] = cluster
     return cluster
 
@@ -158,7 +162,8 @@ class DaskProcesses:
         )
 
     def start_scheduler(self):
-        args = ["scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"]
+        args = ["scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard",
+                "--dashboard-address", "127.0.0.1:0"]
         if self.tethys_host:
             args += ["--preload", "tethys_compute.engines.dask.plugin",
                      "--tethys-host", self.tethys_host]
@@ -171,7 +176,8 @@ class DaskProcesses:
 
     def start_worker(self, nanny=False, nthreads=2):
         args = ["worker", self.address, "--host", "127.0.0.1", "--nthreads", str(nthreads),
-                "--no-dashboard", "--nanny" if nanny else "--no-nanny"]
+                "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                "--nanny" if nanny else "--no-nanny"]
         worker = self._spawn("worker", args)
         self.workers.append(worker)
         return worker

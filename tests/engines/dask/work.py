@@ -50,3 +50,8 @@ def count_runs(path, value=None):
 
 def not_json():
     return {1, 2, 3}
+
+
+def client_names(dask_scheduler=None):
+    """Run on a scheduler: the names of its clients (pseudo-clients included)."""
+    return sorted(dask_scheduler.clients)

@@ -123,10 +123,11 @@ class TethysJobStatusPlugin(SchedulerPlugin):
         return token if isinstance(token, str) and token else None
 
     def _exception_text(self, key):
+        from .scheduler_side import exception_text
+
         ts = self.scheduler.tasks.get(key)
-        blame = getattr(ts, "exception_blame", None) or ts
-        text = getattr(blame, "exception_text", None) or "the task raised an exception"
-        return text[:2000]
+        text = exception_text(ts, getattr(self.scheduler, "allowed_failures", None)) if ts else None
+        return (text or "the task raised an exception")[:2000]
 
     # --- sending -------------------------------------------------------------------------
     def _schedule(self, key, token, fields):

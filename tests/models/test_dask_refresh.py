@@ -1,0 +1,131 @@
+"""Batch refresh of Dask jobs (tethys_compute/models/dask/dask_refresh.py): one task-state
+query per scheduler, through the monitor's entry point."""
+
+import pytest
+from distributed import LocalCluster
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.engines.dask import work
+from tests.engines.dask.fixtures import *  # noqa: F403
+from tests.engines.dask.fixtures import LOCAL_CLUSTER_OPTIONS, wait_until
+from tethys_compute.engines.dask import clients, tasks
+from tethys_compute.models import DaskJob, DaskScheduler, TethysJob
+from tethys_compute.monitor import refresh_jobs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def second_cluster():
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, **LOCAL_CLUSTER_OPTIONS)
+    yield cluster
+    clients.close_client(cluster.scheduler_address)
+    cluster.close()
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count calls at the engine adapter boundary."""
+    counted = {"task_states": [], "gather": [], "task_details": []}
+    for name in counted:
+        original = getattr(tasks, name)
+
+        def wrapper(client, keys, timeout, _original=original, _name=name):
+            counted[_name].append(list(keys))
+            return _original(client, keys, timeout)
+
+        monkeypatch.setattr(tasks, name, wrapper)
+    return counted
+
+
+def active_jobs():
+    return list(TethysJob.objects.active().select_subclasses())
+
+
+def wait_all_finished(jobs):
+    with clients.connection(jobs[0].scheduler.host) as client:
+        wait_until(lambda: all(s in ("memory", "erred") for s in tasks.task_states(
+            client, [j.key for j in jobs], 10).values()), message="all tasks to finish")
+
+
+def test_one_task_state_query_per_scheduler(make_dask_job, second_cluster, calls):
+    other = DaskScheduler.objects.create(name="second", host=second_cluster.scheduler_address)
+    jobs = [make_dask_job(name=f"a{i}") for i in range(5)]
+    jobs += [make_dask_job(name=f"b{i}", scheduler=other) for i in range(4)]
+    for i, job in enumerate(jobs):
+        job.execute(work.inc, i)
+    wait_all_finished(jobs[:5])
+    wait_all_finished(jobs[5:])
+    calls["task_states"].clear()
+    stats = refresh_jobs(active_jobs())
+    assert stats.checked == 9 and stats.changed == 9 and stats.errors == 0
+    assert sorted(len(keys) for keys in calls["task_states"]) == [4, 5]
+    assert sorted(len(keys) for keys in calls["gather"]) == [4, 5]  # results in one call each
+    for i, job in enumerate(jobs):
+        fresh = DaskJob.objects.get(pk=job.pk)
+        assert (fresh.cached_status, fresh.result) == ("Complete", i + 1)
+    assert active_jobs() == []
+
+
+def test_erred_tasks_texts_in_one_call(make_dask_job, calls):
+    jobs = [make_dask_job(name=f"e{i}") for i in range(3)]
+    for i, job in enumerate(jobs):
+        job.execute(work.boom, f"reason {i}")
+    wait_all_finished(jobs)
+    refresh_jobs(active_jobs())
+    assert len(calls["task_details"]) == 1 and len(calls["task_details"][0]) == 3
+    for i, job in enumerate(jobs):
+        fresh = DaskJob.objects.get(pk=job.pk)
+        assert fresh.cached_status == "Error" and f"reason {i}" in fresh.status_message
+
+
+def test_database_queries_per_job_do_not_grow_with_the_batch(make_dask_job):
+    def refresh_cost(count):
+        jobs = [make_dask_job(name=f"n{count}-{i}") for i in range(count)]
+        for job in jobs:
+            job.execute(work.inc, 1)
+        wait_all_finished(jobs)
+        with CaptureQueriesContext(connection) as queries:
+            refresh_jobs(active_jobs())
+        assert all(DaskJob.objects.get(pk=j.pk).cached_status == "Complete" for j in jobs)
+        return len(queries)
+
+    small, large = refresh_cost(3), refresh_cost(12)
+    per_job = (large - small) / 9
+    assert per_job == int(per_job)  # the same number of queries for every job
+    assert small - 3 * per_job <= 3  # plus a constant (the job and scheduler selects)
+
+
+def test_unreachable_scheduler_keeps_statuses(make_dask_job):
+    gone = DaskScheduler.objects.create(name="gone", host="tcp://127.0.0.1:9", timeout=1)
+    jobs = [make_dask_job(name=f"g{i}") for i in range(3)]
+    for job in jobs:
+        job.execute(work.inc, 1)
+    DaskJob.objects.filter(pk__in=[j.pk for j in jobs]).update(scheduler=gone)
+    stats = refresh_jobs(active_jobs())
+    assert stats.changed == 0 and stats.errors == 0
+    for job in jobs:
+        fresh = DaskJob.objects.get(pk=job.pk)
+        assert fresh.cached_status == "Running"
+        assert "tcp://127.0.0.1:9" in fresh.status_message
+
+
+def test_jobs_not_due_are_not_queried(make_dask_job, settings, calls):
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_UPDATE_STATUS_INTERVAL": 3600}
+    job = make_dask_job()
+    job.execute(work.inc, 1)
+    calls["task_states"].clear()
+    assert DaskJob.bulk_update_status([DaskJob.objects.get(pk=job.pk)]) == 0
+    assert calls["task_states"] == []
+
+
+def test_results_ready_jobs_are_retried_in_the_batch(make_dask_job):
+    job = make_dask_job()
+    job.execute(work.inc, 5)
+    wait_all_finished([job])
+    # Results-Ready with processing still to do (e.g. the gather failed before).
+    TethysJob.objects.filter(pk=job.pk).update(_status="RES", _results_state="retry")
+    DaskJob.bulk_update_status([DaskJob.objects.get(pk=job.pk)])
+    fresh = DaskJob.objects.get(pk=job.pk)
+    assert (fresh.cached_status, fresh.result) == ("Complete", 6)
