@@ -14,7 +14,7 @@ from tethys_compute.engines.dask.computation import FILENAME
 from tethys_compute.exceptions import JobStateError
 from tethys_compute.models import DaskJob, DaskJobException, DaskScheduler, JobStatusChange
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 TERMINAL = ("Complete", "Error", "Aborted")
 

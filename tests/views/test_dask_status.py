@@ -12,7 +12,7 @@ from tethys_compute.engines.dask import clients, tasks
 from tethys_compute.models import DaskJob, JobStatusChange
 from tethys_compute.models.dask.dask_token import SALT, make_token
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def url(key):

@@ -92,7 +92,7 @@ def test_preloaded_plugin_pushes_transitions(push_server, dask_processes, make_d
     assert "raised in a worker process" in state["status_message"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_task_then_a_new_worker_finishes_it(dask_processes, make_dask_job,
                                                               tmp_path):
     processes = _cluster(dask_processes)
@@ -111,7 +111,7 @@ def test_worker_killed_mid_task_then_a_new_worker_finishes_it(dask_processes, ma
     assert DaskJob.objects.get(pk=job.pk).result == "survived"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_worker_killed_with_no_retries_left_ends_in_error(dask_processes, make_dask_job,
                                                           tmp_path):
     processes = _cluster(dask_processes,
@@ -126,7 +126,7 @@ def test_worker_killed_with_no_retries_left_ends_in_error(dask_processes, make_d
     gate.touch()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_scheduler_restart_ends_the_job_in_error_within_the_grace(
         dask_processes, make_dask_job, settings, tmp_path):
     settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_MISSING_GRACE": 1}
@@ -151,7 +151,7 @@ def test_scheduler_restart_ends_the_job_in_error_within_the_grace(
     assert _poll(again) == "Complete"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_web_side_client_dropped_then_back(dask_processes, make_dask_job, tmp_path):
     processes = _cluster(dask_processes)
     gate = tmp_path / "gate"
@@ -178,7 +178,7 @@ def test_web_side_client_dropped_then_back(dask_processes, make_dask_job, tmp_pa
     assert DaskJob.objects.get(pk=job.pk).result == "kept"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_outcome_found_after_the_submitting_process_exited(dask_processes):
     processes = _cluster(dask_processes)
     key = tasks.new_key("add")
@@ -199,7 +199,7 @@ def test_outcome_found_after_the_submitting_process_exited(dask_processes):
         tasks.release(client, [key])
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_200_jobs_keep_connections_bounded(dask_processes, make_dask_job):
     processes = _cluster(dask_processes)
     scheduler = _row(processes)

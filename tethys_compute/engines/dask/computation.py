@@ -109,9 +109,8 @@ class Computation:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         target = path / FILENAME
-        temporary = target.with_suffix(".tmp")
-        temporary.write_bytes(header + b"\n" + data)
-        temporary.replace(target)
+        # A torn write cannot be loaded by mistake: the signature would not match.
+        target.write_bytes(header + b"\n" + data)
         return target
 
     @classmethod

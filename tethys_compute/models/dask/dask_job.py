@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from ... import status as st
@@ -130,6 +130,49 @@ class DaskJob(TethysJob):
         return self.__dict__.get("_dask_answer")
 
     # --- execute -------------------------------------------------------------------------
+    def execute(self, *args, **kwargs):
+        """Submit the work (see :meth:`_execute` for what may be given) and leave the job
+        Running, or Error with the reason if submission fails (as Tethys, not raised).
+
+        The job's row, its key and its status are written in one transaction (one
+        commit). The scheduler connection is opened before it, so no transaction waits
+        on the network. Should the database write fail after the task was submitted,
+        the task is cancelled (never left running without a job).
+        """
+        from ...engines.dask import tasks
+        from ...engines.dask.computation import Computation
+
+        if self.scheduler_id is not None:
+            try:
+                with self.scheduler.connection():
+                    pass
+            except DaskJobException:
+                pass  # execute() records the failure on the job
+        try:
+            computation = Computation.from_call(*args, **kwargs)
+        except ValueError:
+            computation = None  # _execute() raises it again: recorded as the job's error
+        else:
+            args, kwargs = (computation,), {}
+            # Chosen now so that a new job's row is inserted with it (no UPDATE later).
+            self.__dict__["_planned_key"] = tasks.new_key(computation.name)
+            if self._state.adding or self.pk is None:
+                self.key = self.__dict__["_planned_key"]
+        try:
+            with transaction.atomic():
+                return super().execute(*args, **kwargs)
+        except Exception:
+            key = self.__dict__.pop("_submitted_key", None)
+            if key:
+                try:
+                    self._cancel_task(key)
+                except DaskJobException:
+                    logger.exception("Job %s: cancelling orphaned task %s failed", self.pk, key)
+            raise
+        finally:
+            self.__dict__.pop("_submitted_key", None)
+            self.__dict__.pop("_planned_key", None)
+
     def _execute(self, work=None, *args, **kwargs):
         from ...engines.dask.computation import Computation
 
@@ -145,10 +188,11 @@ class DaskJob(TethysJob):
         if self.workspace:
             computation.save(self.workspace)
         with scheduler.connection() as client:
-            key = tasks.new_key(computation.name)
+            key = self.__dict__.pop("_planned_key", None) or tasks.new_key(computation.name)
             annotation = {"key": key, "token": make_token(self.pk, key)}
             tasks.submit(client, computation.work, *computation.args, key=key,
                          annotation=annotation, **computation.kwargs)
+        self.__dict__["_submitted_key"] = key
         self.key = key
         self.result = None
         props = self.extended_properties or {}
@@ -237,7 +281,7 @@ class DaskJob(TethysJob):
         if text is None:
             text = self._exception_text()
         self._write_fields(status_message=_short(f"The Dask task raised: {text}"))
-        self._release_task()
+        self._schedule_release()
 
     def _exception_text(self):
         from ...engines.dask import tasks
@@ -348,8 +392,23 @@ class DaskJob(TethysJob):
         finally:
             self.__dict__.pop("_gathered", None)
         if done:
-            self._release_task()
+            self._schedule_release()
         return done
+
+    def _finish_results(self, *args, **kwargs):
+        # The result and the final status are committed together.
+        with transaction.atomic():
+            return super()._finish_results(*args, **kwargs)
+
+    def _schedule_release(self):
+        """Release the task once the job's writes are committed (within a batch refresh,
+        together with the batch's other tasks: one message)."""
+        batch = self.__dict__.get("_dask_release_batch")
+        if batch is not None:
+            key = self.key
+            transaction.on_commit(lambda: batch.append(key))
+        else:
+            transaction.on_commit(self._release_task)
 
     def _release_task(self):
         from ...engines.dask import tasks

@@ -5,14 +5,22 @@
 there are any, gathers the results of finished tasks in calls of up to
 :data:`GATHER_BATCH` keys, and then gives each job its answer and runs its normal
 ``update_status()``: the status rules are those of a single refresh.
+
+Writes are grouped to save commits (each one an fsync on most databases): jobs whose
+refresh is database work only share transactions of :data:`COMMIT_BATCH` jobs; a job
+that runs a ``process_results_function`` or still has to fetch its result is written
+outside any transaction, so no transaction waits on user code or the network.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import transaction
 
 from ... import status as st
 from ...conf import get_config
@@ -22,6 +30,10 @@ logger = logging.getLogger("tethys_compute.dask")
 
 #: Most results fetched in one gather call.
 GATHER_BATCH = 64
+
+#: Jobs whose refresh needs no network and no user code are written in transactions of
+#: at most this many jobs (one commit each, each job in its own savepoint).
+COMMIT_BATCH = 50
 
 _NO_RESULT = object()
 
@@ -61,24 +73,63 @@ def bulk_refresh(jobs) -> int:
         if _wants_query(job):
             groups[job.scheduler_id].append(job)
     schedulers = DaskScheduler.objects.in_bulk(list(groups)) if groups else {}
+    releases = defaultdict(list)
     for scheduler_id, group in groups.items():
         scheduler = schedulers.get(scheduler_id)
         if scheduler is None:
             continue  # deleted meanwhile: each job reports it on its own refresh
-        for job in group:
-            job.scheduler = scheduler
         answers = _ask(scheduler, group)
         for job in group:
+            job.scheduler = scheduler
             job.__dict__["_dask_answer"] = answers[job.key]
+            job.__dict__["_dask_release_batch"] = releases[scheduler_id]
+    quick = [job for job in jobs if _db_only(job)]
+    other = [job for job in jobs if not _db_only(job)]
     changed = 0
-    for job in jobs:
-        try:
-            changed += bool(job.update_status())
-        except Exception:  # noqa: BLE001 - one job's failure must not stop the batch
-            logger.exception("Dask job %s: refresh failed", job.pk)
-        finally:
-            job.__dict__.pop("_dask_answer", None)
+    for start in range(0, len(quick), COMMIT_BATCH):
+        with transaction.atomic():
+            changed += sum(_apply(job, savepoint=True) for job in quick[start:start + COMMIT_BATCH])
+    changed += sum(_apply(job) for job in other)
+    _release(schedulers, releases)
     return changed
+
+
+def _apply(job, savepoint=False) -> bool:
+    try:
+        with transaction.atomic() if savepoint else nullcontext():
+            return bool(job.update_status())
+    except Exception:  # noqa: BLE001 - one job's failure must not stop the batch
+        logger.exception("Dask job %s: refresh failed", job.pk)
+        return False
+    finally:
+        job.__dict__.pop("_dask_answer", None)
+        job.__dict__.pop("_dask_release_batch", None)
+
+
+def _release(schedulers, releases):
+    """Release the tasks whose outcome the batch stored: one message per scheduler."""
+    from ...engines.dask import tasks
+
+    for scheduler_id, keys in releases.items():
+        if not keys:
+            continue
+        try:
+            with schedulers[scheduler_id].connection() as client:
+                tasks.release(client, keys)
+        except DaskJobException as exc:
+            logger.warning("Releasing %d finished tasks failed: %s", len(keys), exc)
+
+
+def _db_only(job) -> bool:
+    """True when refreshing ``job`` with its answer needs no network and runs no user code
+    (its result, if any, was gathered already and it has no results function): its
+    writes can then share a transaction with other such jobs' (:data:`COMMIT_BATCH`)."""
+    answer = job.__dict__.get("_dask_answer")
+    if answer is None or answer.error is not None or job._process_results_function:
+        return False
+    if answer.state == "memory" and not job.forget:
+        return answer.has_result
+    return answer.state != "erred" or answer.exception is not None
 
 
 def _ask(scheduler, group):

@@ -1,0 +1,176 @@
+"""N tiny DaskJobs driven to Complete, against the same N tasks through plain Dask.
+
+Run:  python benchmarks/dask_jobs.py [N ...]     (default N = 200 1000, SQLite)
+
+For each N, on one cluster: a ``dask scheduler`` and a ``dask worker`` (2 threads) in
+their own processes on 127.0.0.1, as a site runs them (``--cluster local``: an in-process
+``LocalCluster`` instead, whose scheduler then competes with the web side for the GIL):
+
+* raw Dask: ``client.submit(inc, i, pure=False)`` for i < N, then ``client.gather``;
+  measured before and after the jobs, the mean is the baseline;
+* tethys_compute: ``JobManager.create_job(..., job_type="DASK")`` + ``execute(inc, i)``
+  for each job, then the monitor's batch refresh
+  (``refresh_jobs(TethysJob.objects.active().select_subclasses())``) until no job is
+  active: status, result gathering, storage of each result and release of each task.
+
+Every job must end Complete with its own correct result. Printed: seconds, the ratio to
+raw Dask (target <= 2.5), and database queries per job (target: the same for every N).
+"""
+
+import argparse
+import contextlib
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+from _django import QueryCounter, setup
+
+
+def inc(x):
+    return x + 1
+
+
+def raw_dask(client, n):
+    start = time.perf_counter()
+    futures = [client.submit(inc, i, pure=False) for i in range(n)]
+    results = client.gather(futures)
+    elapsed = time.perf_counter() - start
+    assert results == [i + 1 for i in range(n)], "raw Dask gave wrong results"
+    del futures
+    return elapsed
+
+
+def dask_jobs(manager, user, scheduler, n, label):
+    from tethys_compute.models import DaskJob, TethysJob
+    from tethys_compute.monitor import refresh_jobs
+
+    with QueryCounter() as submit_q:
+        start = time.perf_counter()
+        jobs = []
+        for i in range(n):
+            job = manager.create_job(f"{label}-{i}", user, job_type="DASK", scheduler=scheduler)
+            job.execute(inc, i)
+            jobs.append(job)
+        submitted = time.perf_counter()
+    refreshes = 0
+    with QueryCounter() as refresh_q:
+        while True:
+            active = list(TethysJob.objects.active().select_subclasses())
+            if not active:
+                break
+            refresh_jobs(active)
+            refreshes += 1
+        done = time.perf_counter()
+    rows = DaskJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list(
+        "name", "_status", "result"
+    )
+    wrong = [(name, status, result) for name, status, result in rows
+             if status != "COM" or result != int(name.rsplit("-", 1)[1]) + 1]
+    assert len(rows) == n and not wrong, f"{len(wrong)} jobs wrong, e.g. {wrong[:3]}"
+    return {
+        "total": done - start,
+        "submit": submitted - start,
+        "refresh": done - submitted,
+        "refreshes": refreshes,
+        "submit_q": submit_q.total / n,
+        "refresh_q": refresh_q.total / n,
+        "writes": (submit_q.writes + refresh_q.writes) / n,
+    }
+
+
+@contextlib.contextmanager
+def cli_cluster():
+    """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1; yields the address."""
+    from distributed import Client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    common = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host",
+                                  "127.0.0.1", "--port", str(port), *common], **quiet)
+    worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--host",
+                               "127.0.0.1", "--nthreads", "2", "--no-nanny", *common], **quiet)
+    try:
+        with Client(address, timeout="30s", set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def local_cluster():
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", scheduler_port=0,
+                           dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False})
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def main(sizes, wal=False, cluster_kind="pair"):
+    setup()
+    if wal:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+    from django.contrib.auth import get_user_model
+
+    from tests.testapp.app import TestApp
+    from tethys_compute.engines.dask import clients
+    from tethys_compute.models import DaskScheduler
+
+    cluster = cli_cluster() if cluster_kind == "pair" else local_cluster()
+    with cluster as address:
+        user = get_user_model().objects.create_user("bench")
+        scheduler = DaskScheduler.objects.create(name="bench", host=address)
+        manager = TestApp.get_job_manager()
+        client = scheduler.client
+        raw_dask(client, 200)  # warm-up: workers import, connections open
+        dask_jobs(manager, user, scheduler, 100, "warmup")
+        rows = []
+        for n in sizes:
+            raw_before = raw_dask(client, n)
+            ours = dask_jobs(manager, user, scheduler, n, f"n{n}")
+            raw_after = raw_dask(client, n)
+            raw = statistics.mean([raw_before, raw_after])
+            rows.append((n, raw_before, raw_after, raw, ours))
+        clients.close_all()
+
+    journal = "WAL, synchronous=NORMAL" if wal else "default rollback journal"
+    where = "dask scheduler + worker processes" if cluster_kind == "pair" else "LocalCluster"
+    print(f"\nDask jobs vs raw Dask (SQLite {journal}; {where})\n")
+    print("| N | raw Dask (s) | ms/task | DaskJobs (s) | submit (s) | refresh (s) "
+          "| refreshes | ms/job | ratio | queries/job (submit + refresh) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, before, after, raw, ours in rows:
+        print(
+            f"| {n} | {raw:.2f} ({before:.2f}/{after:.2f}) | {raw / n * 1000:.1f} "
+            f"| {ours['total']:.2f} | {ours['submit']:.2f} | {ours['refresh']:.2f} "
+            f"| {ours['refreshes']} | {ours['total'] / n * 1000:.1f} "
+            f"| {ours['total'] / raw:.2f} "
+            f"| {ours['submit_q']:.2f} + {ours['refresh_q']:.2f} |"
+        )
+    print("\nEvery job Complete with its correct result (checked).")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[200, 1000])
+    parser.add_argument("--wal", action="store_true",
+                        help="SQLite in WAL mode with synchronous=NORMAL")
+    parser.add_argument("--cluster", choices=("pair", "local"), default="pair")
+    arguments = parser.parse_args()
+    main(arguments.sizes, wal=arguments.wal, cluster_kind=arguments.cluster)
