@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from _django import QueryCounter, setup
+from _django import ROOT, QueryCounter, setup
 
 
 def inc(x):
@@ -42,7 +42,7 @@ def raw_dask(client, n):
     return elapsed
 
 
-def dask_jobs(manager, user, scheduler, n, label):
+def dask_jobs(manager, user, scheduler, n, label, push=False):
     from tethys_compute.models import DaskJob, TethysJob
     from tethys_compute.monitor import refresh_jobs
 
@@ -56,12 +56,20 @@ def dask_jobs(manager, user, scheduler, n, label):
         submitted = time.perf_counter()
     refreshes = 0
     with QueryCounter() as refresh_q:
+        deadline = time.monotonic() + 300
         while True:
-            active = list(TethysJob.objects.active().select_subclasses())
-            if not active:
-                break
-            refresh_jobs(active)
-            refreshes += 1
+            if push:  # the plugin's reports complete the jobs; only watch
+                ids = [job.pk for job in jobs]
+                if DaskJob.objects.filter(pk__in=ids, completion_time__isnull=False).count() == n:
+                    break
+                time.sleep(0.01)
+            else:
+                active = list(TethysJob.objects.active().select_subclasses())
+                if not active:
+                    break
+                refresh_jobs(active)
+                refreshes += 1
+            assert time.monotonic() < deadline, "jobs did not finish in 300 s"
         done = time.perf_counter()
     rows = DaskJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list(
         "name", "_status", "result"
@@ -81,8 +89,33 @@ def dask_jobs(manager, user, scheduler, n, label):
 
 
 @contextlib.contextmanager
-def cli_cluster():
-    """``dask scheduler`` + ``dask worker`` processes on 127.0.0.1; yields the address."""
+def live_server():
+    """The test project served on 127.0.0.1 (one request at a time); yields its URL."""
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.servers.basehttp import WSGIServer
+    from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
+
+    class Thread(LiveServerThread):
+        def _create_server(self, connections_override=None):
+            return WSGIServer((self.host, self.port), QuietWSGIRequestHandler,
+                              allow_reuse_address=False)
+
+    thread = Thread("127.0.0.1", StaticFilesHandler)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    try:
+        yield f"http://127.0.0.1:{thread.port}"
+    finally:
+        thread.terminate()
+
+
+@contextlib.contextmanager
+def cli_cluster(tethys_host=None):
+    """``dask scheduler`` (with the tethys_compute plugin reporting to ``tethys_host``,
+    when given) + ``dask worker`` processes on 127.0.0.1; yields the address."""
+    import os
+
     from distributed import Client
 
     with socket.socket() as sock:
@@ -90,9 +123,12 @@ def cli_cluster():
         port = sock.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
     common = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+    plugin = ["--preload", "tethys_compute.engines.dask.plugin", "--tethys-host",
+              tethys_host] if tethys_host else []
     scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host",
-                                  "127.0.0.1", "--port", str(port), *common], **quiet)
+                                  "127.0.0.1", "--port", str(port), *common, *plugin], **quiet)
     worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--host",
                                "127.0.0.1", "--nthreads", "2", "--no-nanny", *common], **quiet)
     try:
@@ -102,7 +138,11 @@ def cli_cluster():
     finally:
         for process in (worker, scheduler):
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -118,7 +158,7 @@ def local_cluster():
         cluster.close()
 
 
-def main(sizes, wal=False, cluster_kind="pair"):
+def main(sizes, wal=False, cluster_kind="pair", push=False):
     setup()
     if wal:
         from django.db import connection
@@ -132,18 +172,18 @@ def main(sizes, wal=False, cluster_kind="pair"):
     from tethys_compute.engines.dask import clients
     from tethys_compute.models import DaskScheduler
 
-    cluster = cli_cluster() if cluster_kind == "pair" else local_cluster()
-    with cluster as address:
+    server = live_server() if push else contextlib.nullcontext()
+    with server as url, (cli_cluster(url) if cluster_kind == "pair" else local_cluster()) as address:
         user = get_user_model().objects.create_user("bench")
         scheduler = DaskScheduler.objects.create(name="bench", host=address)
         manager = TestApp.get_job_manager()
         client = scheduler.client
         raw_dask(client, 200)  # warm-up: workers import, connections open
-        dask_jobs(manager, user, scheduler, 100, "warmup")
+        dask_jobs(manager, user, scheduler, 100, "warmup", push=push)
         rows = []
         for n in sizes:
             raw_before = raw_dask(client, n)
-            ours = dask_jobs(manager, user, scheduler, n, f"n{n}")
+            ours = dask_jobs(manager, user, scheduler, n, f"n{n}", push=push)
             raw_after = raw_dask(client, n)
             raw = statistics.mean([raw_before, raw_after])
             rows.append((n, raw_before, raw_after, raw, ours))
@@ -151,7 +191,8 @@ def main(sizes, wal=False, cluster_kind="pair"):
 
     journal = "WAL, synchronous=NORMAL" if wal else "default rollback journal"
     where = "dask scheduler + worker processes" if cluster_kind == "pair" else "LocalCluster"
-    print(f"\nDask jobs vs raw Dask (SQLite {journal}; {where})\n")
+    how = "completed by the scheduler plugin's reports" if push else "batch polling"
+    print(f"\nDask jobs vs raw Dask (SQLite {journal}; {where}; {how})\n")
     print("| N | raw Dask (s) | ms/task | DaskJobs (s) | submit (s) | refresh (s) "
           "| refreshes | ms/job | ratio | queries/job (submit + refresh) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -172,5 +213,11 @@ if __name__ == "__main__":
     parser.add_argument("--wal", action="store_true",
                         help="SQLite in WAL mode with synchronous=NORMAL")
     parser.add_argument("--cluster", choices=("pair", "local"), default="pair")
+    parser.add_argument("--push", action="store_true",
+                        help="no polling: the preloaded plugin's reports to a live server "
+                             "complete the jobs (pair cluster only)")
     arguments = parser.parse_args()
-    main(arguments.sizes, wal=arguments.wal, cluster_kind=arguments.cluster)
+    if arguments.push and arguments.cluster != "pair":
+        parser.error("--push needs --cluster pair")
+    main(arguments.sizes, wal=arguments.wal, cluster_kind=arguments.cluster,
+         push=arguments.push)

@@ -421,3 +421,40 @@ def test_dask_jobs_refresh_on_every_read_by_default(make_dask_job, settings):
     assert job.update_status_interval.total_seconds() == 30
     job.update_status_interval = 5
     assert job.update_status_interval.total_seconds() == 5
+
+
+# --- transactions ----------------------------------------------------------------------
+def test_task_is_cancelled_when_the_job_cannot_be_written(make_dask_job, tmp_path):
+    from tethys_compute import signals
+
+    gate = tmp_path / "gate"
+    job = make_dask_job()
+
+    def fail(sender, job, **kwargs):
+        raise RuntimeError("database trouble after submission")
+
+    signals.job_submitted.connect(fail, sender=DaskJob)
+    try:
+        with pytest.raises(RuntimeError, match="database trouble"):
+            job.execute(work.nap_until_file, str(gate))
+    finally:
+        signals.job_submitted.disconnect(fail, sender=DaskJob)
+    key = job.key
+    assert not DaskJob.objects.filter(pk=job.pk).exists()  # the insert was rolled back
+    with clients.connection(job.scheduler.host) as client:
+        wait_until(lambda: tasks.task_states(client, [key], 10)[key] is None,
+                   message="the orphaned task to be cancelled")
+    gate.touch()
+
+
+def test_task_is_released_only_once_the_result_is_committed(make_dask_job):
+    from django.db import transaction
+
+    job = make_dask_job()
+    job.execute(work.inc, 1)
+    wait_task_state(job, "memory")
+    with transaction.atomic():
+        assert job.status == "Complete"
+        assert task_state(job) == "memory"  # not released before the commit
+    wait_task_state(job, None)
+    assert reload(job).result == 2

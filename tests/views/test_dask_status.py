@@ -93,7 +93,6 @@ def test_token_in_the_query_string_is_not_accepted(client, running_job):
 @pytest.mark.parametrize("make_bad", [
     lambda job: "forged",
     lambda job: make_token(job.pk, "other-key"),
-    lambda job: make_token(job.pk + 1000, job.key),
     lambda job: signing.dumps([str(job.pk), job.key], salt="another.purpose"),
     lambda job: signing.dumps([str(job.pk), job.key], salt=SALT, key="not-our-secret"),
 ])
@@ -101,6 +100,13 @@ def test_bad_tokens_are_refused(client, running_job, make_bad):
     response = report(client, running_job, "processing-erred", token=make_bad(running_job),
                       exception="lies")
     assert response.status_code in (403, 404)
+    assert reload(running_job).cached_status == "Running"
+
+
+def test_valid_token_of_a_job_not_visible_yet_asks_to_retry(client, running_job):
+    token = make_token(running_job.pk + 1000, running_job.key)
+    response = report(client, running_job, "processing-memory", token=token)
+    assert response.status_code == 425
     assert reload(running_job).cached_status == "Running"
 
 

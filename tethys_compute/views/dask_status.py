@@ -16,8 +16,9 @@ Tethys lets anyone who knows a key set a job's status here and blocks on ``gathe
 
 Answers (JSON): 200 ``{"success": true, "status": <display name>}``; 400 unknown
 transition; 403 bad token; 404 no job with that key (tokenless); 409 job finished or
-report stale (the job runs another task now); 425 the job is being submitted (the plugin
-retries); 503 the report could not be applied (the plugin retries).
+report stale (the job runs another task now); 425 the job is being submitted, or its row
+is not visible yet (the plugin retries); 503 the report could not be applied (the plugin
+retries).
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def _apply(key, token, start, finish, params):
         return _answer(403, success=False, error="invalid token")
     job = DaskJob.objects.select_related("scheduler").filter(pk=identity[0]).first()
     if job is None:
-        return _answer(404, success=False, error="no such job")
+        # The token was made for this job: its row is not committed yet (a quick task
+        # reports before execute() finished), or it was deleted. Ask for a retry.
+        return _answer(425, success=False, error="no such job (yet)")
     if job.key != key:
         if not job.key:
             return _answer(425, success=False, error="job is being submitted")

@@ -19,9 +19,11 @@ tasks) and ``cancelled`` (``"1"`` when a client cancelled the task), with the to
 ``Authorization: Bearer`` header (never in the URL, so it stays out of access logs).
 Tasks without the annotation (other clients' work) are never reported.
 
-Reports for one key are sent in order; at most ``max_concurrent`` requests run at once;
-a report is retried with backoff on connection errors, 5xx, 425 and 429. Sending never
-blocks the scheduler's event loop.
+Reports for one key are sent in order; a report of an intermediate state
+(``processing``, ``no-worker``, a release) waits ``settle`` seconds and is dropped if a
+newer report for the same key supersedes it (a quick task then costs one request, not
+two); at most ``max_concurrent`` requests run at once; a report is retried with backoff
+on connection errors, 5xx, 425 and 429. Sending never blocks the scheduler's event loop.
 """
 
 from __future__ import annotations
@@ -54,13 +56,14 @@ class TethysJobStatusPlugin(SchedulerPlugin):
     :param max_attempts: tries per report (connection errors, 5xx, 425, 429 are retried).
     :param retry_delay: seconds before the first retry, doubled each time.
     :param max_concurrent: HTTP requests in flight at once.
+    :param settle: seconds an intermediate report waits for a newer one to supersede it.
     :raises ValueError: if ``tethys_host`` is not an http(s) URL.
     """
 
     name = "tethys-compute-job-status"
 
-    def __init__(self, tethys_host, scheduler=None, request_timeout=10.0, max_attempts=5,
-                 retry_delay=0.5, max_concurrent=8):
+    def __init__(self, tethys_host, scheduler=None, request_timeout=30.0, max_attempts=7,
+                 retry_delay=0.1, max_concurrent=8, settle=0.05):
         parts = urlsplit(str(tethys_host or ""))
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(
@@ -72,7 +75,10 @@ class TethysJobStatusPlugin(SchedulerPlugin):
         self.max_attempts = int(max_attempts)
         self.retry_delay = float(retry_delay)
         self.max_concurrent = int(max_concurrent)
+        self.settle = float(settle)
         self._tokens: dict[str, str] = {}
+        self._latest: dict[str, int] = {}
+        self._sequence = 0
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: set[asyncio.Task] = set()
         self._http = None
@@ -136,7 +142,10 @@ class TethysJobStatusPlugin(SchedulerPlugin):
         except RuntimeError:  # pragma: no cover - transitions run on the scheduler's loop
             logger.warning("No event loop to report %s for %s", fields["status"], key)
             return
-        task = loop.create_task(self._report(key, token, fields))
+        self._sequence += 1
+        self._latest[key] = self._sequence
+        final = fields["finish"] in ("memory", "erred") or "cancelled" in fields
+        task = loop.create_task(self._report(key, token, fields, self._sequence, final))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -151,14 +160,20 @@ class TethysJobStatusPlugin(SchedulerPlugin):
         """The URL reports about ``key`` go to."""
         return f"{self.tethys_host}/update-dask-job-status/{quote(str(key), safe='')}/"
 
-    async def _report(self, key, token, fields):
+    async def _report(self, key, token, fields, sequence=None, final=True):
+        if not final and self.settle > 0:
+            await asyncio.sleep(self.settle)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                await self._post(key, token, fields)
+                if sequence is not None and self._latest.get(key) != sequence and not final:
+                    return None  # superseded by a newer report for this key
+                return await self._post(key, token, fields)
         finally:
             if key not in self._tokens and not lock.locked():
                 self._locks.pop(key, None)
+                if self._latest.get(key) == sequence:
+                    self._latest.pop(key, None)
 
     async def _post(self, key, token, fields):
         from tornado.httpclient import HTTPRequest

@@ -17,6 +17,7 @@ Lifecycle (all engine calls go through :mod:`tethys_compute.engines.dask`):
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from ... import status as st
 from ...conf import get_config
+from ...exceptions import EngineUnavailable
 from ..tethys_job import TethysJob, _short
 from . import dask_refresh
 from . import dask_status_map as smap
@@ -329,7 +331,30 @@ class DaskJob(TethysJob):
             self._set_state_message(finish)
         elif status is None or status == smap.MISSING:
             return False
+        if status == st.RESULTS_READY:
+            return self._apply_finished(reason)
         return self.update_status(status, reason=reason)
+
+    def _apply_finished(self, reason):
+        """Results-Ready, then Complete: the result is gathered first (no transaction waits
+        on the network), then, with no ``process_results_function`` to run, every write
+        shares one transaction."""
+        answer = TaskAnswer("memory")
+        if not self.forget:
+            try:
+                answer.result = self._gather_result()
+            except EngineUnavailable as exc:
+                answer.error = exc  # result processing waits for a retry
+            except DaskJobException:
+                answer = None  # result processing meets it again and records it
+        self.__dict__["_dask_answer"] = answer
+        try:
+            quick = answer is not None and answer.error is None
+            with transaction.atomic() if quick and not self._process_results_function \
+                    else nullcontext():
+                return self.update_status(st.RESULTS_READY, reason=reason)
+        finally:
+            self.__dict__.pop("_dask_answer", None)
 
     def refresh_from_scheduler(self):
         """Ask the scheduler now, ignoring ``update_status_interval`` (the status rules
