@@ -17,16 +17,14 @@ Lifecycle (all engine calls go through :mod:`tethys_compute.engines.dask`):
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import models, transaction
-from django.utils import timezone
 
 from ... import status as st
 from ...conf import get_config
-from ...exceptions import EngineUnavailable
-from ..tethys_job import TethysJob, _short
+from ..tethys_job import TethysJob
+from . import dask_job_status as job_status
 from . import dask_refresh
 from . import dask_status_map as smap
 from .dask_field import DaskSerializedField, encode
@@ -36,10 +34,6 @@ from .dask_scheduler import DaskScheduler
 from .dask_token import make_token
 
 logger = logging.getLogger("tethys_compute.dask")
-
-#: ``extended_properties`` key: when the scheduler was first seen not knowing the key.
-MISSING_SINCE = "dask_missing_since"
-
 
 class DaskJob(TethysJob):
     """A job run as one task on a ``distributed`` cluster.
@@ -198,8 +192,10 @@ class DaskJob(TethysJob):
         self.key = key
         self.result = None
         props = self.extended_properties or {}
-        if MISSING_SINCE in props:
-            self.extended_properties = {k: v for k, v in props.items() if k != MISSING_SINCE}
+        if job_status.MISSING_SINCE in props:
+            self.extended_properties = {
+                k: v for k, v in props.items() if k != job_status.MISSING_SINCE
+            }
         return st.RUNNING
 
     # --- status --------------------------------------------------------------------------
@@ -214,7 +210,7 @@ class DaskJob(TethysJob):
         answer = self._prefetched_answer()
         if answer is None:
             answer = self._query_answer()
-        return self._status_from_answer(answer)
+        return job_status.status_from_answer(self, answer)
 
     def _query_answer(self) -> TaskAnswer:
         from ...engines.dask import tasks
@@ -223,78 +219,6 @@ class DaskJob(TethysJob):
         with scheduler.connection() as client:
             state = tasks.task_states(client, [self.key], scheduler.call_timeout)[self.key]
         return TaskAnswer(state)
-
-    def _status_from_answer(self, answer: TaskAnswer):
-        if answer.error is not None:
-            raise answer.error
-        status = smap.TASK_STATE_STATUS.get(answer.state, None)
-        if answer.state not in smap.TASK_STATE_STATUS:
-            logger.warning("Job %s: unknown Dask task state %r", self.pk, answer.state)
-            return None
-        if status == smap.MISSING:
-            return self._missing_task()
-        self._forget_missing()
-        if status == st.ERROR:
-            self._record_task_error(answer)
-            return st.ERROR
-        self._set_state_message(answer.state)
-        return status
-
-    def _missing_task(self):
-        props = dict(self.extended_properties or {})
-        now = timezone.now()
-        since = props.get(MISSING_SINCE)
-        try:
-            since = datetime.fromisoformat(since) if since else None
-        except (TypeError, ValueError):
-            since = None
-        if since is None:
-            props[MISSING_SINCE] = now.isoformat()
-            self._write_fields(extended_properties=props)
-            return None
-        grace = timedelta(seconds=get_config()["DASK_MISSING_GRACE"])
-        if now - since < grace:
-            return None
-        self._write_fields(status_message=_short(
-            f"The Dask scheduler at {self.scheduler.address} no longer knows task {self.key} "
-            f"(for {int((now - since).total_seconds())} s): its worker or the scheduler "
-            "restarted, or the task was cancelled elsewhere. The job cannot finish; "
-            "resubmit it."
-        ))
-        return st.ERROR
-
-    def _forget_missing(self):
-        props = self.extended_properties or {}
-        if MISSING_SINCE in props:
-            self._write_fields(
-                extended_properties={k: v for k, v in props.items() if k != MISSING_SINCE}
-            )
-
-    def _set_state_message(self, state):
-        message = smap.STATE_MESSAGES.get(state)
-        known = set(smap.STATE_MESSAGES.values())
-        if message and self.status_message != message:
-            self._write_fields(status_message=message)
-        elif not message and self.status_message in known:
-            self._write_fields(status_message=None)
-
-    def _record_task_error(self, answer: TaskAnswer):
-        text = answer.exception
-        if text is None:
-            text = self._exception_text()
-        self._write_fields(status_message=_short(f"The Dask task raised: {text}"))
-        self._schedule_release()
-
-    def _exception_text(self):
-        from ...engines.dask import tasks
-
-        scheduler = self._require_scheduler()
-        try:
-            with scheduler.connection() as client:
-                details = tasks.task_details(client, [self.key], scheduler.call_timeout)
-        except DaskJobException as exc:
-            return f"(the exception text could not be read: {exc})"
-        return details.get(self.key, {}).get("exception") or "an exception (no text available)"
 
     def done(self):
         """True when the task has finished (successfully or not) or the job has ended."""
@@ -309,52 +233,15 @@ class DaskJob(TethysJob):
         """Apply a transition the scheduler plugin reported with this job's valid token.
 
         ``processing``/``no-worker`` and other waiting states: Running; ``memory``:
-        Results-Ready, then the results are processed (gathered here, with the result
-        timeout); ``erred``: Error with ``exception`` as the reason; a cancellation:
+        Results-Ready, then the result is gathered (with the result timeout) and
+        processed; ``erred``: Error with ``exception`` as the reason; a cancellation:
         Aborted. A running task reported released or forgotten is not taken as final: the
         job is re-checked from the scheduler instead. Nothing changes once the job is
         terminal.
 
         :returns: True when the job's status changed.
         """
-        if self.is_terminal:
-            return False
-        reason = f"reported by the Dask scheduler plugin ({start or '?'}-{finish})"
-        if cancelled:
-            return self.update_status(st.ABORTED, reason=reason + ": task cancelled")
-        if finish in ("released", "forgotten"):
-            return self.refresh_from_scheduler()
-        status = smap.TASK_STATE_STATUS.get(finish)
-        if status == st.ERROR:
-            self._record_task_error(TaskAnswer("erred", exception=exception))
-        elif status in (st.RUNNING,):
-            self._set_state_message(finish)
-        elif status is None or status == smap.MISSING:
-            return False
-        if status == st.RESULTS_READY:
-            return self._apply_finished(reason)
-        return self.update_status(status, reason=reason)
-
-    def _apply_finished(self, reason):
-        """Results-Ready, then Complete: the result is gathered first (no transaction waits
-        on the network), then, with no ``process_results_function`` to run, every write
-        shares one transaction."""
-        answer = TaskAnswer("memory")
-        if not self.forget:
-            try:
-                answer.result = self._gather_result()
-            except EngineUnavailable as exc:
-                answer.error = exc  # result processing waits for a retry
-            except DaskJobException:
-                answer = None  # result processing meets it again and records it
-        self.__dict__["_dask_answer"] = answer
-        try:
-            quick = answer is not None and answer.error is None
-            with transaction.atomic() if quick and not self._process_results_function \
-                    else nullcontext():
-                return self.update_status(st.RESULTS_READY, reason=reason)
-        finally:
-            self.__dict__.pop("_dask_answer", None)
+        return job_status.apply_reported_transition(self, start, finish, exception, cancelled)
 
     def refresh_from_scheduler(self):
         """Ask the scheduler now, ignoring ``update_status_interval`` (the status rules
@@ -526,41 +413,4 @@ class DaskJob(TethysJob):
 
     # --- logs ----------------------------------------------------------------------------
     def _get_logs(self):
-        from ...engines.dask import tasks
-
-        if self.scheduler_id is None:
-            return {"Task": "This job has no Dask scheduler."}
-        scheduler = self.scheduler
-        try:
-            with scheduler.connection() as client:
-                details = (
-                    tasks.task_details(client, [self.key], scheduler.call_timeout)
-                    if self.key else {}
-                )
-                scheduler_lines, worker_lines = tasks.logs(client, scheduler.call_timeout)
-        except DaskJobException as exc:
-            return {"Task": f"Task {self.key or '(not submitted)'}", "Scheduler": str(exc)}
-        logs = {"Task": _task_text(self.key, details.get(self.key)),
-                "Scheduler": _lines_text(scheduler_lines)}
-        for number, (address, lines) in enumerate(sorted(worker_lines.items())):
-            logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines)}"
-        return logs
-
-
-def _lines_text(lines):
-    return "\n".join(f"{level} {message}" for level, message in lines or ())
-
-
-def _task_text(key, details):
-    if not key:
-        return "Not submitted yet."
-    if not details:
-        return f"Task {key}"
-    text = [f"Task {key}", f"State: {details.get('state') or 'unknown to the scheduler'}"]
-    if details.get("workers"):
-        text.append("Workers: " + ", ".join(details["workers"]))
-    if details.get("exception"):
-        text.append(f"Exception: {details['exception']}")
-    if details.get("traceback"):
-        text.append(f"Traceback:\n{details['traceback']}")
-    return "\n".join(text)
+        return job_status.task_logs(self)

@@ -1,0 +1,99 @@
+"""Every Dask task state maps to a job status (tethys_compute/models/dask/
+dask_job_status.py, dask_status_map.py). The transient states (released, waiting,
+queued, no-worker) are hard to catch on a real cluster at a chosen moment, so the
+scheduler's answers are given here directly; the real-cluster paths are in
+test_dask_job.py and tests/engines/dask/test_processes.py."""
+
+import pytest
+
+from tests.engines.dask import work
+from tests.engines.dask.fixtures import *  # noqa: F403
+from tethys_compute.models import DaskJob
+from tethys_compute.models.dask import dask_job_status
+from tethys_compute.models.dask.dask_refresh import TaskAnswer
+from tethys_compute.models.dask.dask_status_map import (
+    DASK_TO_STATUS_TYPES,
+    FUTURE_STATUS,
+    MISSING,
+    TASK_STATE_STATUS,
+    parse_transition,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def running_job(make_dask_job):
+    job = make_dask_job()
+    job.execute(work.inc, 1)
+    return DaskJob.objects.get(pk=job.pk)
+
+
+def answer(job, state, **fields):
+    job.__dict__["_dask_answer"] = TaskAnswer(state, **fields)
+    try:
+        job.refresh_from_scheduler()
+    finally:
+        job.__dict__.pop("_dask_answer", None)
+    return DaskJob.objects.get(pk=job.pk)
+
+
+@pytest.mark.parametrize("state", ["released", "waiting", "queued", "processing"])
+def test_waiting_and_running_states_are_running(running_job, state):
+    fresh = answer(running_job, state)
+    assert fresh.cached_status == "Running" and fresh.status_message is None
+
+
+def test_no_worker_is_running_with_a_message_cleared_later(running_job):
+    fresh = answer(running_job, "no-worker")
+    assert fresh.cached_status == "Running" and "no-worker" in fresh.status_message
+    assert answer(fresh, "processing").status_message is None
+
+
+def test_erred_is_error_with_the_exception(running_job):
+    fresh = answer(running_job, "erred", exception="ZeroDivisionError('x')")
+    assert fresh.cached_status == "Error"
+    assert fresh.status_message == "The Dask task raised: ZeroDivisionError('x')"
+
+
+def test_memory_is_results_ready_then_complete(running_job):
+    fresh = answer(running_job, "memory", result=41)
+    assert (fresh.cached_status, fresh.result) == ("Complete", 41)
+
+
+@pytest.mark.parametrize("state", [None, "forgotten"])
+def test_unknown_key_is_not_final_on_the_first_reading(running_job, settings, state):
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_MISSING_GRACE": 0}
+    fresh = answer(running_job, state)
+    assert fresh.cached_status == "Running"
+    assert dask_job_status.MISSING_SINCE in fresh.extended_properties
+    fresh = answer(fresh, state)
+    assert fresh.cached_status == "Error" and "no longer knows task" in fresh.status_message
+
+
+def test_unknown_state_changes_nothing(running_job):
+    assert answer(running_job, "teleported").cached_status == "Running"
+
+
+def test_every_state_and_future_status_is_mapped():
+    assert set(TASK_STATE_STATUS) == {"released", "waiting", "queued", "no-worker",
+                                      "processing", "memory", "erred", "forgotten", None}
+    assert set(FUTURE_STATUS) == {"pending", "lost", "finished", "error", "cancelled", None}
+    assert FUTURE_STATUS["lost"] == "RUN" and FUTURE_STATUS["cancelled"] == "ABT"
+    assert TASK_STATE_STATUS[None] == MISSING
+    assert DASK_TO_STATUS_TYPES["waiting-processing"] == "RUN"  # Tethys: RES
+    assert DASK_TO_STATUS_TYPES["processing-memory"] == "RES"
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("waiting-processing", ("waiting", "processing")),
+    ("waiting-no-worker", ("waiting", "no-worker")),
+    ("no-worker-processing", ("no-worker", "processing")),
+    ("processing-memory", ("processing", "memory")),
+    ("memory", (None, "memory")),
+    ("processing-exploded", (None, None)),
+    ("", (None, None)),
+])
+def test_parse_transition(status, expected):
+    assert parse_transition(status) == expected
+    assert parse_transition("x", start="a", finish="erred") == ("a", "erred")

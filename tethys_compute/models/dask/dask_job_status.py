@@ -1,0 +1,202 @@
+"""How a Dask job's status follows its task: the scheduler's answers (polling) and the
+scheduler plugin's reports (push), applied through the job's normal status rules; and
+the job's logs.
+
+Functions of a :class:`~tethys_compute.models.dask.dask_job.DaskJob` (``job``); every
+engine call goes through the job's helpers and :mod:`tethys_compute.engines.dask`.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from ... import status as st
+from ...conf import get_config
+from ...exceptions import EngineUnavailable
+from ..tethys_job import _short
+from . import dask_status_map as smap
+from .dask_job_exception import DaskJobException
+from .dask_refresh import TaskAnswer
+
+logger = logging.getLogger("tethys_compute.dask")
+
+#: ``extended_properties`` key: when the scheduler was first seen not knowing the key.
+MISSING_SINCE = "dask_missing_since"
+
+
+# --- polling ----------------------------------------------------------------------------
+def status_from_answer(job, answer: TaskAnswer):
+    """The status code for the scheduler's ``answer`` about ``job``'s task, or ``None``
+    for no change (see :mod:`.dask_status_map`).
+
+    :raises DaskSchedulerUnavailable: the scheduler did not answer (transient).
+    """
+    if answer.error is not None:
+        raise answer.error
+    if answer.state not in smap.TASK_STATE_STATUS:
+        logger.warning("Job %s: unknown Dask task state %r", job.pk, answer.state)
+        return None
+    status = smap.TASK_STATE_STATUS[answer.state]
+    if status == smap.MISSING:
+        return missing_task(job)
+    forget_missing(job)
+    if status == st.ERROR:
+        record_task_error(job, answer)
+        return st.ERROR
+    set_state_message(job, answer.state)
+    return status
+
+
+def missing_task(job):
+    """The scheduler does not know the key: note when this was first seen; Error once it
+    has lasted ``DASK_MISSING_GRACE`` seconds (never on the first reading)."""
+    props = dict(job.extended_properties or {})
+    now = timezone.now()
+    since = props.get(MISSING_SINCE)
+    try:
+        since = datetime.fromisoformat(since) if since else None
+    except (TypeError, ValueError):
+        since = None
+    if since is None:
+        props[MISSING_SINCE] = now.isoformat()
+        job._write_fields(extended_properties=props)
+        return None
+    if now - since < timedelta(seconds=get_config()["DASK_MISSING_GRACE"]):
+        return None
+    job._write_fields(status_message=_short(
+        f"The Dask scheduler at {job.scheduler.address} no longer knows task {job.key} "
+        f"(for {int((now - since).total_seconds())} s): the scheduler or the task's workers "
+        "restarted, the task was cancelled elsewhere, or the scheduler could not accept it "
+        "(see its log). The job cannot finish; resubmit it."
+    ))
+    return st.ERROR
+
+
+def forget_missing(job):
+    """The key is known (again): drop the note :func:`missing_task` made."""
+    props = job.extended_properties or {}
+    if MISSING_SINCE in props:
+        job._write_fields(
+            extended_properties={k: v for k, v in props.items() if k != MISSING_SINCE}
+        )
+
+
+def set_state_message(job, state):
+    """Say in ``status_message`` why a task waits (``no-worker``); clear it after."""
+    message = smap.STATE_MESSAGES.get(state)
+    if message and job.status_message != message:
+        job._write_fields(status_message=message)
+    elif not message and job.status_message in smap.STATE_MESSAGES.values():
+        job._write_fields(status_message=None)
+
+
+def record_task_error(job, answer: TaskAnswer):
+    """Keep the task's exception text as the job's reason; release the erred task."""
+    text = answer.exception if answer.exception is not None else exception_text(job)
+    job._write_fields(status_message=_short(f"The Dask task raised: {text}"))
+    job._schedule_release()
+
+
+def exception_text(job):
+    """The exception text of ``job``'s erred task, read on the scheduler."""
+    from ...engines.dask import tasks
+
+    scheduler = job._require_scheduler()
+    try:
+        with scheduler.connection() as client:
+            details = tasks.task_details(client, [job.key], scheduler.call_timeout)
+    except DaskJobException as exc:
+        return f"(the exception text could not be read: {exc})"
+    return details.get(job.key, {}).get("exception") or "an exception (no text available)"
+
+
+# --- push -------------------------------------------------------------------------------
+def apply_reported_transition(job, start, finish, exception=None, cancelled=False):
+    """See :meth:`DaskJob.apply_reported_transition`."""
+    if job.is_terminal:
+        return False
+    reason = f"reported by the Dask scheduler plugin ({start or '?'}-{finish})"
+    if cancelled:
+        return job.update_status(st.ABORTED, reason=reason + ": task cancelled")
+    if finish in ("released", "forgotten"):
+        return job.refresh_from_scheduler()
+    status = smap.TASK_STATE_STATUS.get(finish)
+    if status is None or status == smap.MISSING:
+        return False
+    if status == st.RESULTS_READY:
+        return _apply_finished(job, reason)
+    if status == st.ERROR:
+        record_task_error(job, TaskAnswer("erred", exception=exception))
+    else:
+        set_state_message(job, finish)
+    return job.update_status(status, reason=reason)
+
+
+def _apply_finished(job, reason):
+    """Results-Ready, then Complete: the result is gathered first (no transaction waits
+    on the network), then, with no ``process_results_function`` to run, every write
+    shares one transaction."""
+    answer = TaskAnswer("memory")
+    if not job.forget:
+        try:
+            answer.result = job._gather_result()
+        except EngineUnavailable as exc:
+            answer.error = exc  # result processing waits for a retry
+        except DaskJobException:
+            answer = None  # result processing meets it again and records it
+    job.__dict__["_dask_answer"] = answer
+    try:
+        quick = answer is not None and answer.error is None and not job._process_results_function
+        with transaction.atomic() if quick else nullcontext():
+            return job.update_status(st.RESULTS_READY, reason=reason)
+    finally:
+        job.__dict__.pop("_dask_answer", None)
+
+
+# --- logs -------------------------------------------------------------------------------
+def task_logs(job):
+    """``{"Task": text, "Scheduler": text, "Worker-0": text, ...}``: the task's state and
+    exception, then the scheduler's and each worker's log lines (``LEVEL message``),
+    workers in address order, each text starting with the worker's address."""
+    from ...engines.dask import tasks
+
+    if job.scheduler_id is None:
+        return {"Task": "This job has no Dask scheduler."}
+    scheduler = job.scheduler
+    try:
+        with scheduler.connection() as client:
+            details = (
+                tasks.task_details(client, [job.key], scheduler.call_timeout) if job.key else {}
+            )
+            scheduler_lines, worker_lines = tasks.logs(client, scheduler.call_timeout)
+    except DaskJobException as exc:
+        return {"Task": f"Task {job.key or '(not submitted)'}", "Scheduler": str(exc)}
+    logs = {"Task": _task_text(job.key, details.get(job.key)),
+            "Scheduler": _lines_text(scheduler_lines)}
+    for number, (address, lines) in enumerate(sorted(worker_lines.items())):
+        logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines)}"
+    return logs
+
+
+def _lines_text(lines):
+    return "\n".join(f"{level} {message}" for level, message in lines or ())
+
+
+def _task_text(key, details):
+    if not key:
+        return "Not submitted yet."
+    if not details:
+        return f"Task {key}"
+    text = [f"Task {key}", f"State: {details.get('state') or 'unknown to the scheduler'}"]
+    if details.get("workers"):
+        text.append("Workers: " + ", ".join(details["workers"]))
+    if details.get("exception"):
+        text.append(f"Exception: {details['exception']}")
+    if details.get("traceback"):
+        text.append(f"Traceback:\n{details['traceback']}")
+    return "\n".join(text)
