@@ -157,6 +157,8 @@ def _add_exceptions(client, scheduler, answers):
         details = tasks.task_details(client, erred, scheduler.call_timeout)
     except DaskJobException as exc:
         logger.warning("Reading the exceptions of %d erred tasks failed: %s", len(erred), exc)
+        for key in erred:  # not asked again job by job
+            answers[key].exception = f"an exception (its text could not be read: {exc})"
         return
     for key in erred:
         answers[key].exception = (details.get(key) or {}).get("exception") or (
