@@ -17,7 +17,11 @@ section 3: ``Future(key, new_client)`` never updates on current distributed):
   None of this needs a ``Future`` or the client that submitted the task.
 
 Holding, releasing and cancelling are one-way messages on the client's batched stream
-(ordered after the submission, no round trip), as ``fire_and_forget`` sends them.
+(ordered after the submission, no round trip), sent with ``Client._send_to_scheduler``
+exactly as ``distributed.fire_and_forget`` sends its own; ``client.scheduler`` (the
+client's RPC to its scheduler) carries the queries. Both are distributed internals that
+its public helpers are built on; tests/engines/dask exercises them on the installed
+version.
 """
 
 from __future__ import annotations
