@@ -92,14 +92,11 @@ DEFAULTS: dict = {
     "DASK_UPDATE_STATUS_INTERVAL": 0,
     # Seconds to wait when gathering a finished Dask job's result.
     "DASK_RESULT_TIMEOUT": 60,
-    # Seconds a Dask job's task may stay unknown to its scheduler (worker or scheduler
-    # restarted, task cancelled elsewhere) before the job ends in Error.
-    "DASK_MISSING_GRACE": 10,
     # Dotted path of a serializer for Dask results that are not JSON-able (None: JSON
     # only). See tethys_compute.models.dask.serializers.
     "DASK_RESULT_SERIALIZER": None,
-    # Seconds between two re-checks a tokenless update-dask-job-status call may trigger
-    # for one job.
+    # Seconds since its last status check before a tokenless update-dask-job-status call
+    # (Tethys's own plugin sends no token) may re-check a job from its scheduler.
     "DASK_CALLBACK_MIN_INTERVAL": 1,
 }
 

@@ -141,7 +141,7 @@ def test_running_task_reads_running_then_complete(make_dask_job, tmp_path):
 
 
 def test_briefly_unknown_task_is_not_final_on_first_reading(make_dask_job, settings):
-    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_MISSING_GRACE": 0.3}
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "LOST_JOB_GRACE": 2}
     job = make_dask_job()
     job.execute(work.inc, 1)
     wait_task_state(job, "memory")
@@ -149,22 +149,22 @@ def test_briefly_unknown_task_is_not_final_on_first_reading(make_dask_job, setti
     with clients.connection(job.scheduler.host) as client:
         tasks.cancel(client, [job.key])
     wait_task_state(job, None)
-    assert job.status == "Running"  # first reading: only noted
-    assert "dask_missing_since" in reload(job).extended_properties
-    assert job.status == "Running"  # within the grace period
+    assert job.status == "Running"  # unknown, within the grace period
+    message = reload(job).status_message
+    assert "does not know this job" in message and "has no task" in message
     wait_until(lambda: job.status == "Error", timeout=10, message="Error after the grace")
-    assert "no longer knows task" in reload(job).status_message
+    assert "no longer knows this job" in reload(job).status_message
 
 
-def test_task_seen_again_clears_the_missing_note(make_dask_job, dask_scheduler):
+def test_task_known_again_clears_the_warning(make_dask_job):
     job = make_dask_job()
     job.execute(work.inc, 1)
     wait_task_state(job, "memory")
-    props = {**job.extended_properties, "dask_missing_since": "2000-01-01T00:00:00+00:00"}
-    DaskJob.objects.filter(pk=job.pk).update(extended_properties=props)
+    DaskJob.objects.filter(pk=job.pk).update(
+        status_message="The engine does not know this job (earlier reading)")
     job = reload(job)
     assert drive(job) == "Complete"
-    assert "dask_missing_since" not in reload(job).extended_properties
+    assert reload(job).status_message is None
 
 
 def test_deleted_scheduler_ends_in_error(make_dask_job, tmp_path):

@@ -9,7 +9,6 @@ import pytest
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tethys_compute.models import DaskJob
-from tethys_compute.models.dask import dask_job_status
 from tethys_compute.models.dask.dask_refresh import TaskAnswer
 from tethys_compute.models.dask.dask_status_map import (
     DASK_TO_STATUS_TYPES,
@@ -62,13 +61,13 @@ def test_memory_is_results_ready_then_complete(running_job):
 
 
 @pytest.mark.parametrize("state", [None, "forgotten"])
-def test_unknown_key_is_not_final_on_the_first_reading(running_job, settings, state):
-    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_MISSING_GRACE": 0}
+def test_unknown_key_is_not_final_within_the_grace(running_job, settings, state):
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "LOST_JOB_GRACE": 3600}
     fresh = answer(running_job, state)
-    assert fresh.cached_status == "Running"
-    assert dask_job_status.MISSING_SINCE in fresh.extended_properties
+    assert fresh.cached_status == "Running" and "has no task" in fresh.status_message
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "LOST_JOB_GRACE": 0}
     fresh = answer(fresh, state)
-    assert fresh.cached_status == "Error" and "no longer knows task" in fresh.status_message
+    assert fresh.cached_status == "Error" and "no longer knows this job" in fresh.status_message
 
 
 def test_unknown_state_changes_nothing(running_job):

@@ -1,15 +1,18 @@
 """``update-dask-job-status/<key>/`` (tethys_compute/views/dask_status.py): transitions
 only with a valid per-job token; without one, at most a re-check from the scheduler."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import signing
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tests.engines.dask.fixtures import wait_until
 from tethys_compute.engines.dask import clients, tasks
-from tethys_compute.models import DaskJob, JobStatusChange
+from tethys_compute.models import DaskJob, JobStatusChange, TethysJob
 from tethys_compute.models.dask.dask_token import SALT, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,6 +30,12 @@ def report(client, job, status, token=None, key=None, **fields):
 
 def reload(job):
     return DaskJob.objects.get(pk=job.pk)
+
+
+def age(job, seconds=120):
+    """Make the job's last status check ``seconds`` old."""
+    TethysJob.objects.filter(pk=job.pk).update(
+        _last_status_update=timezone.now() - timedelta(seconds=seconds))
 
 
 def task_state(job):
@@ -56,7 +65,7 @@ def finished_job(make_dask_job):
 def test_valid_token_report_completes_the_job(client, finished_job):
     response = report(client, finished_job, "processing-memory")
     assert response.status_code == 200
-    assert response.json() == {"success": True, "status": "Complete"}
+    assert response.json() == {"success": True, "status": "Complete", "work": "done"}
     fresh = reload(finished_job)
     assert fresh.cached_status == "Complete" and fresh.result == 42
     reasons = list(JobStatusChange.objects.filter(job_id=fresh.pk, new_status="RES")
@@ -65,12 +74,13 @@ def test_valid_token_report_completes_the_job(client, finished_job):
 
 
 def test_tokenless_report_never_sets_the_status(client, running_job):
+    age(running_job)
     response = client.get(url(running_job.key), {"status": "processing-memory"})
     assert response.status_code == 200
-    assert response.json()["rechecked"] is True
+    assert response.json() == {"success": True, "status": "Running", "work": "done"}
     assert reload(running_job).cached_status == "Running"  # the scheduler says processing
     response = client.post(url(running_job.key), {"status": "processing-erred"})
-    assert response.json()["rechecked"] is False  # rate-limited re-check
+    assert response.json()["work"] == "skipped"  # checked less than a second ago
     assert reload(running_job).cached_status == "Running"
 
 
@@ -78,15 +88,18 @@ def test_tokenless_report_may_only_trigger_a_recheck(client, finished_job, setti
     settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_CALLBACK_MIN_INTERVAL": 60}
     # Tethys's plugin format: GET with the transition, no token. The re-check finds the
     # task in memory: the job completes from the scheduler's answer.
+    assert client.get(url(finished_job.key)).json()["work"] == "skipped"  # just executed
+    age(finished_job)
     response = client.get(url(finished_job.key), {"status": "waiting-processing"})
-    assert response.json() == {"success": True, "rechecked": True, "status": "Complete"}
+    assert response.json() == {"success": True, "status": "Complete", "work": "done"}
     assert reload(finished_job).result == 42
 
 
 def test_token_in_the_query_string_is_not_accepted(client, running_job):
+    age(running_job)
     response = client.get(url(running_job.key),
                           {"status": "processing-erred", "token": running_job.status_token})
-    assert response.status_code == 200 and response.json()["rechecked"] is True
+    assert response.status_code == 200 and response.json()["work"] == "done"
     assert reload(running_job).cached_status == "Running"
 
 
@@ -144,7 +157,7 @@ def test_erred_report_ends_in_error_with_the_reason(client, make_dask_job):
     job.execute(work.boom, "bad input")
     wait_until(lambda: task_state(job) == "erred", message="the task to fail")
     response = report(client, job, "processing-erred", exception="ValueError('bad input')")
-    assert response.json() == {"success": True, "status": "Error"}
+    assert response.json() == {"success": True, "status": "Error", "work": "done"}
     fresh = reload(job)
     assert "bad input" in fresh.status_message
     wait_until(lambda: task_state(job) is None, message="the erred task to be released")
@@ -157,7 +170,7 @@ def test_cancelled_report_ends_aborted(client, running_job):
 
 def test_released_report_is_only_a_recheck(client, running_job):
     response = report(client, running_job, "processing-released")
-    assert response.json() == {"success": True, "status": "Running"}
+    assert response.json() == {"success": True, "status": "Running", "work": "done"}
 
 
 def test_processing_and_no_worker_reports(client, running_job):

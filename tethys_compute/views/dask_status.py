@@ -4,21 +4,23 @@ Tethys lets anyone who knows a key set a job's status here and blocks on ``gathe
 (reference section 10, items 19 and 29). Here:
 
 * a transition is applied only with a valid token for that key
-  (``Authorization: Bearer <token>``, or a ``token`` POST field): a token signed for the
-  job and its current key, handed to the scheduler when the task was submitted
-  (:mod:`tethys_compute.models.dask.dask_token`);
+  (``Authorization: Bearer <token>``, or a ``token`` POST field, never the query string):
+  a token signed for the job and its current key, handed to the scheduler when the task
+  was submitted (:mod:`tethys_compute.models.dask.dask_token`);
 * without a token (Tethys's own ``tethys_dask_scheduler`` plugin sends none) the call
-  only asks for a re-check from the scheduler, at most once per
-  ``DASK_CALLBACK_MIN_INTERVAL`` seconds per job; nothing the caller says is taken;
+  only asks for a re-check from the scheduler, and only when the job's status was last
+  checked ``DASK_CALLBACK_MIN_INTERVAL`` seconds ago or more; nothing the caller says is
+  taken;
 * reports about a job that has ended change nothing (409);
-* gathering a result, when a report says the task finished, is bounded by
-  ``DASK_RESULT_TIMEOUT``.
+* engine work (a re-check; gathering a finished task's result) runs as for
+  update-job-status: the request waits for it at most ``CALLBACK_REFRESH_TIMEOUT``
+  seconds, then it goes on in the background.
 
-Answers (JSON): 200 ``{"success": true, "status": <display name>}``; 400 unknown
-transition; 403 bad token; 404 no job with that key (tokenless); 409 job finished or
-report stale (the job runs another task now); 425 the job is being submitted, or its row
-is not visible yet (the plugin retries); 503 the report could not be applied (the plugin
-retries).
+Answers (JSON): 200 ``{"success": true, "status": <display name>, "work": W}`` (``W``:
+``"done"``, ``"running"``, ``"queued"``, or ``"skipped"`` for a re-check not due yet);
+400 unknown transition; 403 bad token; 404 no job with that key (tokenless); 409 job
+finished, or report stale (the job runs another task now); 425 the job is being
+submitted or its row is not visible yet (the plugin retries).
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
 
 from .. import status as st
 from ..conf import get_config
+from .update_status import _run_bounded
 
 logger = logging.getLogger("tethys_compute.callbacks")
 
@@ -42,6 +47,7 @@ def _answer(http_status, **data):
     return JsonResponse(data, status=http_status)
 
 
+@sensitive_variables("header", "value")
 def _token(request):
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -53,6 +59,9 @@ def _token(request):
 
 
 @csrf_exempt
+@never_cache
+@transaction.non_atomic_requests
+@sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
 def update_dask_job_status(request, key):
     """Apply a token-authenticated task transition, or re-check the job (see module)."""
@@ -68,6 +77,7 @@ def update_dask_job_status(request, key):
     return _apply(key, token, start, finish, params)
 
 
+@sensitive_variables("token")
 def _apply(key, token, start, finish, params):
     from ..models import DaskJob
     from ..models.dask.dask_token import read_token
@@ -90,38 +100,35 @@ def _apply(key, token, start, finish, params):
         return _answer(425, success=False, error="job is being submitted")
     if finish is None:
         return _answer(400, success=False, error=f"invalid status: {params.get('status', '')}")
-    try:
-        job.apply_reported_transition(
-            start,
-            finish,
-            exception=(params.get("exception") or None),
-            cancelled=params.get("cancelled") == "1",
-        )
-    except Exception:  # noqa: BLE001 - the plugin retries; the job row is left consistent
-        logger.exception("Dask job %s: applying reported %s-%s failed", job.pk, start, finish)
-        return _answer(503, success=False, error="report could not be applied")
-    return _answer(200, success=True, status=job.cached_status)
+    exception = params.get("exception") or None
+    cancelled = params.get("cancelled") == "1"
+
+    def apply_reported_transition(job):
+        job.apply_reported_transition(start, finish, exception=exception, cancelled=cancelled)
+
+    work = _run_bounded(apply_reported_transition, job)
+    return _answer(200, success=True, status=job.cached_status, work=work)
 
 
 def _recheck(key):
-    from ..models import DaskJob, TethysJob
+    from ..models import DaskJob
 
     job = DaskJob.objects.select_related("scheduler").filter(key=key).first()
     if job is None:
         return _answer(404, success=False, error="no such job")
     if job.is_terminal:
         return _answer(409, success=False, error="job has already finished")
-    now = timezone.now()
     interval = timedelta(seconds=get_config()["DASK_CALLBACK_MIN_INTERVAL"])
-    claimed = TethysJob.objects.filter(
-        Q(refresh_requested_at__isnull=True) | Q(refresh_requested_at__lt=now - interval),
-        pk=job.pk,
-    ).update(refresh_requested_at=now)
-    if not claimed:
-        return _answer(200, success=True, rechecked=False, status=job.cached_status)
-    try:
-        job.refresh_from_scheduler()
-    except Exception:  # noqa: BLE001 - the caller only asked for a re-check
-        logger.exception("Dask job %s: re-check requested by callback failed", job.pk)
-        return _answer(503, success=False, error="re-check failed")
-    return _answer(200, success=True, rechecked=True, status=job.cached_status)
+    last = job._last_status_update or job.execute_time
+    if job._status == st.PENDING or (last and timezone.now() - last < interval):
+        return _answer(200, success=True, status=job.cached_status, work="skipped")
+    work = _run_bounded(_refresh_from_scheduler, job)
+    return _answer(200, success=True, status=job.cached_status, work=work)
+
+
+def _refresh_from_scheduler(job):
+    from ..monitor import refresh_jobs
+
+    # Under the job's lease, as every refresh: never two at once for one job.
+    job.update_status_interval = 0
+    refresh_jobs([job])

@@ -129,7 +129,7 @@ def test_worker_killed_with_no_retries_left_ends_in_error(dask_processes, make_d
 @pytest.mark.django_db(transaction=True)
 def test_scheduler_restart_ends_the_job_in_error_within_the_grace(
         dask_processes, make_dask_job, settings, tmp_path):
-    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_MISSING_GRACE": 1}
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "LOST_JOB_GRACE": 1}
     processes = _cluster(dask_processes)
     gate = tmp_path / "gate"
     job = make_dask_job(scheduler=_row(processes))
@@ -141,7 +141,7 @@ def test_scheduler_restart_ends_the_job_in_error_within_the_grace(
     assert processes.address in DaskJob.objects.get(pk=job.pk).status_message
     processes.start_scheduler()  # same address, no memory of the task
     assert _poll(job, timeout=60) == "Error"
-    assert "no longer knows task" in DaskJob.objects.get(pk=job.pk).status_message
+    assert "no longer knows this job" in DaskJob.objects.get(pk=job.pk).status_message
     gate.touch()
     # The same process keeps working with the restarted scheduler.
     processes.start_worker()

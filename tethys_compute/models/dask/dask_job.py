@@ -191,11 +191,6 @@ class DaskJob(TethysJob):
         self.__dict__["_submitted_key"] = key
         self.key = key
         self.result = None
-        props = self.extended_properties or {}
-        if job_status.MISSING_SINCE in props:
-            self.extended_properties = {
-                k: v for k, v in props.items() if k != job_status.MISSING_SINCE
-            }
         return st.RUNNING
 
     # --- status --------------------------------------------------------------------------

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from ... import status as st
-from ...conf import get_config
-from ...exceptions import EngineUnavailable
+from ...exceptions import EngineUnavailable, JobUnknownToEngine
 from ..tethys_job import _short
 from . import dask_status_map as smap
 from .dask_job_exception import DaskJobException
@@ -25,16 +22,13 @@ from .dask_refresh import TaskAnswer
 
 logger = logging.getLogger("tethys_compute.dask")
 
-#: ``extended_properties`` key: when the scheduler was first seen not knowing the key.
-MISSING_SINCE = "dask_missing_since"
-
-
 # --- polling ----------------------------------------------------------------------------
 def status_from_answer(job, answer: TaskAnswer):
     """The status code for the scheduler's ``answer`` about ``job``'s task, or ``None``
     for no change (see :mod:`.dask_status_map`).
 
     :raises DaskSchedulerUnavailable: the scheduler did not answer (transient).
+    :raises JobUnknownToEngine: the scheduler has no task with the job's key.
     """
     if answer.error is not None:
         raise answer.error
@@ -43,8 +37,7 @@ def status_from_answer(job, answer: TaskAnswer):
         return None
     status = smap.TASK_STATE_STATUS[answer.state]
     if status == smap.MISSING:
-        return missing_task(job)
-    forget_missing(job)
+        missing_task(job)
     if status == st.ERROR:
         record_task_error(job, answer)
         return st.ERROR
@@ -53,37 +46,16 @@ def status_from_answer(job, answer: TaskAnswer):
 
 
 def missing_task(job):
-    """The scheduler does not know the key: note when this was first seen; Error once it
-    has lasted ``DASK_MISSING_GRACE`` seconds (never on the first reading)."""
-    props = dict(job.extended_properties or {})
-    now = timezone.now()
-    since = props.get(MISSING_SINCE)
-    try:
-        since = datetime.fromisoformat(since) if since else None
-    except (TypeError, ValueError):
-        since = None
-    if since is None:
-        props[MISSING_SINCE] = now.isoformat()
-        job._write_fields(extended_properties=props)
-        return None
-    if now - since < timedelta(seconds=get_config()["DASK_MISSING_GRACE"]):
-        return None
-    job._write_fields(status_message=_short(
-        f"The Dask scheduler at {job.scheduler.address} no longer knows task {job.key} "
-        f"(for {int((now - since).total_seconds())} s): the scheduler or the task's workers "
-        "restarted, the task was cancelled elsewhere, or the scheduler could not accept it "
-        "(see its log). The job cannot finish; resubmit it."
-    ))
-    return st.ERROR
-
-
-def forget_missing(job):
-    """The key is known (again): drop the note :func:`missing_task` made."""
-    props = job.extended_properties or {}
-    if MISSING_SINCE in props:
-        job._write_fields(
-            extended_properties={k: v for k, v in props.items() if k != MISSING_SINCE}
-        )
+    """The scheduler answered and has no task with the job's key: raise
+    :class:`~tethys_compute.exceptions.JobUnknownToEngine`. The core keeps the job's
+    status (with the reason in ``status_message``) until the key has been unknown for
+    ``TETHYS_COMPUTE["LOST_JOB_GRACE"]`` seconds, then ends it in Error: a task is never
+    declared lost on the reading right after its submission."""
+    raise JobUnknownToEngine(
+        f"the Dask scheduler at {job.scheduler.address} has no task {job.key}: the "
+        "scheduler or the task's workers restarted, the task was cancelled elsewhere, or "
+        "the scheduler could not accept it (see its log)"
+    )
 
 
 def set_state_message(job, state):

@@ -18,10 +18,10 @@ erred (Future: error)               Error                the exception text is t
 cancelled (plugin report)           Aborted
 lost (Future)                       Running              data lost with a worker; the held
                                                          task is computed again
-forgotten / unknown key (``None``)  (missing)            no change on the first reading; Error
-                                                         with a reason once the scheduler has
-                                                         not known the key for
-                                                         ``DASK_MISSING_GRACE`` seconds
+forgotten / unknown key (``None``)  (missing)            unknown to the engine: the status is
+                                                         kept, with the reason, until the key
+                                                         has been unknown for
+                                                         ``LOST_JOB_GRACE`` seconds; then Error
 =================================  ==================  ======================================
 
 A job is Running, not Submitted, as soon as ``execute()`` handed its task to the cluster
