@@ -48,6 +48,7 @@ TIME_SETTINGS = (
     "JOBS_TABLE_REFRESH_BUDGET",
     "CONDOR_SSH_TIMEOUT",
     "CONDOR_COMMAND_TIMEOUT",
+    "DASK_RESULT_TIMEOUT",
 )
 #: Settings taking one of a few values.
 CHOICE_SETTINGS = {
