@@ -107,6 +107,7 @@ def test_unreachable_scheduler_fails_execute_naming_the_address(make_dask_job):
     fresh = reload(job)
     assert fresh.cached_status == "Error"
     assert "tcp://127.0.0.1:9" in fresh.status_message
+    assert fresh.key is None  # the key chosen for the row never ran
 
 
 def test_execute_twice_is_refused(make_dask_job):

@@ -40,7 +40,11 @@ class DaskJob(TethysJob):
 
     Fields (Tethys's): ``key`` (the task key), ``scheduler`` (a :class:`DaskScheduler`),
     ``forget`` (True: do not fetch the result; the job completes with ``result`` None),
-    ``result`` (the result, after ``process_results_function`` if one is set).
+    ``result`` (the result as stored: JSON, see
+    :class:`~tethys_compute.models.dask.dask_field.DaskSerializedField`).
+
+    ``process_results_function``, when set, is called with the task's result (as in
+    Tethys; other job types call it with the job) and its return value is stored.
     """
 
     key = models.CharField(max_length=1024, null=True)
@@ -127,13 +131,25 @@ class DaskJob(TethysJob):
 
     # --- execute -------------------------------------------------------------------------
     def execute(self, *args, **kwargs):
-        """Submit the work (see :meth:`_execute` for what may be given) and leave the job
-        Running, or Error with the reason if submission fails (as Tethys, not raised).
+        """Run the job's work as one task on its scheduler's cluster.
+
+        ``job.execute(work, *args, **kwargs)`` where ``work`` is a ``dask.delayed``
+        ``Delayed`` or a ``distributed.Future`` (as Tethys; no further arguments then), or
+        a function, called on a worker with ``*args, **kwargs``. The task gets a key of
+        its own (``<name>-<32 hex>``), is held on the scheduler until its outcome is
+        stored (it keeps running if this process exits), and a signed pickle of the work
+        is written to the job's directory for :meth:`resubmit` (not for a Future).
+
+        The job ends Running (Tethys 4.6 ends Submitted), or Error with the reason in
+        ``status_message`` when the work is not one of the above, the scheduler cannot be
+        reached or the submission fails; as in Tethys, such failures are not raised.
 
         The job's row, its key and its status are written in one transaction (one
-        commit). The scheduler connection is opened before it, so no transaction waits
-        on the network. Should the database write fail after the task was submitted,
-        the task is cancelled (never left running without a job).
+        commit); the scheduler connection is opened before it, so no transaction waits
+        on the network. Should that write fail after the task was submitted, the task is
+        cancelled, never left running without a job, and the error is raised.
+
+        :raises JobStateError: the job was executed already (use :meth:`resubmit`).
         """
         from ...engines.dask import tasks
         from ...engines.dask.computation import Computation
@@ -156,7 +172,13 @@ class DaskJob(TethysJob):
                 self.key = self.__dict__["_planned_key"]
         try:
             with transaction.atomic():
-                return super().execute(*args, **kwargs)
+                super().execute(*args, **kwargs)
+                if "_submitted_key" not in self.__dict__ and self.key:
+                    # Submission failed: the key chosen for the row never ran.
+                    DaskJob.objects.filter(pk=self.pk).update(key=None)
+                    self.key = None
+                    self._take_snapshot({"key"})
+            return None
         except Exception:
             key = self.__dict__.pop("_submitted_key", None)
             if key:
