@@ -4,9 +4,9 @@ Values are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography
 Keys come from ``TETHYS_COMPUTE["SECRET_KEYS"]`` (a list of Fernet keys, newest first)
 followed by keys derived with HKDF-SHA256 from Django's ``SECRET_KEY`` and its
 ``SECRET_KEY_FALLBACKS``. Encryption uses the first key; decryption tries each, so
-switching to explicit keys keeps existing values readable, and rotating is: put the new key first, keep the old ones, run
-``manage.py tethys_compute_schedulers reencrypt`` (or save each scheduler), then drop the
-old keys.
+switching to explicit keys keeps existing values readable, and rotating is: put the new
+key first, keep the old ones, run ``manage.py tethys_compute_schedulers reencrypt`` (or
+save each scheduler), then drop the old keys.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def run_frequency(request):
 @login_required
 @require_POST
 def run_batch(request):
-    submitted = jobs.submit_distribution_batch(request.user, n_boot=_int(request, "n_boot", 500, 50, 5000))
+    n_boot = _int(request, "n_boot", 500, 50, 5000)
+    submitted = jobs.submit_distribution_batch(request.user, n_boot=n_boot)
     messages.success(request, f"Submitted {len(submitted)} jobs, one per distribution.")
     return redirect("nile_flow:home")
 
