@@ -38,7 +38,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import status as st
 from ..conf import get_config
-from .update_status import _run_bounded
+from .update_status import run_bounded
 
 logger = logging.getLogger("tethys_compute.callbacks")
 
@@ -106,7 +106,7 @@ def _apply(key, token, start, finish, params):
     def apply_reported_transition(job):
         job.apply_reported_transition(start, finish, exception=exception, cancelled=cancelled)
 
-    work = _run_bounded(apply_reported_transition, job)
+    work = run_bounded(apply_reported_transition, job)
     return _answer(200, success=True, status=job.cached_status, work=work)
 
 
@@ -122,7 +122,7 @@ def _recheck(key):
     last = job._last_status_update or job.execute_time
     if job._status == st.PENDING or (last and timezone.now() - last < interval):
         return _answer(200, success=True, status=job.cached_status, work="skipped")
-    work = _run_bounded(_refresh_from_scheduler, job)
+    work = run_bounded(_refresh_from_scheduler, job)
     return _answer(200, success=True, status=job.cached_status, work=work)
 
 

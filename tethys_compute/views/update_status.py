@@ -122,7 +122,7 @@ def _process_results(job):
     job.process_results()
 
 
-def _run_bounded(work, job):
+def run_bounded(work, job):
     """Run ``work(job)`` for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of this
     request's time: ``"done"``, ``"running"`` (it goes on in the background) or
     ``"queued"`` (all workers busy: handed to the monitor as a due refresh request)."""
@@ -200,7 +200,7 @@ def update_job_status(request, job_id):
         return _answer(success=True, refresh="not-needed")
     if not refresh_due(job):
         return _answer(success=True, refresh="skipped")
-    return _answer(success=True, refresh=_run_bounded(_refresh, job))
+    return _answer(success=True, refresh=run_bounded(_refresh, job))
 
 
 # --- report-job-status ---------------------------------------------------------------------
@@ -295,7 +295,7 @@ def report_job_status(request, job_id):
         if conflict is not None:
             return conflict
         if job.post_processing_incomplete and job._results_retry_due():
-            _run_bounded(_process_results, job)
+            run_bounded(_process_results, job)
         return _report_answer(job, 0)
     if status is not None and not _apply_status(job, status):
         if job.is_terminal and _finished_conflict(job, status) is not None:
@@ -315,7 +315,7 @@ def _apply_status(job, status):
         return False
     changed = job._write_status(code, other=other, reason="reported by compute node")
     if changed and job.post_processing_incomplete:
-        _run_bounded(_process_results, job)
+        run_bounded(_process_results, job)
     return changed
 
 
