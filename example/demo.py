@@ -149,13 +149,14 @@ def start_everything(args, data_dir):
     try:
         scheduler = services.start("dask-scheduler", [
             PYTHON, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-            "--port", str(dask_port), "--no-dashboard",
+            "--port", str(dask_port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
             "--preload", "tethys_compute.engines.dask.plugin", "--tethys-host", web_url,
         ])
         wait_for(lambda: port_open(dask_port), "the Dask scheduler", processes=[scheduler])
         worker = services.start("dask-worker", [
             PYTHON, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
             "--nworkers", "1", "--nthreads", str(args.threads), "--no-dashboard",
+            "--dashboard-address", "127.0.0.1:0",
         ])
         setup_django(env)
         register_scheduler(address)
