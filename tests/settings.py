@@ -40,7 +40,7 @@ MIDDLEWARE = [
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR.parent / "example" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
