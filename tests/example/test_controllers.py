@@ -7,16 +7,25 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from example.nile_flow import jobs
-from example.nile_flow.app import NileFlow
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tethys_compute.models import BasicJob, DaskJob, SchedulerSetting, TethysJob
 
 pytestmark = [pytest.mark.urls("example.urls")]
 
 
+@pytest.fixture(scope="module")
+def jobs():
+    """The example app's job launchers, imported when these tests run, not when they are
+    collected (importing registers the app's class process-wide; see conftest.py)."""
+    from example.nile_flow import jobs
+
+    return jobs
+
+
 @pytest.fixture
-def assigned(dask_scheduler):
+def assigned(dask_scheduler, jobs):
+    from example.nile_flow.app import NileFlow
+
     NileFlow.sync_scheduler_settings()
     SchedulerSetting.objects.filter(app_package="nile_flow", name="dask_primary").update(
         scheduler_service=dask_scheduler)
@@ -81,7 +90,7 @@ def test_bad_distribution_is_refused(logged_in, assigned, user):
 
 
 @pytest.mark.django_db
-def test_someone_elses_result_page_is_404(logged_in, assigned, other_user):
+def test_someone_elses_result_page_is_404(logged_in, assigned, other_user, jobs):
     job = jobs.submit_flood_frequency(other_user, n_boot=50)
     assert logged_in.get(f"/jobs/{job.pk}/result/").status_code == 404
 
@@ -97,7 +106,7 @@ def test_batch_submits_one_job_per_distribution(logged_in, assigned, user):
 
 
 @pytest.mark.django_db
-def test_custom_action_reruns_with_the_next_seed(assigned, user):
+def test_custom_action_reruns_with_the_next_seed(assigned, user, jobs):
     job = wait_finished(jobs.submit_flood_frequency(user, n_boot=50, seed=2).pk)
     assert jobs.is_frequency_job(job, job.cached_status)
     message = jobs.rerun_with_new_seed(job)
@@ -108,7 +117,7 @@ def test_custom_action_reruns_with_the_next_seed(assigned, user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_change_point_local_run_reports_back(live_server, user):
+def test_change_point_local_run_reports_back(live_server, user, jobs):
     job = jobs.submit_change_point(
         user, lambda job: f"{live_server.url}/report-job-status/{job.pk}/")
     assert isinstance(job, BasicJob)
