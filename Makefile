@@ -30,6 +30,7 @@ docs: venv
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 test: venv system-deps
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m django check --fail-level WARNING
 ifeq ($(DB),postgres)
 	.ci/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 else
@@ -41,6 +42,7 @@ test-postgres:
 
 lint: venv
 	$(BIN)/ruff check tethys_compute tests benchmarks example
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m django makemigrations --check --dry-run
 
 clean:
 	rm -rf $(VENV) .pytest_cache docs/_build .demo .demo-smoke
