@@ -123,8 +123,12 @@ def test_abort_dag_on_removes_running_nodes_and_returns_value(standin, tmp_path)
     root = tmp_path / "dag"
     dag = make_dag(root, ["A", "B"], ['VARS A code="3"', 'VARS B sleep="30"',
                                       "ABORT-DAG-ON A 3 RETURN 2"])
+    # A fails only once B runs (its output file exists), however slow the machine is.
+    (root / "wait_b.sh").write_text(
+        "#!/bin/sh\nfor i in $(seq 200); do [ -e ../B/B.out ] && exit 3; sleep 0.1; done\nexit 3\n")
+    (root / "wait_b.sh").chmod(0o755)
     (root / "A" / "A.job").write_text(
-        "executable = node.sh\narguments = A 0.5 3\ninitialdir = A\nqueue\n")
+        "executable = wait_b.sh\ninitialdir = A\nqueue\n")
     cluster = submit_dag(standin, dag)
     assert dag_result(standin, cluster) == ["4", "2"]
     b = [line for line in standin.run("condor_history", "-constraint", f"DAGManJobId == {cluster}",
