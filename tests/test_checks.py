@@ -88,3 +88,10 @@ def test_engines_must_be_a_list(settings):
 def test_jobs_table_numbers_are_checked(settings):
     settings.TETHYS_COMPUTE = {"JOBS_TABLE_REFRESH_BATCH": "20", "JOBS_TABLE_REFRESH_BUDGET": 0}
     assert ids(settings) == ["tethys_compute.E004", "tethys_compute.E004"]
+
+
+def test_dask_intervals_may_be_zero_but_not_text(settings):
+    settings.TETHYS_COMPUTE = {"DASK_UPDATE_STATUS_INTERVAL": 0, "DASK_CALLBACK_MIN_INTERVAL": 0}
+    assert ids(settings) == []
+    settings.TETHYS_COMPUTE = {"DASK_UPDATE_STATUS_INTERVAL": "x", "DASK_CALLBACK_MIN_INTERVAL": -1}
+    assert ids(settings) == ["tethys_compute.E004", "tethys_compute.E004"]

@@ -50,6 +50,8 @@ TIME_SETTINGS = (
     "CONDOR_COMMAND_TIMEOUT",
     "DASK_RESULT_TIMEOUT",
 )
+#: Seconds where 0 is allowed (0: no wait).
+NON_NEGATIVE_TIME_SETTINGS = ("DASK_UPDATE_STATUS_INTERVAL", "DASK_CALLBACK_MIN_INTERVAL")
 #: Settings taking one of a few values.
 CHOICE_SETTINGS = {
     "CONDOR_LOCAL_TRANSPORT": ("cli", "htcondor2"),
@@ -91,6 +93,16 @@ def check_settings(app_configs=None, **kwargs):
             messages.append(
                 Error(
                     f'TETHYS_COMPUTE["{key}"] must be a positive number of seconds, not {value!r}.',
+                    id="tethys_compute.E004",
+                )
+            )
+    for key in NON_NEGATIVE_TIME_SETTINGS:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            messages.append(
+                Error(
+                    f'TETHYS_COMPUTE["{key}"] must be a number of seconds, 0 or more, '
+                    f"not {value!r}.",
                     id="tethys_compute.E004",
                 )
             )

@@ -1,6 +1,6 @@
 """``JobManager``: creates, lists and fetches one app's jobs (Tethys's API).
 
-Differences from Tethys 4.6 (reference section 10, items 3-4): a list of groups works in
+Differences from Tethys 4.6 (see "Differences from Tethys" in the docs): a list of groups works in
 ``create_job`` and ``list_jobs``; ``list_jobs`` returns each job once and leaves the
 caller's ``filters`` alone; an unknown ``job_type`` raises ``ValueError`` naming the valid
 ones; ``{id}`` in a name is filled for every job type; each job gets its own directory.

@@ -1,7 +1,7 @@
 """Scheduler API (Tethys's ``tethys_sdk.compute``): list, get and create schedulers.
 
 Unlike Tethys 4.6, the constructors pass fields by keyword (name and host land in
-``name`` and ``host``) and their defaults save (reference section 10, item 2).
+``name`` and ``host``) and their defaults save (see "Differences from Tethys" in the docs).
 """
 
 from __future__ import annotations

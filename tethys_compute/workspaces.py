@@ -1,9 +1,9 @@
 """Job directories.
 
 Each job gets its own directory,
-``<WORKSPACES_ROOT>/<app package>/user_workspaces/<username>/<job dir>``. Tethys gives every
-job the user's whole workspace and deletes it with the job (reference section 10, item 26);
-here only a directory that belongs to one job alone is ever removed.
+``<WORKSPACES_ROOT>/<app package>/user_workspaces/<username>/<job dir>``. Tethys gives
+every job the user's whole workspace and deletes it with the job; here only a directory
+that belongs to one job alone is ever removed.
 """
 
 from __future__ import annotations

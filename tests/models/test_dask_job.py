@@ -239,6 +239,7 @@ def test_result_that_is_not_json_ends_in_error(make_dask_job, function):
     fresh = reload(job)
     assert "cannot be stored" in fresh.status_message
     assert "DASK_RESULT_SERIALIZER" in fresh.status_message or "JSON" in fresh.status_message
+    assert "['" not in fresh.status_message  # the reason, not a list's repr
     assert fresh.result is None
 
 

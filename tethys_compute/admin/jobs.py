@@ -3,7 +3,7 @@ actions (refresh status, terminate, resubmit, delete).
 
 The changelist shows each row as its own class (``select_subclasses``) and only its
 cached status: it never asks an engine per row (Tethys's ``JobAdmin`` read ``status``, an
-engine query and a write per row; reference section 10, item 27). Its number of queries
+engine query and a write per row). Its number of queries
 does not depend on how many jobs there are or which page is shown.
 """
 

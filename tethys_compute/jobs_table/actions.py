@@ -1,10 +1,9 @@
 """The built-in jobs table actions: when each applies, and what it does.
 
-Keys, labels, confirmation texts and the default list are Tethys's (reference section
-6.2). Each action applies only to the statuses Tethys gives it *and* only to job types
-that can do it (a job class that does not implement ``pause`` never offers Pause).
-Status categories are read from the job's own class, so custom statuses registered on
-one job class count only for it.
+Keys, labels, confirmation texts and the default list are Tethys's. Each action applies
+only to the statuses Tethys gives it *and* only to job types that can do it (a job class
+that does not implement ``pause`` never offers Pause). Status categories are read from
+the job's own class, so custom statuses registered on one job class count only for it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Tethys attaches a custom action's callback (and its "enabled" test) to the job class with
 ``setattr`` when the gizmo is built, so the action only works in the server process that
 happened to build that table, and two apps whose functions share a name overwrite each
-other (reference section 10, item 16). Here nothing is attached to any class:
+other (see "Differences from Tethys" in the docs). Here nothing is attached to any class:
 
 * an action is described by plain data (its label, the import path of its callback or
   the name of a job method, its links, ...) and registered under a name derived from a

@@ -1,7 +1,7 @@
 """``update-dask-job-status/<key>/``: where the scheduler plugin reports task transitions.
 
 Tethys lets anyone who knows a key set a job's status here and blocks on ``gather``
-(reference section 10, items 19 and 29). Here:
+(see "Differences from Tethys" in the docs). Here:
 
 * a transition is applied only with a valid token for that key
   (``Authorization: Bearer <token>``, or a ``token`` POST field, never the query string):

@@ -4,7 +4,7 @@
 the caller, and the answer comes at once. ``report-job-status/<job_id>/`` takes a
 reported status, progress and node statuses from a holder of the job's signed token.
 
-Differences from Tethys 4.6 (reference section 10, items 19-20, 28, 29 and 31): a
+Differences from Tethys 4.6 (see "Differences from Tethys" in the docs): a
 refresh request runs at most once per ``update_status_interval`` per job, never makes the
 caller wait on an engine longer than ``CALLBACK_REFRESH_TIMEOUT`` seconds, and ``?delay=``
 is stored in the database and carried out by the monitor (it survives restarts and works

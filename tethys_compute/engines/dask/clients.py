@@ -2,7 +2,7 @@
 
 Tethys opens a client per scheduler instance, closes it after every status poll (while
 result processing still needs it) and, without a scheduler, starts a new ``LocalCluster``
-on every access (reference section 10, item 9). Here:
+on every access (see "Differences from Tethys" in the docs). Here:
 
 * a client is created lazily on first use of an address, then reused by every job and
   thread of the process;

@@ -1,7 +1,7 @@
 """Task operations on a ``distributed`` scheduler, by key, from any process.
 
-How a job's task is kept (reference section 10, item 9, and test_infrastructure
-section 3: ``Future(key, new_client)`` never updates on current distributed):
+How a job's task is kept (a ``Future(key, new_client)`` never updates on current
+distributed, so status is asked of the scheduler by key):
 
 * each job's task has its own key (``<name>-<32 hex>``; a ``Delayed`` or a ``Future`` is
   wrapped in a one-step task of its own), so identical computations of two jobs never

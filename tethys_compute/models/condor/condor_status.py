@@ -1,6 +1,6 @@
 """How HTCondor's answers map to job, node and workflow statuses (no engine calls here).
 
-Differences from Tethys 4.6 (reference section 2.6, 2.10, 10 items 10-11):
+Differences from Tethys 4.6 (see "Differences from Tethys" in the docs):
 
 * Held is its own visible state, ``"Held"`` (an active custom status), refreshed until
   released; a hold asked for by a user (``pause()``, ``condor_hold``: HoldReasonCode 1)

@@ -2,7 +2,7 @@
 
 Tethys stores distributed's pickle-capable serialization here and unpickles it on every
 load, so a corrupt value makes the row unloadable and a hostile one runs code
-(reference section 10, item 25). This field stores JSON text only:
+(see "Differences from Tethys" in the docs). This field stores JSON text only:
 
 * by default values are stored as JSON (tuples come back as lists and dict keys as
   strings, as in JSON) and values that are not JSON-able are refused with a

@@ -309,7 +309,8 @@ class DaskJob(TethysJob):
         try:
             encode(value)
         except Exception as exc:  # noqa: BLE001 - reported as the job's error
-            raise DaskJobException(f"The result cannot be stored: {exc}") from exc
+            reason = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+            raise DaskJobException(f"The result cannot be stored: {reason}") from exc
         self.result = value
 
     def process_results(self, *args, **kwargs):

@@ -1,7 +1,7 @@
 """How Dask task states become job statuses.
 
-Every state has a defined status (reference section 10, item 9: Tethys leaves
-cancelled, error and lost unmapped and sends ``waiting-processing`` to Results-Ready):
+Every state has a defined status (Tethys leaves cancelled, error and lost unmapped and
+sends ``waiting-processing`` to Results-Ready):
 
 =================================  ==================  ======================================
 Dask state                          job status           notes

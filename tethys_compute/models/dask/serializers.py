@@ -15,7 +15,7 @@ The column always holds JSON text: values a serializer made are stored as
 JSON and, for such a value, calls the *configured* serializer's ``loads`` on plain JSON
 data, so a database value can never name code to run. Do not write a serializer whose
 ``loads`` unpickles or evaluates what it is given: that would reopen the hole (Tethys
-unpickles this column on every load, reference section 10, item 25).
+unpickles this column on every load).
 
 :class:`TaggedValueSerializer` is provided for common Python types.
 """
