@@ -90,6 +90,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "tethys_compute": {"handlers": ["console"], "level": "INFO"},
+        # the monitor prints its one line per cycle itself; log only its warnings
+        "tethys_compute.monitor": {"handlers": ["console"], "level": "WARNING",
+                                   "propagate": False},
         "example": {"handlers": ["console"], "level": "INFO"},
     },
 }

@@ -143,7 +143,7 @@ def check_settings(app_configs=None, **kwargs):
             messages.append(
                 Error(
                     f'The "{engine}" engine is configured but {", ".join(missing)} '
-                    "is not installed.",
+                    f"{'is' if len(missing) == 1 else 'are'} not installed.",
                     hint=f"pip install 'tethys-compute[{extra}]'",
                     id="tethys_compute.E003",
                 )

@@ -159,7 +159,11 @@ def _refresh_group(job_class, key, group) -> RefreshStats:
             "Refreshing %d %s jobs (batch %r) failed", len(group), job_class.__name__, key
         )
         return stats
-    stats.errors += sum(1 for job in group if job.__dict__.get("_refresh_problem"))
+    for job in group:
+        problem = job.__dict__.get("_refresh_problem")
+        if problem:
+            stats.errors += 1
+            logger.warning("Job %s (%s): %s", job.pk, job_class.__name__, problem)
     return stats
 
 

@@ -48,6 +48,7 @@ def home(request):
     context = {
         "app": NileFlow,
         "jobs_table": _table(request),
+        "comparison": jobs.comparison(request.user),
         "distributions": analysis.DISTRIBUTIONS,
         "dask_ready": dask_ready,
         "condor_ready": jobs.condor_scheduler() is not None,
@@ -55,25 +56,39 @@ def home(request):
     return render(request, "nile_flow/home.html", context)
 
 
-def _int(request, name, default, low, high):
+class BadInput(ValueError):
+    pass
+
+
+def _int(request, name, label, default, low, high):
+    """``request.POST[name]`` as an int in ``[low, high]``; BadInput names the problem."""
+    raw = request.POST.get(name, "").strip() or str(default)
     try:
-        value = int(request.POST.get(name, default))
-    except (TypeError, ValueError):
-        value = default
-    return max(low, min(high, value))
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"{label} must be a whole number, not {raw!r}.") from None
+    if not low <= value <= high:
+        raise BadInput(f"{label} must be between {low} and {high}, not {value}.")
+    return value
 
 
 @login_required
 @require_POST
 def run_frequency(request):
     distribution = request.POST.get("distribution", "gumbel_r")
-    if distribution not in analysis.DISTRIBUTIONS:
-        messages.error(request, f"Unknown distribution {distribution!r}.")
+    tail = request.POST.get("tail", "high")
+    try:
+        if distribution not in analysis.DISTRIBUTIONS:
+            raise BadInput(f"Unknown distribution {distribution!r}.")
+        if tail not in ("high", "low"):
+            raise BadInput(f'Tail must be "high" or "low", not {tail!r}.')
+        n_boot = _int(request, "n_boot", "Resamples", 1000, 50, 20000)
+        seed = _int(request, "seed", "Seed", 0, 0, 2**32 - 1)
+    except BadInput as problem:
+        messages.error(request, str(problem))
         return redirect("nile_flow:home")
-    tail = "low" if request.POST.get("tail") == "low" else "high"
     job = jobs.submit_flood_frequency(
-        request.user, distribution=distribution, tail=tail,
-        n_boot=_int(request, "n_boot", 1000, 50, 20000), seed=_int(request, "seed", 0, 0, 10**9),
+        request.user, distribution=distribution, tail=tail, n_boot=n_boot, seed=seed
     )
     messages.success(request, f'Submitted "{job.name}".')
     return redirect("nile_flow:home")
@@ -82,7 +97,11 @@ def run_frequency(request):
 @login_required
 @require_POST
 def run_batch(request):
-    n_boot = _int(request, "n_boot", 500, 50, 5000)
+    try:
+        n_boot = _int(request, "n_boot", "Resamples", 300, 50, 5000)
+    except BadInput as problem:
+        messages.error(request, str(problem))
+        return redirect("nile_flow:home")
     submitted = jobs.submit_distribution_batch(request.user, n_boot=n_boot)
     messages.success(request, f"Submitted {len(submitted)} jobs, one per distribution.")
     return redirect("nile_flow:home")
@@ -105,5 +124,8 @@ def result(request, job_id):
     if job is None:
         raise Http404("No such job.")
     value = jobs.result_of(job)
-    return render(request, "nile_flow/result.html",
-                  {"job": job, "result": value, "raw": jobs.dumps(value) if value else ""})
+    run_time = job.run_time
+    return render(request, "nile_flow/result.html", {
+        "job": job, "result": value, "raw": jobs.dumps(value) if value else "",
+        "run_time": str(run_time).split(".")[0] if run_time != "" else "",
+    })

@@ -111,6 +111,23 @@ def is_frequency_job(job, job_status):
     return (job.extended_properties or {}).get("analysis") == "frequency" and job.is_terminal
 
 
+def comparison(user):
+    """The latest finished high-tail fit of each distribution, ranked by AIC."""
+    from tethys_compute.models import DaskJob
+
+    latest = {}
+    for job in (DaskJob.objects.filter(label=NileFlow.package, user=user, _status="COM")
+                .order_by("-id")):
+        result = job.result or {}
+        name = result.get("distribution")
+        if result.get("tail") == "high" and name and name not in latest and "100" in result.get(
+                "return_levels", {}):
+            latest[name] = {"distribution": name, "aic": result["aic"], "job_id": job.pk,
+                            "level": result["return_levels"]["100"],
+                            "ci": result["ci95"]["100"]}
+    return sorted(latest.values(), key=lambda row: row["aic"])
+
+
 def result_of(job):
     """The stored result of a job of this app, or ``None``."""
     if hasattr(job, "result") and job.result is not None:

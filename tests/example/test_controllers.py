@@ -128,3 +128,26 @@ def test_change_point_local_run_reports_back(live_server, user, jobs):
     history = list(job.status_history.values_list("new_status", flat=True))
     assert history[:2] == ["SUB", "RUN"] and history[-1] == "COM"
     assert np.isclose(job.extended_properties["result"]["mean_after"], 849.97, atol=0.01)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field,value,message", [
+    ("n_boot", "abc", "Resamples must be a whole number"),
+    ("n_boot", "10000000", "Resamples must be between 50 and 20000"),
+    ("seed", "-1", "Seed must be between"),
+    ("tail", "sideways", "Tail must be &quot;high&quot; or &quot;low&quot;"),
+])
+def test_bad_form_values_are_refused_with_a_reason(logged_in, assigned, field, value, message):
+    data = {"distribution": "gumbel_r", "n_boot": "60", "seed": "1", "tail": "high", field: value}
+    response = logged_in.post("/run/frequency/", data, follow=True)
+    assert message in response.content.decode()
+    assert not DaskJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_home_compares_finished_fits(logged_in, assigned, user, jobs):
+    for name in ("norm", "gumbel_r"):
+        wait_finished(jobs.submit_flood_frequency(user, distribution=name, n_boot=50).pk)
+    body = logged_in.get("/").content.decode()
+    table = body[body.index("Distributions compared"):body.index("Your jobs")]
+    assert table.index(">norm<") < table.index(">gumbel_r<")  # norm has the lower AIC

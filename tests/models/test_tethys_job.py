@@ -642,3 +642,14 @@ def test_retry_warning_is_cleared_when_processing_succeeds(user):
     job.update_status()
     row = TethysJob.objects.get(pk=job.pk)
     assert row._status == "COM" and row.status_message is None
+
+
+def test_a_status_change_ends_an_engine_warning(user):
+    job = make(user, EngineJob)
+    job.execute()
+    age(job)
+    ENGINE_STATE[job.pk] = UnreachableEngine("ssh: timed out")
+    job.update_status()
+    job.stop()  # BasicJob's stop: Aborted, set by the app
+    row = TethysJob.objects.get(pk=job.pk)
+    assert row._status == "ABT" and row.status_message is None

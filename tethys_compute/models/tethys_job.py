@@ -412,6 +412,8 @@ class TethysJob(models.Model):
             values["start_time"] = now
         if new in (st.ERROR, st.ABORTED) and not self.completion_time:
             values["completion_time"] = now
+        if "status_message" not in (extra or {}):
+            values.update(self._cleared_problem())  # a status change ends an engine warning
         values.update(extra or {})
         if new == st.OTHER or old == st.OTHER:
             props = dict(self.extended_properties or {})
