@@ -168,7 +168,7 @@ def _refresh_group(job_class, key, group) -> RefreshStats:
 
 
 def _retry_results(job) -> RefreshStats:
-    from .models.tethys_job import RESULTS_FAILED, RESULTS_RETRY
+    from .models.job_status import RESULTS_FAILED, RESULTS_RETRY
 
     before = (job._status, job.completion_time)
     try:

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from ... import status as st
 from ...exceptions import EngineUnavailable, JobUnknownToEngine
-from ..tethys_job import _short
+from ..job_status import _short
 from . import dask_status_map as smap
 from .dask_job_exception import DaskJobException
 from .dask_refresh import TaskAnswer

@@ -1,0 +1,260 @@
+"""The status rules of jobs (DESIGN section 3), mixed into ``TethysJob``.
+
+* every status write is a compare-and-swap on the row (``UPDATE ... WHERE _status = old``),
+  so a stale in-memory copy never overwrites a newer status, and a terminal status never
+  moves back except through an explicit ``from_terminal`` write (resubmit, retry);
+* reading ``job.status`` asks the engine only when the cached status is older than
+  ``update_status_interval``, and writes only when something changed;
+* an engine failure while polling is never terminal: it is recorded in
+  ``status_message`` and cleared once the engine answers again;
+* every change is recorded in the status history and sent as ``job_status_changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import signals
+from .. import status as st
+from ..conf import get_config
+from ..exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
+from .status_change import JobStatusChange
+
+logger = logging.getLogger("tethys_compute.jobs")
+
+# Fields owned by the status machinery: plain save() never writes them over a newer row.
+STATUS_FIELDS = (
+    "_status",
+    "_last_status_update",
+    "start_time",
+    "completion_time",
+    "status_message",
+    "_results_state",
+    "_results_claimed_at",
+)
+
+# Prefixes of the status messages written while an engine could not answer; cleared as
+# soon as it answers again, so a recovered or finished job does not keep the warning.
+CHECK_FAILED = "Status check failed, will retry: "
+UNKNOWN_TO_ENGINE = "The engine does not know this job ("
+RESULTS_WILL_RETRY = "Result processing will be retried: "
+TRANSIENT_MESSAGES = (CHECK_FAILED, UNKNOWN_TO_ENGINE, RESULTS_WILL_RETRY)
+
+RESULTS_CLAIMED = "claimed"
+RESULTS_DONE = "done"
+RESULTS_FAILED = "failed"
+RESULTS_RETRY = "retry"
+
+
+def _short(text, limit=2048):
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _job_model():
+    from .tethys_job import TethysJob
+
+    return TethysJob
+
+
+class JobStatusRules:
+    """Status writes, the refresh algorithm and batch refresh hooks of ``TethysJob``."""
+
+    # --- status writes -------------------------------------------------------------------
+    def _write_status(self, new, *, other=None, reason="", extra=None, from_terminal=False):
+        """Move the row from the in-memory status to ``new`` atomically.
+
+        Returns True when this call made the change. Returns False (and reloads the
+        status fields) when the row had moved on, or when it is terminal and
+        ``from_terminal`` is not set.
+        """
+        old = self._status
+        now = timezone.now()
+        values = {"_status": new, "_last_status_update": now}
+        if new == st.RUNNING and old in (st.PENDING, st.SUBMITTED) and not self.start_time:
+            values["start_time"] = now
+        if new in (st.ERROR, st.ABORTED) and not self.completion_time:
+            values["completion_time"] = now
+        if "status_message" not in (extra or {}):
+            values.update(self._cleared_problem())  # a status change ends an engine warning
+        values.update(extra or {})
+        if new == st.OTHER or old == st.OTHER:
+            props = dict(self.extended_properties or {})
+            if new == st.OTHER:
+                props[st.OTHER_STATUS_KEY] = other
+            else:
+                props.pop(st.OTHER_STATUS_KEY, None)
+            values["extended_properties"] = props
+        if self.is_terminal and not from_terminal:
+            return False
+        rows = _job_model().objects.filter(pk=self.pk, _status=old)
+        with transaction.atomic():
+            if not rows.update(**values):
+                self._reload_status_fields()
+                return False
+            JobStatusChange.objects.create(
+                job_id=self.pk,
+                old_status=old,
+                new_status=new,
+                other_status=other or "",
+                time=now,
+                reason=_short(reason),
+            )
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._take_snapshot(set(values))
+        signals.job_status_changed.send(
+            sender=type(self), job=self, old=old, new=new, reason=reason
+        )
+        if self.is_terminal and self.completion_time and not self.post_processing_incomplete:
+            signals.job_finished.send(sender=type(self), job=self, status=new)
+        return True
+
+    def _reload_status_fields(self):
+        row = (
+            _job_model().objects.filter(pk=self.pk)
+            .values(*STATUS_FIELDS, "extended_properties")
+            .first()
+        )
+        if row is None:
+            return
+        for name, value in row.items():
+            setattr(self, name, value)
+        self._take_snapshot(set(row))
+
+    def _write_fields(self, **values):
+        """Write ``values`` to this job's row (one UPDATE) and keep them in memory."""
+        _job_model().objects.filter(pk=self.pk).update(**values)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._take_snapshot(set(values))
+
+    def _record_engine_problem(self, message):
+        # Kept on the instance for batch callers (the monitor counts failed checks).
+        self._refresh_problem = message
+        self._write_fields(
+            status_message=_short(message), _last_status_update=timezone.now()
+        )
+
+    # --- the status algorithm ------------------------------------------------------------
+    def update_status(self, status=None, *args, reason="", **kwargs):
+        """Apply a status, or refresh it from the engine when it is stale.
+
+        :param status: a code (``"COM"``), a display name (``"Complete"``) or custom text
+            (stored as ``OTH``). ``None`` refreshes from the engine, at most once per
+            ``update_status_interval``.
+        :param reason: why the status changed; kept in the job's status history.
+        :returns: True when the status changed.
+        :raises ValueError: if ``status`` is given but is not a non-empty string.
+
+        A terminal job never moves back to a non-terminal status here; reporting its
+        terminal status again retries result processing if that is incomplete.
+        """
+        if self.pk is None:
+            raise JobStateError("Save the job before updating its status.")
+        if status is not None:
+            code, other = st.to_code(status)
+            if self.is_terminal:
+                if self.post_processing_incomplete:
+                    self.process_results()
+                return False
+            if code == self._status and other == self.other_status:
+                return False
+            changed = self._write_status(code, other=other, reason=reason or "status set")
+            if changed:
+                self._after_status_change()
+            return changed
+        if self.is_terminal:
+            if self.post_processing_incomplete and self._results_retry_due():
+                self.process_results()
+            return False
+        if not self._has_engine() or not self.is_time_to_update():
+            return False
+        return self._refresh_from_engine(*args, **kwargs)
+
+    @classmethod
+    def bulk_update_status(cls, jobs):
+        """Refresh the status of many jobs of this class that share a batch key
+        (:meth:`status_batch_key`, e.g. one scheduler), all due for a refresh.
+
+        The default refreshes them one by one; engine classes override it to ask their
+        engine once for the whole batch (one ``condor_q``/``condor_history``, one Dask
+        task-state query).
+
+        :param jobs: a list of jobs of this class.
+        :returns: the number of jobs whose status changed.
+        """
+        return sum(1 for job in jobs if job.update_status())
+
+    def status_batch_key(self):
+        """Jobs with equal keys are refreshed together by :meth:`bulk_update_status`;
+        engine classes return their scheduler's id."""
+        return None
+
+    @classmethod
+    def _has_engine(cls):
+        return cls._update_status is not _job_model()._update_status
+
+    def _refresh_from_engine(self, *args, **kwargs):
+        old = self._status
+        old_other = self.other_status
+        try:
+            reported = self._update_status(*args, **kwargs)
+        except JobUnknownToEngine as exc:
+            self._status = old
+            return self._unknown_to_engine(exc)
+        except Exception as exc:  # noqa: BLE001 - never terminal; recorded and retried
+            if not isinstance(exc, EngineUnavailable):
+                logger.exception("Job %s: status query failed", self.pk)
+            self._status = old
+            self._record_engine_problem(f"{CHECK_FAILED}{exc}")
+            return False
+        if reported is None and self._status != old:
+            reported = self._status
+        self._status = old
+        answered = {"_last_status_update": timezone.now(), **self._cleared_problem()}
+        if reported is None:
+            self._write_fields(**answered)
+            return False
+        code, other = st.to_code(reported)
+        if code == old and other == old_other:
+            self._write_fields(**answered)
+            return False
+        changed = self._write_status(code, other=other, reason="engine status", extra=answered)
+        if changed:
+            self._after_status_change()
+        return changed
+
+    def _unknown_to_engine(self, exc):
+        """The engine does not know this job. ``_last_status_update`` is left alone, so it
+        keeps telling when the engine last answered about the job; once that is
+        ``LOST_JOB_GRACE`` seconds ago the job moves to Error with the reason."""
+        grace = timedelta(seconds=get_config()["LOST_JOB_GRACE"])
+        since = self._last_status_update or self.execute_time
+        if since is None or timezone.now() - since >= grace:
+            reason = f"The engine no longer knows this job: {exc}"
+            return self._write_status(
+                st.ERROR, reason=reason, extra={"status_message": _short(reason)}
+            )
+        deadline = (since + grace).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        message = (
+            f"{UNKNOWN_TO_ENGINE}{exc}); it becomes Error at {deadline} "
+            "unless the engine knows it again by then."
+        )
+        self._refresh_problem = message
+        self._write_fields(status_message=_short(message))
+        return False
+
+    def _cleared_problem(self):
+        """``{"status_message": None}`` when the message is a transient engine warning."""
+        if (self.status_message or "").startswith(TRANSIENT_MESSAGES):
+            return {"status_message": None}
+        return {}
+
+    def _after_status_change(self):
+        if self._status in st.RESULTS_STATUS_CODES and self.completion_time is None:
+            self.process_results()
