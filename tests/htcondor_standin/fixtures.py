@@ -80,6 +80,9 @@ class SSHServer:
 
     # --- process control -------------------------------------------------------------
     def start(self):
+        # A pid file left by a killed sshd would name a dead process: drop() would then
+        # miss the new listener.
+        (self.base / f"sshd-{self.port}.pid").unlink(missing_ok=True)
         self.config.write_text(_sshd_config(self))
         log = self.base / f"sshd-{self.port}.log"
         _run(SSHD, "-f", str(self.config), "-E", str(log))
@@ -109,6 +112,7 @@ class SSHServer:
             except OSError:
                 return
             time.sleep(0.02)
+        raise RuntimeError(f"sshd on port {self.port} still accepts connections after drop()")
 
     def variant(self, *, password_auth):
         """Another sshd for the same user and keys (e.g. key-only login)."""
