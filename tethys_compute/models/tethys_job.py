@@ -248,13 +248,17 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         """The job's class name, e.g. ``"CondorWorkflow"``."""
         return type(self).__name__
 
+    #: The ``TETHYS_COMPUTE`` key giving this class's ``update_status_interval``.
+    UPDATE_STATUS_INTERVAL_SETTING = "UPDATE_STATUS_INTERVAL"
+
     @property
     def update_status_interval(self):
-        """Minimum ``timedelta`` between two engine queries for this job (default
-        ``TETHYS_COMPUTE["UPDATE_STATUS_INTERVAL"]``, 10 s). Settable."""
+        """Minimum ``timedelta`` between two engine queries for this job: the setting named
+        by ``UPDATE_STATUS_INTERVAL_SETTING`` (``TETHYS_COMPUTE["UPDATE_STATUS_INTERVAL"]``,
+        10 s, for most classes), unless set on the instance. Settable."""
         interval = self.__dict__.get("_update_status_interval")
         if interval is None:
-            interval = timedelta(seconds=get_config()["UPDATE_STATUS_INTERVAL"])
+            interval = timedelta(seconds=get_config()[self.UPDATE_STATUS_INTERVAL_SETTING])
         return interval
 
     @update_status_interval.setter

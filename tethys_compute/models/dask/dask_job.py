@@ -17,7 +17,6 @@ Lifecycle (all engine calls go through :mod:`tethys_compute.engines.dask`):
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.db import models, transaction
 
@@ -86,21 +85,9 @@ class DaskJob(TethysJob):
             self.__dict__["_future"] = cached
         return cached
 
-    @property
-    def update_status_interval(self):
-        """Seconds between scheduler queries for this job: ``TETHYS_COMPUTE
-        ["DASK_UPDATE_STATUS_INTERVAL"]`` (0, as Tethys: a Dask status query is one cheap
-        scheduler call), unless set on the instance."""
-        interval = self.__dict__.get("_update_status_interval")
-        if interval is None:
-            interval = timedelta(seconds=get_config()["DASK_UPDATE_STATUS_INTERVAL"])
-        return interval
-
-    @update_status_interval.setter
-    def update_status_interval(self, value):
-        if not isinstance(value, timedelta):
-            value = timedelta(seconds=float(value))
-        self._update_status_interval = value
+    #: Seconds between scheduler queries: ``TETHYS_COMPUTE["DASK_UPDATE_STATUS_INTERVAL"]``
+    #: (0, as Tethys: a Dask status query is one cheap scheduler call).
+    UPDATE_STATUS_INTERVAL_SETTING = "DASK_UPDATE_STATUS_INTERVAL"
 
     @property
     def status_token(self) -> str:
