@@ -109,6 +109,27 @@ def run_batch(request):
 
 @login_required
 @require_POST
+def run_workflow(request):
+    distribution = request.POST.get("distribution", "gumbel_r")
+    try:
+        if jobs.condor_scheduler() is None:
+            raise BadInput("No HTCondor scheduler is assigned to condor_primary.")
+        if distribution not in analysis.DISTRIBUTIONS:
+            raise BadInput(f"Unknown distribution {distribution!r}.")
+        chunks = _int(request, "chunks", "Nodes", 4, 1, 50)
+        n_boot_each = _int(request, "n_boot_each", "Resamples per node", 100, 10, 5000)
+    except BadInput as problem:
+        messages.error(request, str(problem))
+        return redirect("nile_flow:home")
+    workflow = jobs.submit_bootstrap_workflow(
+        request.user, distribution=distribution, chunks=chunks, n_boot_each=n_boot_each
+    )
+    messages.success(request, f'Submitted "{workflow.name}" to HTCondor.')
+    return redirect("nile_flow:home")
+
+
+@login_required
+@require_POST
 def run_change_point(request):
     job_manager = NileFlow.get_job_manager()
     job = jobs.submit_change_point(

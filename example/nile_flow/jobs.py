@@ -93,6 +93,55 @@ def submit_change_point(user, report_url_for):
     return job
 
 
+NODE_SCRIPT = """#!/bin/sh
+# A node of the Nile Flow workflow: runs example.nile_flow.condor_node with this site's Python.
+PYTHONPATH={root}
+export PYTHONPATH
+exec {python} -m example.nile_flow.condor_node "$@"
+"""
+
+
+def submit_bootstrap_workflow(user, distribution="gumbel_r", chunks=4, n_boot_each=100, seed=0):
+    """A CondorWorkflow: ``chunks`` bootstrap nodes in parallel, then a combine node."""
+    from tethys_compute.models import CondorWorkflowJobNode
+
+    job_manager = NileFlow.get_job_manager()
+    workflow = job_manager.create_job(
+        name=f"Bootstrap workflow ({distribution}) #{{id}}",
+        user=user,
+        job_type="CONDORWORKFLOW",
+        scheduler=condor_scheduler(),
+        description=f"{chunks} x {n_boot_each} resamples on HTCondor, then combined",
+        extended_properties={"analysis": "workflow", "distribution": distribution,
+                             "chunks": chunks, "n_boot_each": n_boot_each, "seed": seed},
+    )
+    workflow.process_results_function = "example.nile_flow.results.load_workflow_result"
+    workflow.save()
+    script = Path(workflow.workspace) / "node.sh"
+    script.write_text(NODE_SCRIPT.format(root=REPO_ROOT, python=sys.executable))
+    script.chmod(0o755)
+    parts = [f"../boot_{i}.json" for i in range(chunks)]
+    boots = []
+    for i in range(chunks):
+        arguments = f"bootstrap {distribution} {n_boot_each} {seed + i} {parts[i]}"
+        node = CondorWorkflowJobNode(
+            name=f"boot_{i}", workflow=workflow, condorpy_template_name="vanilla_base",
+            attributes={"executable": "node.sh", "arguments": arguments},
+        )
+        node.save()
+        boots.append(node)
+    combine = CondorWorkflowJobNode(
+        name="combine", workflow=workflow, condorpy_template_name="vanilla_base",
+        attributes={"executable": "node.sh",
+                    "arguments": f"combine {distribution} ../result.json {' '.join(parts)}"},
+    )
+    combine.save()
+    for node in boots:
+        combine.add_parent(node)
+    workflow.execute()
+    return workflow
+
+
 def rerun_with_new_seed(job):
     """Custom jobs-table action: run the same frequency analysis with the next seed."""
     props = job.extended_properties or {}

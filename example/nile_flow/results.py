@@ -11,3 +11,9 @@ def load_local_result(job):
     """
     result = json.loads((Path(job.workspace) / "result.json").read_text())
     job.extended_properties = {**(job.extended_properties or {}), "result": result}
+
+
+def load_workflow_result(job):
+    """Read the combine node's ``result.json`` into ``extended_properties["result"]``."""
+    result = json.loads((Path(job.workspace) / "result.json").read_text())
+    job.extended_properties = {**(job.extended_properties or {}), "result": result}
