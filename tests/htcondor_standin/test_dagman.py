@@ -131,6 +131,8 @@ def test_abort_dag_on_removes_running_nodes_and_returns_value(standin, tmp_path)
         "executable = wait_b.sh\ninitialdir = A\nqueue\n")
     cluster = submit_dag(standin, dag)
     assert dag_result(standin, cluster) == ["4", "2"]
+    # As in HTCondor, DAGMan may exit before its removed node job has left the queue.
+    assert standin.wait_until_empty(10)
     b = [line for line in standin.run("condor_history", "-constraint", f"DAGManJobId == {cluster}",
                                       "-af", "DAGNodeName", "JobStatus").stdout.splitlines()
          if line.startswith("B")]
