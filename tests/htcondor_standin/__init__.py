@@ -21,6 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+#: File in a pool's state directory that tells its schedd to stop (and a new one not to start).
+SHUTDOWN_MARKER = "shutdown"
+
 TOOLS = (
     "condor_submit",
     "condor_q",
@@ -125,7 +128,10 @@ class StandIn:
         return False
 
     def shutdown(self, timeout=10):
-        """Stop the pool's schedd; it kills the jobs it still runs."""
+        """Stop the pool's schedd; it kills the jobs it still runs. A schedd a tool started
+        a moment ago (no pid file yet) sees the pool's shutdown file and stops by itself."""
+        with contextlib.suppress(OSError):
+            (self.state / SHUTDOWN_MARKER).touch()
         pid = self.schedd_pid()
         if pid is None:
             return

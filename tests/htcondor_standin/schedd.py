@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import classads, eventlog
+from . import SHUTDOWN_MARKER, classads, eventlog
 from .state import Queue, public
 from .submit_lang import _split_new_syntax
 
@@ -84,10 +84,12 @@ class Schedd:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # another schedd serves this pool
+        if self._shut_down():
+            return  # started just as the pool was shut down: never serve it
         (self.dir / "schedd.pid").write_text(str(os.getpid()))
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
-        while not self.stop_requested:
+        while not self.stop_requested and not self._shut_down():
             try:
                 self.tick()
             except Exception as exc:  # noqa: BLE001 - keep serving; show it in schedd.out
@@ -96,6 +98,11 @@ class Schedd:
                 return
             time.sleep(TICK)
         self._kill_all()
+
+    def _shut_down(self):
+        """Whether the pool was shut down (``StandIn.shutdown`` leaves a ``shutdown`` file),
+        so a schedd a tool started a moment before never outlives it."""
+        return (self.dir / SHUTDOWN_MARKER).exists()
 
     def _on_term(self, *_):
         self.stop_requested = True

@@ -1,8 +1,12 @@
 """condor_submit of the stand-in: submit descriptions, macros, queue N, -append, errors."""
 
 import json
+import os
+import time
 
 import pytest
+
+from . import StandIn
 
 
 def _script(path, body="#!/bin/sh\necho out $@\n"):
@@ -118,3 +122,31 @@ def test_submitted_on_hold(standin, work):
     standin.run("condor_submit", "a.sub", cwd=work)
     ad = _ads(standin, "1")[0]
     assert ad["JobStatus"] == 5 and ad["HoldReasonCode"] == 15
+
+
+def _schedds_of(pool):
+    """Pids of the stand-in schedd processes serving ``pool``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if b"tests.htcondor_standin.schedd" in argv and str(pool.state).encode() in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def test_a_pool_shut_down_right_after_a_submit_leaves_no_schedd(tmp_path, work):
+    # condor_submit starts the schedd in the background; shutting the pool down before the
+    # schedd has even written its pid file must still stop it (a held job would keep it up).
+    for attempt in range(5):
+        pool = StandIn(tmp_path / f"pool{attempt}").install()
+        (work / "a.sub").write_text("executable = run.sh\nhold = True\nqueue\n")
+        assert pool.run("condor_submit", "a.sub", cwd=work).returncode == 0
+        pool.shutdown()
+        deadline = time.time() + 10
+        while _schedds_of(pool) and time.time() < deadline:
+            time.sleep(0.05)
+        assert _schedds_of(pool) == []
