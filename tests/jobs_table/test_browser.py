@@ -4,6 +4,7 @@ Bootstrap's JavaScript."""
 
 import json
 import os
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -23,6 +24,16 @@ XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
 def row(page, job):
     return page.locator(f"#jobs-table-row-{job.pk}")
+
+
+def seconds(shown):
+    """Python's timedelta text (``"1 day, 0:01:02"``, ``"0:01:02"``) in seconds."""
+    days = 0
+    if ", " in shown:
+        day_text, shown = shown.split(", ")
+        days = int(day_text.split()[0])
+    hours, minutes, secs = (int(part) for part in shown.split(":"))
+    return days * 86400 + hours * 3600 + minutes * 60 + secs
 
 
 def status_of(page, job):
@@ -327,6 +338,31 @@ def test_times_are_shown_in_the_viewers_timezone(open_page, user, make_job):
     expect(cell).to_have_attribute("data-localized", "true")
     expect(cell).to_have_text("Jan 5, 2026, 8:49:05 PM")
     assert "Asia/Kat" in cell.get_attribute("title")  # Chromium says "Asia/Katmandu"
+
+
+def test_run_time_of_a_running_job_counts_in_the_page_and_stops_at_the_end(open_page, user,
+                                                                           make_job):
+    from datetime import timedelta
+
+    from django.utils import timezone as tz
+
+    job = make_job("counting", status="RUN")
+    TethysJob.objects.filter(pk=job.pk).update(start_time=tz.now() - timedelta(days=1, seconds=58))
+    page = open_page(user, "/jobs/?preset=fast")
+    run_time = row(page, job).locator(".run_time-field")
+    expect(run_time).to_have_text(re.compile(r"^1 day, 0:0[01]:\d\d$"))
+    first = run_time.text_content()
+    run_time.evaluate("cell => { cell.tcMark = 1; }")
+    expect(run_time).not_to_have_text(first, timeout=5000)
+    assert seconds(run_time.text_content()) > seconds(first)
+    assert run_time.evaluate("cell => cell.tcMark") == 1  # counted by the page, not re-rendered
+    move(job, "COM")
+    expect(status_of(page, job)).to_have_text("Complete")
+    final = run_time.text_content()
+    assert final.startswith("1 day, 0:0")
+    assert row(page, job).locator(".tc-elapsed").count() == 0
+    page.wait_for_timeout(1500)
+    assert run_time.text_content() == final  # finished: the count has stopped
 
 
 def test_workflow_graph_updates_live(open_page, user, workflow):

@@ -34,6 +34,25 @@ def test_cells(make_job, settings):
     assert format_duration(timedelta(days=1, seconds=3723, microseconds=5)) == "1 day, 1:02:03"
 
 
+def test_run_time_of_a_running_job_carries_its_elapsed_seconds(make_job):
+    from django.utils import timezone
+
+    from tethys_compute.models import TethysJob
+
+    started = timezone.now() - timedelta(seconds=3725)
+    running = make_job("r", status="RUN")
+    TethysJob.objects.filter(pk=running.pk).update(start_time=started)
+    running.refresh_from_db()
+    shown = cell(running, Column("R", "run_time"))
+    assert shown["text"].startswith("1:02:0") and 3725 <= shown["elapsed"] < 3735
+    done = make_job("d", status="COM")
+    TethysJob.objects.filter(pk=done.pk).update(start_time=started)
+    done.refresh_from_db()
+    assert cell(done, Column("R", "run_time"))["elapsed"] is None  # finished: fixed
+    assert cell(make_job("new"), Column("R", "run_time")) == {
+        "text": "", "iso": None, "elapsed": None}  # never started: nothing to count
+
+
 def test_validity_never_evaluates_properties(make_job, monkeypatch):
     job = make_job()
     calls = []

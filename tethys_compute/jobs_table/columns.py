@@ -124,20 +124,27 @@ def format_duration(value: datetime.timedelta) -> str:
 
 
 def cell(job, column: Column) -> dict:
-    """The cell of ``column`` for ``job``: ``{"text", "iso"}`` where ``iso`` is set for
-    times (an ISO 8601 UTC instant the browser shows in the viewer's timezone)."""
+    """The cell of ``column`` for ``job``: ``{"text", "iso", "elapsed"}``.
+
+    ``iso`` is set for times (an ISO 8601 UTC instant the browser shows in the viewer's
+    timezone). ``elapsed`` is set (whole seconds, ``int``) for the ``run_time`` of a job
+    that has started and not yet completed: the browser keeps counting from it, so a
+    running job's run time moves between live updates without a request.
+    """
     value = raw_value(job, column)
     if isinstance(value, datetime.datetime):
         aware = value if timezone.is_aware(value) else timezone.make_aware(value)
         iso = aware.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
         shown = timezone.localtime(aware)
         return {"text": f"{date_format(shown, 'DATETIME_FORMAT')} {shown.tzname() or ''}".strip(),
-                "iso": iso}
+                "iso": iso, "elapsed": None}
     if isinstance(value, datetime.timedelta):
-        return {"text": format_duration(value), "iso": None}
+        running = column.field == "run_time" and not job.completion_time
+        return {"text": format_duration(value), "iso": None,
+                "elapsed": max(int(value.total_seconds()), 0) if running else None}
     if value is None:
-        return {"text": "", "iso": None}
-    return {"text": str(value), "iso": None}
+        return {"text": "", "iso": None, "elapsed": None}
+    return {"text": str(value), "iso": None, "elapsed": None}
 
 
 def sort_expression(column: Column) -> str | None:

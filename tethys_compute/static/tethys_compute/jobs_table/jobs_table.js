@@ -62,6 +62,16 @@
     });
   }
 
+  /* Seconds as Python's str(timedelta) shows them: "H:MM:SS", "1 day, H:MM:SS". */
+  function formatDuration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var days = Math.floor(seconds / 86400);
+    var rest = seconds % 86400;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    var text = Math.floor(rest / 3600) + ":" + pad(Math.floor(rest % 3600 / 60)) + ":" + pad(rest % 60);
+    return days ? days + (days === 1 ? " day, " : " days, ") + text : text;
+  }
+
   /* A workflow's DAG as SVG: one column per dependency level, coloured by status. */
   function drawGraph(container, data) {
     var colWidth = 180, rowHeight = 44, nodeWidth = 148, nodeHeight = 30, pad = 10;
@@ -159,6 +169,7 @@
     this.tbody = root.querySelector("tbody.tc-rows");
     this.messages = root.querySelector(".tc-messages");
     this.timer = null;
+    this.ticker = null;
     this.inflight = false;
     this.failures = 0;
     this.stopped = false;
@@ -253,6 +264,7 @@
         self.failures++;
         if (error.status === 400 || error.status === 401 || error.status === 403) {
           self.stopped = true;
+          self.ensureTicking();
           self.showMessage("Live updates stopped: " + error.message, "warning");
         }
       })
@@ -263,7 +275,44 @@
       });
   };
 
+  /* --- run times of running jobs: counted once a second in the page, no requests ---- */
+  JobsTable.prototype.tickingCells = function () {
+    return this.tbody.querySelectorAll('tr.job-row[data-active="true"] span.tc-elapsed[data-elapsed]');
+  };
+
+  JobsTable.prototype.ensureTicking = function () {
+    if (!this.tbody) {
+      return;
+    }
+    // Without live updates a finished job would go on counting: stop with them.
+    var wanted = !this.stopped && !document.hidden && this.tickingCells().length > 0;
+    if (wanted && !this.ticker) {
+      var self = this;
+      this.ticker = setInterval(function () { self.tick(); }, 1000);
+    } else if (!wanted && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = null;
+    }
+  };
+
+  JobsTable.prototype.tick = function () {
+    var now = performance.now();
+    var cells = this.tickingCells();
+    cells.forEach(function (node) {
+      if (node.tcStartedAt !== undefined) {
+        node.textContent = formatDuration((now - node.tcStartedAt) / 1000);
+      }
+    });
+    if (!cells.length) {
+      this.ensureTicking();
+    }
+  };
+
   JobsTable.prototype.onVisibility = function () {
+    this.ensureTicking();
+    if (this.ticker) {
+      this.tick();
+    }
     if (document.hidden) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -335,6 +384,12 @@
 
   JobsTable.prototype.decorate = function (element) {
     formatTimes(element);
+    var now = performance.now();
+    element.querySelectorAll("span.tc-elapsed[data-elapsed]").forEach(function (node) {
+      // Counted from this page's own clock: the browser's and the server's need not agree.
+      node.tcStartedAt = now - (parseInt(node.dataset.elapsed, 10) || 0) * 1000;
+    });
+    this.ensureTicking();
     element.querySelectorAll(".tc-graph").forEach(function (container) {
       var script = container.parentElement.querySelector('script[type="application/json"]');
       if (script) {
