@@ -87,6 +87,14 @@ def _shared_cluster():
     return cluster
 
 
+def own_client(address):
+    """A ``distributed.Client`` of the test's own, outside tethys_compute's cache, connected
+    as the cache connects (a handshake broken by a scheduler broadcast is retried)."""
+    from tethys_compute.engines.dask import clients
+
+    return clients._connect(address, 20, None)
+
+
 @pytest.fixture(scope="session")
 def dask_cluster():
     """A LocalCluster (one worker, 4 threads, tcp on 127.0.0.1), closed at session end."""
@@ -183,9 +191,7 @@ class DaskProcesses:
         return worker
 
     def wait_for_workers(self, count, timeout=60):
-        from distributed import Client
-
-        with Client(self.address, timeout="20s", set_as_default=False) as client:
+        with own_client(self.address) as client:
             client.wait_for_workers(count, timeout=timeout)
 
     def kill(self, process, sig=signal.SIGKILL):

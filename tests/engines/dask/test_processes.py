@@ -11,7 +11,13 @@ import pytest
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
-from tests.engines.dask.fixtures import REPO, read_json, tcp_connections_to, wait_until
+from tests.engines.dask.fixtures import (
+    REPO,
+    own_client,
+    read_json,
+    tcp_connections_to,
+    wait_until,
+)
 from tethys_compute.engines.dask import clients, tasks
 from tethys_compute.models import DaskJob, DaskScheduler, TethysJob
 from tethys_compute.monitor import refresh_jobs
@@ -165,9 +171,7 @@ def test_web_side_client_dropped_then_back(dask_processes, make_dask_job, tmp_pa
     gate.touch()
 
     def without_our_client():
-        from distributed import Client
-
-        with Client(processes.address, set_as_default=False) as probe:
+        with own_client(processes.address) as probe:
             names = probe.run_on_scheduler(work.client_names)
             state = probe.sync(probe.scheduler.get_task_status, keys=[job.key])[job.key]
         return state == "memory" and len(names) < len(clients_before) + 1

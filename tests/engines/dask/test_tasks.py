@@ -8,11 +8,10 @@ import time
 
 import dask
 import pytest
-from distributed import Client
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
-from tests.engines.dask.fixtures import REPO, wait_until
+from tests.engines.dask.fixtures import REPO, own_client, wait_until
 from tethys_compute.engines.dask import clients, tasks
 
 
@@ -125,7 +124,7 @@ def test_release_after_scheduler_forgot_the_holder_is_harmless(client):
 
 def test_task_survives_the_client_that_submitted_it(dask_cluster, tmp_path):
     gate = tmp_path / "gate"
-    with Client(dask_cluster.scheduler_address, set_as_default=False) as short_lived:
+    with own_client(dask_cluster.scheduler_address) as short_lived:
         key = tasks.new_key("nap")
         tasks.submit(short_lived, work.nap_until_file, str(gate), "done", key=key)
         _wait_state(short_lived, key, "processing")
@@ -155,7 +154,7 @@ def test_state_by_key_from_a_process_started_after_submission(client, dask_clust
 
 
 def test_future_for_key_follows_a_task_submitted_elsewhere(client, dask_cluster):
-    with Client(dask_cluster.scheduler_address, set_as_default=False) as other:
+    with own_client(dask_cluster.scheduler_address) as other:
         key = tasks.new_key("inc")
         tasks.submit(other, work.inc, 9, key=key)
     future = tasks.future_for_key(client, key)

@@ -22,6 +22,7 @@ the default scheduler of ``dask.compute`` in the web process.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -167,9 +168,39 @@ def connect_timeout(timeout) -> float:
     return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s"))
 
 
+#: Connection attempts when distributed's client handshake is interrupted (see _connect).
+HANDSHAKE_ATTEMPTS = 3
+
+
+@functools.cache
+def _client_class():
+    """``distributed.Client``, made to close itself when it fails to start.
+
+    A Client whose start fails is left half made (its IO loop thread running) and is
+    closed only by its ``__del__``, which may then run in any thread, at a moment when that
+    thread cannot take distributed's loop lock (another client is starting): seen here as
+    a 10 s stall and a failed connection. Closing at once avoids it.
+    """
+    from distributed import Client
+
+    class ClosingClient(Client):
+        def start(self, **kwargs):
+            try:
+                return super().start(**kwargs)
+            except BaseException:
+                try:
+                    self.close(timeout=2)
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    logger.debug("Closing a Dask client that failed to start failed",
+                                 exc_info=True)
+                raise
+
+    return ClosingClient
+
+
 def _connect(address, timeout, heartbeat_interval):
     try:
-        from distributed import Client
+        Client = _client_class()  # noqa: N806 - a class
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise DaskJobException(
             "Dask jobs need the distributed package: pip install 'tethys-compute[dask]'."
@@ -178,19 +209,32 @@ def _connect(address, timeout, heartbeat_interval):
     kwargs = {"timeout": f"{seconds}s", "set_as_default": False}
     if heartbeat_interval:
         kwargs["heartbeat_interval"] = f"{float(heartbeat_interval)}s"
-    try:
-        client = Client(address, **kwargs)
-    except (OSError, TimeoutError) as exc:
-        raise DaskSchedulerUnavailable(
-            f"Cannot reach the Dask scheduler at {address} within {seconds:g} s: {exc}",
-            address=address,
-        ) from exc
-    except Exception as exc:  # noqa: BLE001 - e.g. a malformed address
-        raise DaskJobException(
-            f"Cannot connect to the Dask scheduler at {address}: {exc}"
-        ) from exc
-    logger.info("Connected to the Dask scheduler at %s", address)
-    return client
+    for attempt in range(1, HANDSHAKE_ATTEMPTS + 1):
+        try:
+            client = Client(address, **kwargs)
+        except AssertionError as exc:
+            # distributed's Client asserts that the scheduler's first batch holds only its
+            # "stream-start" message; a message the scheduler sends to every client at that
+            # moment (a "cancelled-keys" report after any client's cancel, for one) lands in
+            # the same batch. Nothing is wrong with the scheduler: connect again.
+            if attempt < HANDSHAKE_ATTEMPTS:
+                logger.info("Dask handshake with %s interrupted by a broadcast; retrying", address)
+                continue
+            raise DaskJobException(
+                f"Cannot connect to the Dask scheduler at {address}: the handshake failed "
+                f"{HANDSHAKE_ATTEMPTS} times"
+            ) from exc
+        except (OSError, TimeoutError) as exc:
+            raise DaskSchedulerUnavailable(
+                f"Cannot reach the Dask scheduler at {address} within {seconds:g} s: {exc}",
+                address=address,
+            ) from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. a malformed address
+            raise DaskJobException(
+                f"Cannot connect to the Dask scheduler at {address}: {exc}"
+            ) from exc
+        logger.info("Connected to the Dask scheduler at %s", address)
+        return client
 
 
 def _close(client):
