@@ -135,8 +135,9 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
     # --- change tracking ---------------------------------------------------------------
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, **kwargs):
+        # kwargs: Django 6.1 passes fetch_mode (and deprecates from_db() without it).
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._take_snapshot()
         return instance
 

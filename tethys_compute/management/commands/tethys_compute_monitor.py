@@ -12,6 +12,7 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from ...conf import get_config
@@ -37,6 +38,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--label", default=None, help="Only the jobs of this app (its package name)."
         )
+
+    def check(self, *args, **kwargs):
+        """Django's system checks, except that a database that cannot be reached does not
+        stop the monitor before its first cycle (Django 6.1's model checks connect to
+        every database): the cycles report it, and a long-running monitor waits for it."""
+        try:
+            return super().check(*args, **kwargs)
+        except DatabaseError as exc:
+            self.stderr.write(
+                f"tethys_compute monitor: system checks skipped, the database cannot be "
+                f"used: {exc}"
+            )
+            return None
 
     def handle(self, *args, once=False, interval=None, label=None, **options):
         interval = get_config()["MONITOR_INTERVAL"] if interval is None else interval
