@@ -1,11 +1,12 @@
 """Test matrix: Python 3.10-3.13 x Django 4.2, 5.2 and 6.x (Django 6 needs Python 3.12+).
 
     nox                      # every pair
-    nox -s "tests-3.12(django='6.0')"
+    nox -s "tests(python='3.12', django='6.0')"
     nox -s tests -- tests/models   # pass pytest arguments
 
 CI runs the full suite on the default Python with Django 5.2 (`make test`); this matrix
-covers the other pairs. Each session installs the package with all extras.
+covers the other pairs. Each session installs the package with the extras the whole suite
+needs (all, test, demo).
 """
 
 import nox
@@ -24,6 +25,6 @@ MATRIX = [
 @nox.session
 @nox.parametrize("python,django", MATRIX)
 def tests(session, django):
-    session.install("-e", ".[all,test]", DJANGO[django])
+    session.install("-e", ".[all,test,demo]", DJANGO[django])
     session.run("python", "-m", "django", "--version")
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
