@@ -5,6 +5,7 @@ SQLite by default; ``TETHYS_TEST_DB=postgres`` uses PostgreSQL at ``PGHOST``/``P
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -67,6 +68,12 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("TETHYS_TEST_SQLITE_FILE", str(BASE_DIR / "test.sqlite3")),
+            # A test database in a file of its own (one per test process), not Django's
+            # shared-cache in-memory one: with the live server's threads, shared cache answers
+            # "database table is locked" at once where a file waits (busy timeout), as a real
+            # deployment's SQLite file does.
+            "TEST": {"NAME": os.path.join(tempfile.gettempdir(),
+                                          f"tethys_compute_test_{os.getpid()}.sqlite3")},
         }
     }
 
