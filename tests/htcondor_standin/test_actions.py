@@ -52,16 +52,53 @@ def _pid_alive(pid):
         return False
 
 
+def _parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _script_pids(path):
+    """Pids of the processes running the script ``path`` (not the shell's forks)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    cmdline = handle.read()
+            except OSError:
+                continue
+            if str(path).encode() in cmdline and _pid_alive(int(entry)):
+                pids.append(int(entry))
+    return [pid for pid in pids if _parent(pid) not in pids]
+
+
 def test_hold_stops_the_process_and_release_runs_it_again(standin, work):
-    cluster = submit(standin, work, "executable = count.sh\narguments = 0.5\nlog = job.log\nqueue\n")
+    # The job runs until a gate file appears, so it cannot finish on its own, however slow
+    # the machine; holding it must kill it.
+    (work / "gated.sh").write_text(
+        "#!/bin/sh\necho started >> starts.txt\n"
+        "while [ ! -e gate ]; do sleep 0.05; done\necho done >> starts.txt\n")
+    (work / "gated.sh").chmod(0o755)
+    cluster = submit(standin, work, "executable = gated.sh\nlog = job.log\nqueue\n")
     wait_status(standin, str(cluster), "2")
+    deadline = time.time() + 10
+    while not (work / "starts.txt").exists() and time.time() < deadline:
+        time.sleep(0.05)  # Running as soon as started; the script's first line comes after
     hold = standin.run("condor_hold", str(cluster))
     assert hold.stdout == f"All jobs in cluster {cluster} have been held\n"
     assert status(standin, str(cluster)) == "5"  # at once, as the schedd answers
     reason = standin.run("condor_q", str(cluster), "-af", "HoldReasonCode", "HoldReason").stdout
     assert reason.startswith("1 via condor_hold (by user ")
-    time.sleep(0.8)
-    assert (work / "starts.txt").read_text() == "started\n"  # killed before it finished
+    deadline = time.time() + 10
+    while _script_pids(work / "gated.sh") and time.time() < deadline:
+        time.sleep(0.05)
+    assert _script_pids(work / "gated.sh") == []  # the held job's process was killed
+    (work / "gate").touch()
+    time.sleep(0.3)
+    assert (work / "starts.txt").read_text() == "started\n"  # and never finished
     assert standin.run("condor_release", str(cluster)).stdout == (
         f"All jobs in cluster {cluster} have been released\n")
     wait_status(standin, str(cluster), "4")
@@ -76,28 +113,10 @@ def test_hold_stops_the_process_and_release_runs_it_again(standin, work):
     assert ended["TerminatedNormally"] is True and ended["ReturnValue"] == 0
 
 
-def _parent(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def test_rm_kills_the_job_which_leaves_as_removed(standin, work):
     cluster = submit(standin, work, "executable = count.sh\nlog = job.log\nqueue 2\n")
     wait_status(standin, str(cluster), "22")
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if str(work / "count.sh").encode() in cmdline:
-                pids.append(int(entry))
-    # Not a copy the shell forks to run sleep (it has the script's cmdline until it execs).
-    pids = [pid for pid in pids if _parent(pid) not in pids]
+    pids = _script_pids(work / "count.sh")
     assert len(pids) == 2
     out = standin.run("condor_rm", f"{cluster}.1")
     assert out.stdout == f"Job {cluster}.1 marked for removal\n"
