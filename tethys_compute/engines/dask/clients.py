@@ -218,7 +218,7 @@ def _connect(address, timeout, heartbeat_interval):
             # moment (a "cancelled-keys" report after any client's cancel, for one) lands in
             # the same batch. Nothing is wrong with the scheduler: connect again.
             if attempt < HANDSHAKE_ATTEMPTS:
-                logger.info("Dask handshake with %s interrupted by a broadcast; retrying", address)
+                logger.info("Dask client handshake with %s failed (%r); retrying", address, exc)
                 continue
             raise DaskJobException(
                 f"Cannot connect to the Dask scheduler at {address}: the handshake failed "
