@@ -423,6 +423,22 @@ def test_progress_goes_through_set_progress(client, user, monkeypatch):
     assert (row(job).progress, row(job).progress_message) == (80, "step 3 of 7")
 
 
+def test_final_status_and_progress_are_written_in_one_update(client, user):
+    job = basic(user, status="RUN", progress=90, progress_message="writing result.json")
+    with CaptureQueriesContext(connection) as queries:
+        response = report(client, job.pk, job.status_report_token, status="Complete",
+                          progress=100, progress_message="done")
+    assert response.status_code == 200 and response.json()["status"] == "Complete"
+    updates = [q["sql"] for q in queries.captured_queries
+               if q["sql"].startswith('UPDATE "tethys_compute_tethysjob"')]
+    # Nobody can read the job Complete at 90 %: status and progress move together (the
+    # other updates are result processing's claim and outcome).
+    moves = [sql for sql in updates if '"_status" =' in sql or '"progress" =' in sql]
+    assert len(moves) == 1 and '"_status" =' in moves[0] and '"progress" =' in moves[0]
+    stored = row(job)
+    assert (stored._status, stored.progress, stored.progress_message) == ("COM", 100, "done")
+
+
 def test_unchanged_report_costs_one_query_and_no_write(client, user):
     job = basic(user, status="RUN", progress=50, progress_message="half")
     with CaptureQueriesContext(connection) as ctx:

@@ -452,6 +452,15 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
         :raises ValueError: if ``percent`` is not a number between 0 and 100.
         """
+        self._write_fields(**self.progress_fields(percent, message))
+
+    @staticmethod
+    def progress_fields(percent, message=None):
+        """The row values :meth:`set_progress` writes: ``{"progress": int, ...}`` (and
+        ``"progress_message"`` when ``message`` is given, cut to 1024 characters).
+
+        :raises ValueError: if ``percent`` is not a number between 0 and 100.
+        """
         try:
             value = float(percent)
         except (TypeError, ValueError):
@@ -461,7 +470,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         values = {"progress": round(value)}
         if message is not None:
             values["progress_message"] = _short(message, 1024)
-        self._write_fields(**values)
+        return values
 
     def get_logs(self):
         """Return the job's logs: a dict of name -> text, or name -> dict for groups

@@ -297,23 +297,30 @@ def report_job_status(request, job_id):
         if job.post_processing_incomplete and job._results_retry_due():
             run_bounded(_process_results, job)
         return _report_answer(job, 0)
-    if status is not None and not _apply_status(job, status):
+    # Progress sent with a status change is written in the same UPDATE, so nobody sees a
+    # job Complete at its previous progress.
+    progress = None if percent is None else job.progress_fields(percent, message)
+    status_changed = status is not None and _apply_status(job, status, progress)
+    if status is not None and not status_changed:
         if job.is_terminal and _finished_conflict(job, status) is not None:
             # The job ended elsewhere between loading and writing: the report lost.
             return _error(409, "job has already finished")
     nodes_applied = _apply_nodes(job, node_statuses)
-    _apply_progress(job, percent, message)
+    if not status_changed:
+        _apply_progress(job, percent, message)
     return _report_answer(job, nodes_applied)
 
 
-def _apply_status(job, status):
-    """Write a reported status to an active job (compare-and-swap on the row). Result
-    processing that it starts runs for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of
-    the request; then it goes on in the background. True when the status changed."""
+def _apply_status(job, status, extra=None):
+    """Write a reported status (and ``extra`` row values) to an active job
+    (compare-and-swap on the row). Result processing that it starts runs for at most
+    ``CALLBACK_REFRESH_TIMEOUT`` seconds of the request; then it goes on in the
+    background. True when the status changed."""
     code, other = st.to_code(status)
     if code == job._status and other == job.other_status:
         return False
-    changed = job._write_status(code, other=other, reason="reported by compute node")
+    changed = job._write_status(code, other=other, reason="reported by compute node",
+                                extra=extra)
     if changed and job.post_processing_incomplete:
         run_bounded(_process_results, job)
     return changed
