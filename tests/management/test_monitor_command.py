@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -99,10 +100,13 @@ def test_sigterm_stops_the_monitor_cleanly_mid_cycle(live_project):
     project = live_project()
     engine = FakeEngine(project.engine_dir)
     jobs = project.ops("create", count=4, schedulers=["alpha", "beta"], state="running")
-    engine.set_latency("alpha", 1.0)
+    gate = project.engine_dir / "alpha.gate"
+    engine.set_gate("alpha", gate)  # alpha's query waits for the gate, however fast or slow
     process = project.spawn("monitor", "tethys_compute_monitor", "--interval", "0.2")
-    wait_for(lambda: project.ops("leases") > 0, what="the monitor to claim jobs")
-    wait_for(lambda: engine.queries(), what="the first engine query")
+    wait_for(lambda: Path(f"{gate}.waiting").exists(), what="the monitor's first engine query")
+    assert project.ops("leases") > 0  # mid-cycle: its jobs are claimed
+    process.send_signal(signal.SIGTERM)
+    gate.touch()
     assert project.stop(process, signal.SIGTERM) == 0
     out, err = project.output(process)
     assert "Traceback" not in err

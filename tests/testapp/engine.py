@@ -101,6 +101,11 @@ class FakeEngine:
     def set_latency(self, scheduler, seconds):
         self._change(scheduler, latency=seconds)
 
+    def set_gate(self, scheduler, path):
+        """Make each status query of ``scheduler`` wait (up to 60 s) until the file ``path``
+        exists; a query that starts waiting creates ``<path>.waiting``."""
+        self._change(scheduler, gate=str(path))
+
     def set_down(self, scheduler, down=True):
         self._change(scheduler, down=down)
 
@@ -118,6 +123,11 @@ class FakeEngine:
         data = self._load(scheduler)
         if data["latency"]:
             time.sleep(data["latency"])
+        if data.get("gate"):
+            Path(data["gate"] + ".waiting").touch()
+            deadline = time.time() + 60
+            while not os.path.exists(data["gate"]) and time.time() < deadline:
+                time.sleep(0.02)
         end = time.time()
         self._journal({"scheduler": scheduler, "keys": keys, "pid": os.getpid(),
                        "start": start, "end": end, "down": data["down"]})
