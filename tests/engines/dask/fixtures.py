@@ -39,6 +39,16 @@ __all__ = [
 ]
 
 
+def run_python(script, timeout=60):
+    """Run ``script`` in a new Python process with the repository importable; fails the
+    test (showing the end of its stderr) unless it exits 0. Returns the finished process."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def wait_until(predicate, timeout=30.0, interval=0.02, message="condition"):
     """Call ``predicate`` until it returns a truthy value (returned) or fail after
     ``timeout`` seconds."""

@@ -1,9 +1,6 @@
 """One client per scheduler address per process (tethys_compute/engines/dask/clients.py)."""
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -11,7 +8,7 @@ import pytest
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from tests.engines.dask.fixtures import *  # noqa: F403
-from tests.engines.dask.fixtures import REPO
+from tests.engines.dask.fixtures import run_python
 from tethys_compute.engines.dask import clients, tasks
 from tethys_compute.engines.dask.errors import DaskJobException, DaskSchedulerUnavailable
 from tethys_compute.exceptions import EngineUnavailable
@@ -141,10 +138,7 @@ def test_clients_are_closed_when_the_process_exits(dask_cluster):
         "print(tasks.task_states(c, ['k'], 10))\n"
     )
     before = len(dask_cluster.scheduler.clients)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python(script)
     assert "{'k': None}" in result.stdout
     # The scheduler saw the client leave (closed, not just dropped).
     deadline = time.monotonic() + 10

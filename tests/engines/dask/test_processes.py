@@ -2,9 +2,6 @@
 the preloaded plugin's push path, and faults (a worker killed mid-task, the scheduler
 restarted, the web side's client dropped, 200 jobs with bounded connections)."""
 
-import os
-import subprocess
-import sys
 
 import psutil
 import pytest
@@ -12,9 +9,9 @@ import pytest
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tests.engines.dask.fixtures import (
-    REPO,
     own_client,
     read_json,
+    run_python,
     tcp_connections_to,
     wait_until,
 )
@@ -192,10 +189,7 @@ def test_outcome_found_after_the_submitting_process_exited(dask_processes):
         f"with clients.connection({processes.address!r}) as c:\n"
         f"    tasks.submit(c, work.nap, 0.5, 'from a process that exited', key={key!r})\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_python(script)
     with clients.connection(processes.address) as client:
         wait_until(lambda: tasks.task_states(client, [key], 5)[key] == "memory",
                    message="the orphaned task to finish")

@@ -1,9 +1,6 @@
 """Task operations by key (tethys_compute/engines/dask/tasks.py) on a real LocalCluster."""
 
 import gc
-import os
-import subprocess
-import sys
 import time
 
 import dask
@@ -11,7 +8,7 @@ import pytest
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
-from tests.engines.dask.fixtures import REPO, own_client, wait_until
+from tests.engines.dask.fixtures import own_client, run_python, wait_until
 from tethys_compute.engines.dask import clients, tasks
 
 
@@ -145,10 +142,7 @@ def test_state_by_key_from_a_process_started_after_submission(client, dask_clust
         f"    print(tasks.task_states(c, [{key!r}], 10)[{key!r}],"
         f" tasks.gather(c, [{key!r}], 10)[{key!r}])\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python(script)
     assert result.stdout.split() == ["memory", "42"]
     tasks.release(client, [key])
 
