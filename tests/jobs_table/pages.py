@@ -1,6 +1,7 @@
 """Pages of the jobs table tests: a Bootstrap 5 page showing the visitor's jobs in a
 JobsTable (options chosen by ``?preset=``), and the pages its links open."""
 
+import time
 from pathlib import Path
 
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_POST
 from tests.testapp.app import TestApp
 from tethys_compute.gizmos import CustomJobAction, JobsTable
 from tethys_compute.jobs_table import get_jobs_user
+from tethys_compute.models import TethysJob
 
 from . import actions_for_tests as acts
 
@@ -79,3 +81,14 @@ def job_page(kind):
         return response
 
     return view
+
+
+def details_page(request, job_id):
+    """A custom action's modal page; a job named "slow" answers after 1.5 s, one named
+    "hidden" answers 404."""
+    name = TethysJob.objects.filter(pk=job_id).values_list("name", flat=True).first()
+    if name == "hidden":
+        raise Http404
+    if name == "slow":
+        time.sleep(1.5)
+    return job_page("Details")(request, job_id)

@@ -255,6 +255,8 @@ def test_logs_dialog_per_node_lazy_truncated_refreshable(open_page, user, make_j
 def test_monitor_results_and_modal_links(open_page, user, make_job):
     running = make_job("running", status="RUN")
     done = make_job("done", status="COM")
+    slow = make_job("slow", status="COM")
+    hidden = make_job("hidden", status="COM")
     page = open_page(user, "/jobs/?preset=all")
     choose(page, done, "Details")
     dialog = page.locator("dialog.tc-modal-dialog")
@@ -264,6 +266,25 @@ def test_monitor_results_and_modal_links(open_page, user, make_job):
     # Styled by the page's stylesheets (Bootstrap's text-primary), its script not run.
     assert heading.evaluate("e => getComputedStyle(e).color") == "rgb(13, 110, 253)"
     assert page.evaluate("() => window.__modal_script") is None
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+    # Opened again for another job: that job's page (a new frame, not the old one).
+    choose(page, running, "Details")
+    expect(heading).to_have_text(f"Details of job {running.pk}")
+    dialog.get_by_role("button", name="Close").click()
+    # A slow answer for a modal closed meanwhile never replaces the next modal's page.
+    choose(page, slow, "Details")
+    expect(dialog.locator(".tc-modal-status")).to_have_text("Loading…")
+    dialog.get_by_role("button", name="Close").click()
+    choose(page, done, "Details")
+    expect(heading).to_have_text(f"Details of job {done.pk}")
+    page.wait_for_timeout(2000)
+    expect(heading).to_have_text(f"Details of job {done.pk}")
+    dialog.get_by_role("button", name="Close").click()
+    # An error answer is said in the dialog, not left as "Loading…".
+    choose(page, hidden, "Details")
+    expect(dialog.locator(".tc-modal-status")).to_have_text("The server answered 404 Not Found.")
+    expect(dialog.locator(".tc-modal-frame")).to_be_hidden()
     dialog.get_by_role("button", name="Close").click()
     row(page, done).locator("summary").click()
     row(page, done).get_by_role("link", name="View Results").click()

@@ -12,5 +12,5 @@ urlpatterns = [
     path("bootstrap.css", pages.bootstrap_css),
     path("monitor/<int:job_id>/", pages.job_page("Monitor"), name="job_monitor"),
     path("results/<int:job_id>/", pages.job_page("Results"), name="job_results"),
-    path("details/<int:job_id>/", pages.job_page("Details"), name="job_details"),
+    path("details/<int:job_id>/", pages.details_page, name="job_details"),
 ]

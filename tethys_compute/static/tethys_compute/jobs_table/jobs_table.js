@@ -520,14 +520,41 @@
 
   /* A custom action's modal_url: its HTML (a fragment, as Tethys injects it) is shown in
      a sandboxed frame (no scripts, no access to this page), styled with this page's
-     stylesheets; links open in the page itself. */
+     stylesheets; links open in the page itself. Each answer goes into a new frame element:
+     Chromium may ignore a second change of an existing frame's srcdoc made while the first
+     is still loading, which left "Loading…" on screen. A slow answer for a modal since
+     closed or reopened is dropped. */
   JobsTable.prototype.openModal = function (url, title) {
+    var self = this;
     var dialog = this.root.querySelector(".tc-modal-dialog");
-    var frame = dialog.querySelector("iframe");
+    var status = dialog.querySelector(".tc-modal-status");
     var address = new URL(url, window.location.href).href;
+    var opened = (this.modalOpened || 0) + 1;
+    this.modalOpened = opened;
+    function current() { return self.modalOpened === opened && dialog.open; }
+    function showFrame(srcdoc) {
+      var old = dialog.querySelector(".tc-modal-frame");
+      var frame = old.cloneNode(false);
+      frame.removeAttribute("srcdoc");
+      frame.hidden = srcdoc === null;
+      if (srcdoc !== null) { frame.srcdoc = srcdoc; }
+      old.replaceWith(frame);
+    }
+    function showStatus(text) {
+      status.textContent = text;
+      status.hidden = !text;
+    }
     dialog.querySelector(".tc-dialog-title").textContent = title;
-    frame.srcdoc = "<p style='font-family: sans-serif'>Loading…</p>";
-    dialog.addEventListener("close", function () { frame.srcdoc = ""; }, {once: true});
+    showFrame(null);
+    showStatus("Loading…");
+    if (!this.modalCloseBound) {
+      this.modalCloseBound = true;
+      dialog.addEventListener("close", function () {
+        self.modalOpened += 1;
+        showFrame(null);
+        showStatus("");
+      });
+    }
     dialog.showModal();
     fetch(address, {credentials: "same-origin", headers: {"X-Requested-With": "XMLHttpRequest"}})
       .then(function (response) {
@@ -537,15 +564,17 @@
         return response.text();
       })
       .then(function (html) {
+        if (!current()) { return; }
         var head = '<meta charset="utf-8"><base href="' + escapeHtml(address) + '" target="_top">';
         document.querySelectorAll('link[rel="stylesheet"]').forEach(function (link) {
           head += '<link rel="stylesheet" href="' + escapeHtml(link.href) + '">';
         });
-        frame.srcdoc = "<!doctype html><html><head>" + head + '</head><body class="p-3">' +
-          html + "</body></html>";
+        showStatus("");
+        showFrame("<!doctype html><html><head>" + head + '</head><body class="p-3">' +
+          html + "</body></html>");
       })
       .catch(function (error) {
-        frame.srcdoc = "<p style='font-family: sans-serif'>" + escapeHtml(error.message) + "</p>";
+        if (current()) { showStatus(error.message); }
       });
   };
 
