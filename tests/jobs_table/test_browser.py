@@ -264,7 +264,7 @@ def test_monitor_results_and_modal_links(open_page, user, make_job):
     heading = page.frame_locator(".tc-modal-frame").locator("#page")
     expect(heading).to_have_text(f"Details of job {done.pk}")
     # Styled by the page's stylesheets (Bootstrap's text-primary), its script not run.
-    assert heading.evaluate("e => getComputedStyle(e).color") == "rgb(13, 110, 253)"
+    expect(heading).to_have_css("color", "rgb(13, 110, 253)")  # once the sheet has loaded
     assert page.evaluate("() => window.__modal_script") is None
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
