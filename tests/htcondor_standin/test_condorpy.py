@@ -53,12 +53,19 @@ def wait_for(read, wanted, timeout=15):
 
 
 def test_condorpy_job_submit_status_and_wait(slow_pool, work, monkeypatch):
-    job = condorpy.Job("demo", condorpy.Templates.vanilla_base, executable="run.sh",
+    # The job runs until the test opens its gate, so Running is seen however slowly
+    # condor_q answers on a loaded machine.
+    gate = work / "gate"
+    (work / "gated.sh").write_text(f"#!/bin/sh\necho run $1\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n")
+    (work / "gated.sh").chmod(0o755)
+    job = condorpy.Job("demo", condorpy.Templates.vanilla_base, executable="gated.sh",
                        arguments="1", working_directory=str(work))
     cluster = job.submit()
     assert cluster == 1
-    seen = wait_for(lambda: job.status, "Completed")
-    assert seen[0] == "Idle" and "Running" in seen
+    seen = wait_for(lambda: job.status, "Running")
+    assert seen == ["Idle", "Running"]
+    gate.touch()
+    wait_for(lambda: job.status, "Completed")
     # condorpy makes the log path absolute against the process's directory before its
     # own chdir (a condorpy bug the engine's TransportJob.wait avoids): run it from there.
     monkeypatch.chdir(work)

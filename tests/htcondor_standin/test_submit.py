@@ -36,9 +36,13 @@ def _history(standin, *args):
 
 def test_submit_prints_cluster_and_queues_n_procs_with_macros(standin, work):
     (work / "out").mkdir()
+    # The jobs wait for the test to open their gate, so they are still in the queue when
+    # it is read, however loaded the machine.
+    gate = work / "gate"
+    _script(work / "gated.sh", f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\necho out $@\n")
     (work / "job.sub").write_text(
         "# a comment\n"
-        "executable = run.sh\n"
+        "executable = gated.sh\n"
         "arguments = \"alpha 'two words'\"\n"
         "initialdir = out\n"
         "name = demo\n"
@@ -57,7 +61,7 @@ def test_submit_prints_cluster_and_queues_n_procs_with_macros(standin, work):
     ads = _ads(standin, "1")
     assert [ad["ProcId"] for ad in ads] == [0, 1, 2]
     first = ads[0]
-    assert first["Cmd"] == str(work / "run.sh")
+    assert first["Cmd"] == str(work / "gated.sh")
     assert first["Iwd"] == str(work / "out")
     assert first["UserLog"] == str(work / "out" / "demo.1.log")
     assert [ad["Out"] for ad in ads] == ["demo.1.0.out", "demo.1.1.out", "demo.1.2.out"]
@@ -65,6 +69,7 @@ def test_submit_prints_cluster_and_queues_n_procs_with_macros(standin, work):
     assert first["Arguments"] == "alpha 'two words'"
     assert first["Project"] == "tethys" and first["Answer"] == 42
     assert first["JobPrio"] == 3 and first["JobStatus"] in (1, 2)
+    gate.touch()
     assert standin.wait_until_empty()
     done = _history(standin, "1")
     assert sorted(ad["ProcId"] for ad in done) == [0, 1, 2]
