@@ -23,9 +23,18 @@ def test_package_defaults_to_the_package_of_the_module():
     assert Anything.name == "Anything"
 
 
+def test_get_job_manager_touches_no_database(django_assert_num_queries):
+    SchedulerSetting.objects.all().delete()
+    with django_assert_num_queries(0):
+        manager = TestApp.get_job_manager()
+    assert manager.label == "test_app"
+    assert not SchedulerSetting.objects.exists()
+
+
 def test_first_use_syncs_declared_settings():
     SchedulerSetting.objects.all().delete()
-    TestApp.get_job_manager()
+    with pytest.raises(TethysAppSettingNotAssigned):
+        TestApp.get_scheduler("dask_primary")
     rows = {s.name: s for s in SchedulerSetting.objects.filter(app_package="test_app")}
     assert set(rows) == {"dask_primary", "condor_primary"}
     assert rows["dask_primary"].engine == SchedulerSetting.DASK and rows["dask_primary"].required

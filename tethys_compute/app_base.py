@@ -15,7 +15,8 @@ An app declares itself as in Tethys::
 and uses ``MyApp.get_job_manager()`` and ``MyApp.get_scheduler("dask_primary")``.
 App classes are found in the ``app`` modules of ``INSTALLED_APPS`` (and in
 ``TETHYS_COMPUTE["APPS"]``); their declared settings are synced to the database after
-``migrate``, on first use of the class, and by ``sync_scheduler_settings()``.
+``migrate``, on the first ``get_scheduler()``, and by ``sync_scheduler_settings()``;
+``get_job_manager()`` never touches the database (it may run at import time).
 """
 
 from __future__ import annotations
@@ -71,10 +72,15 @@ class TethysAppBase:
 
     @classmethod
     def get_job_manager(cls):
-        """Return a :class:`~tethys_compute.job_manager.JobManager` for this app."""
+        """Return a :class:`~tethys_compute.job_manager.JobManager` for this app.
+
+        Touches no database, so it may be called while a module is imported (the Dask
+        tutorial's controllers make their manager during URL loading, before ``migrate``
+        may have run). The app's scheduler settings are synced after ``migrate`` and on
+        first use of :meth:`get_scheduler`.
+        """
         from .job_manager import JobManager
 
-        cls._ensure_synced()
         return JobManager(cls())
 
     @classmethod
