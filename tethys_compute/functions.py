@@ -53,7 +53,15 @@ def import_function(path: str):
 
 
 def call(function, *args):
-    """Call ``function`` (plain or ``async``) and return its result."""
+    """Call ``function`` (plain or ``async``) and return its result; a coroutine returned
+    by a plain callable (a wrapped ``async def``) is awaited too."""
     if inspect.iscoroutinefunction(function):
         return async_to_sync(function)(*args)
-    return function(*args)
+    result = function(*args)
+    if inspect.iscoroutine(result):
+
+        async def wait():
+            return await result
+
+        return async_to_sync(wait)()
+    return result

@@ -21,6 +21,7 @@ from django.utils import timezone
 from . import leases
 from . import status as st
 from .conf import get_config
+from .functions import call
 
 logger = logging.getLogger("tethys_compute.monitor")
 
@@ -172,7 +173,7 @@ def _retry_results(job) -> RefreshStats:
 
     before = (job._status, job.completion_time)
     try:
-        job.update_status()
+        call(job.update_status)
     except Exception:  # noqa: BLE001 - logged; the job is retried next time
         logger.exception("Job %s: retrying result processing failed", job.pk)
         return RefreshStats(checked=1, errors=1)

@@ -379,3 +379,65 @@ def test_job_without_logs(alice_client, make_job, table_token):
     job = make_job(status="RUN")
     assert get_logs(alice_client, table_token([job]), job.pk).json() == {
         "success": True, "name": job.name, "logs": []}
+
+
+# --- async built-in methods (Tethys awaits them: "Async Handlers/Jobs Table") ---------------
+def _make_async(monkeypatch, klass, name):
+    """Replace ``klass.name`` with an ``async def`` doing the same work (as a custom job
+    type written for Tethys 4.3+ may); returns the list of calls it saw."""
+    from asgiref.sync import sync_to_async
+
+    original = getattr(klass, name)
+    calls = []
+
+    async def method(self, *args, **kwargs):
+        calls.append(self.pk)
+        return await sync_to_async(original)(self, *args, **kwargs)
+
+    monkeypatch.setattr(klass, name, method)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("start", "action", "method", "end"),
+    [("PEN", "run", "execute", "SUB"), ("RUN", "terminate", "stop", "ABT"),
+     ("COM", "resubmit", "resubmit", "RUN"), ("RUN", "pause", "pause", "PAS")],
+)
+def test_async_builtin_methods_are_awaited(alice_client, make_job, table_token, monkeypatch,
+                                           start, action, method, end):
+    job = make_job(status=None if start == "PEN" else start)
+    calls = _make_async(monkeypatch, BasicJob, method)
+    token = table_token([job], actions=["run", "pause", "resubmit", "terminate"])
+    body = act(alice_client, token, job.pk, action).json()
+    assert body["success"] is True
+    assert calls == [job.pk]
+    assert TethysJob.objects.get(pk=job.pk)._status == end
+
+
+def test_async_delete_is_awaited(alice_client, make_job, table_token, monkeypatch):
+    job = make_job(status="COM")
+    calls = _make_async(monkeypatch, BasicJob, "delete")
+    body = act(alice_client, table_token([job]), job.pk, "delete").json()
+    assert body == {"success": True, "removed": True, "message": ""}
+    assert calls == [job.pk] and not TethysJob.objects.filter(pk=job.pk).exists()
+
+
+def test_async_get_logs_is_awaited(alice_client, logged_job, table_token, monkeypatch):
+    _make_async(monkeypatch, BasicJob, "get_logs")
+    body = get_logs(alice_client, table_token([logged_job]), logged_job.pk).json()
+    assert body["success"] is True
+    assert [entry["name"] for entry in body["logs"]] == ["stdout", "node_a", "big"]
+
+
+def test_async_update_status_is_awaited_by_the_poll(alice_client, make_job, table_token, engine,
+                                                    monkeypatch):
+    from tests.testapp.fixtures import age
+
+    job = age(make_job(status="SUB"))
+    calls = _make_async(monkeypatch, BasicJob, "update_status")
+    token = table_token([job])
+    engine[job.pk] = "RUN"
+    answer = poll(alice_client, token, {str(job.pk): "stale"}).json()
+    assert calls == [job.pk]
+    assert answer["rows"][str(job.pk)]["status"] == "Running"
+    assert TethysJob.objects.get(pk=job.pk)._status == "RUN"

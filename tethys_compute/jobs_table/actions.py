@@ -127,6 +127,9 @@ BUILTIN_ACTIONS = {
 
 
 def perform_builtin(action: BuiltinAction, job):
-    """Run a built-in state-changing action on ``job``; returns the success message."""
-    getattr(job, action.method)()
+    """Run a built-in state-changing action on ``job``; returns the success message.
+    A job type's ``async def`` method is awaited (as Tethys's jobs table does)."""
+    from ..functions import call
+
+    call(getattr(job, action.method))
     return action.success_message.format(id=job.pk)

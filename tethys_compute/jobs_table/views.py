@@ -251,7 +251,7 @@ def _logs_job(request):
     if not BUILTIN_ACTIONS["logs"].is_enabled(job):
         raise Refused(409, f"No logs yet (status: {job.cached_status}).")
     try:
-        logs = job.get_logs()
+        logs = call(job.get_logs)
     except Exception:  # noqa: BLE001 - an engine failure is shown as a message
         logger.exception("Jobs table: reading the logs of job %s failed", job.pk)
         raise Refused(500, f"Unable to read the logs of job {job.pk}.") from None

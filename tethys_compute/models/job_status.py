@@ -188,7 +188,10 @@ class JobStatusRules:
         :param jobs: a list of jobs of this class.
         :returns: the number of jobs whose status changed.
         """
-        return sum(1 for job in jobs if job.update_status())
+        from ..functions import call
+
+        # A job type's ``async def update_status`` is awaited (Tethys's table awaits it).
+        return sum(1 for job in jobs if call(job.update_status))
 
     def status_batch_key(self):
         """Jobs with equal keys are refreshed together by :meth:`bulk_update_status`;
