@@ -167,3 +167,63 @@ def test_rows_property_reads_the_database_only(make_job, django_assert_max_num_q
     with django_assert_max_num_queries(2):
         rows = table.rows
     assert [row["status"] for row in rows] == ["Running"] * 5
+
+
+def test_empty_table_empties_column_fields_and_names_as_tethys():
+    """Tethys validates columns against the first job; with none, its table has no
+    columns (only Status and Actions), ``column_fields`` and ``column_names`` empty."""
+    table = JobsTable(jobs=[], column_fields=["id", ("Created", "creation_time"), "name"])
+    assert table.column_fields == [] and table.column_names == []
+    assert table.num_cols == 2
+    html = render_table(table)
+    assert "No Jobs" in html and 'colspan="2"' in html
+    empty_queryset = JobsTable(jobs=TethysJob.objects.none(), column_fields=["id"],
+                               enable_data_table=True, data_table_options={"paging": True})
+    assert empty_queryset.column_fields == [] and empty_queryset.column_names == []
+
+
+def render_table(table):
+    from django.template import Context, Template
+
+    return Template("{% load tethys_compute %}{% jobs_table table %}").render(
+        Context({"table": table}))
+
+
+@pytest.mark.parametrize(("legacy", "dropped"), [
+    ({"delete_btn": False}, "Delete"), ({"run_btn": False}, "Run"),
+    ({"show_resubmit_btn": False}, "Resubmit"), ({"show_log_btn": False}, "View Logs"),
+])
+def test_legacy_button_kwargs_are_accepted_with_a_warning(make_job, caplog, legacy, dropped):
+    """F14: Tethys 2/3's ``delete_btn`` & co. raise TypeError in Tethys 4; we accept them
+    with a logged warning (a False one removes its action from the default menu)."""
+    with caplog.at_level(logging.WARNING, logger="tethys_compute.jobs_table"):
+        table = JobsTable(jobs=[make_job()], column_fields=["id"], **legacy)
+    assert dropped not in table.actions
+    assert f"{next(iter(legacy))} is a Tethys 2/3 argument" in caplog.text
+    kept = JobsTable(jobs=[make_job()], column_fields=["id"], delete_btn=True, run_btn=True)
+    assert list(kept.actions) == ["Run", "Resubmit", "_sep_2", "View Logs", "_sep_4",
+                                  "Terminate", "Delete"]
+    # With an explicit menu the legacy flags change nothing (the menu says it all).
+    explicit = JobsTable(jobs=[make_job()], column_fields=["id"], actions=["delete"],
+                         delete_btn=False)
+    assert list(explicit.actions) == ["Delete"]
+
+
+def test_unknown_kwargs_still_raise_type_error(make_job):
+    with pytest.raises(TypeError, match="no_such_option"):
+        JobsTable(jobs=[make_job()], column_fields=["id"], no_such_option=True)
+
+
+def test_creation_time_order_overrides_the_querysets_order_as_tethys(make_job):
+    """F15: since Tethys 4.2 the table sorts by creation_time, ascending, whatever order
+    the jobs came in (the Dask tutorial's ``list_jobs(order_by='-id')`` shows oldest
+    first). ``sort=False`` keeps the queryset's order; ``reverse_sort=True`` puts the
+    newest first."""
+    jobs = [make_job(f"job {i}") for i in range(3)]
+    newest_first = TethysJob.objects.filter(pk__in=[j.pk for j in jobs]).order_by("-id")
+    assert [j.name for j in JobsTable(jobs=newest_first, column_fields=["id"]).jobs] == [
+        "job 0", "job 1", "job 2"]
+    assert [j.name for j in JobsTable(jobs=newest_first, column_fields=["id"],
+                                      sort=False).jobs] == ["job 2", "job 1", "job 0"]
+    assert [j.name for j in JobsTable(jobs=newest_first, column_fields=["id"],
+                                      reverse_sort=True).jobs] == ["job 2", "job 1", "job 0"]

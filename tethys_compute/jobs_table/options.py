@@ -18,6 +18,11 @@ from .tokens import TableConfig, dump_ids
 
 logger = logging.getLogger("tethys_compute.jobs_table")
 
+# Tethys 2/3 arguments (a TypeError in Tethys 4), accepted with a warning: a false one
+# removes its action from the default menu.
+LEGACY_BUTTONS = {"run_btn": "run", "delete_btn": "delete", "show_resubmit_btn": "resubmit",
+                  "show_log_btn": "logs"}
+
 DEFAULT_DATA_TABLE_OPTIONS = {"ordering": True, "searching": False, "paging": False}
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_:][-A-Za-z0-9_:.]*$")
 
@@ -86,6 +91,10 @@ class JobsTable(dict):
     :param sort: sort the jobs: true sorts by ``creation_time``, a callable is used as
         the sort key, false keeps the given order.
     :param reverse_sort: reverse that order.
+    :param run_btn, delete_btn, show_resubmit_btn, show_log_btn: Tethys 2/3 arguments
+        (Tethys 4 raises ``TypeError``): accepted with a logged warning; a false one
+        removes ``run``, ``delete``, ``resubmit`` or ``logs`` from the default menu
+        (an explicit ``actions`` list is kept as given).
     :raises ValueError: ``'The action "x" is not a valid default action.'`` for an
         unknown action key, the :class:`CustomJobAction` errors, and on malformed
         ``column_fields``, links, ``attributes`` or ``refresh_interval``.
@@ -115,8 +124,14 @@ class JobsTable(dict):
         data_table_options=None,
         sort=True,
         reverse_sort=False,
+        run_btn=None,
+        delete_btn=None,
+        show_resubmit_btn=None,
+        show_log_btn=None,
     ):
         super().__init__()
+        legacy = {"run_btn": run_btn, "delete_btn": delete_btn,
+                  "show_resubmit_btn": show_resubmit_btn, "show_log_btn": show_log_btn}
         self.__dict__ = self
         self.attributes = self._check_attributes(attributes)
         self.classes = classes or ""
@@ -135,7 +150,9 @@ class JobsTable(dict):
         self.sort = sort
         self.reverse_sort = reverse_sort
         parsed = cols.parse_columns(column_fields)
-        self.columns = cols.validate_columns(parsed, first)
+        # As Tethys: columns are validated against the first job; with no job there are
+        # none (column_fields and column_names empty, only Status and Actions shown).
+        self.columns = cols.validate_columns(parsed, first) if first is not None else []
         self.column_fields = [column.field for column in self.columns]
         self.column_names = [column.title for column in self.columns]
         self.show_status = bool(show_status)
@@ -160,7 +177,7 @@ class JobsTable(dict):
             dict(DEFAULT_DATA_TABLE_OPTIONS) if data_table_options is None else data_table_options
         )
         self.active_statuses = self._active_statuses()
-        self._menu = self._build_menu(actions)
+        self._menu = self._build_menu(self._legacy_actions(actions, legacy))
         self.actions = self._tethys_actions()
 
     # --- jobs ------------------------------------------------------------------------------
@@ -215,6 +232,20 @@ class JobsTable(dict):
         for klass in {type(job) for job in self._some_jobs()}:
             statuses += [s for s in klass.ACTIVE_STATUSES if s not in statuses]
         return statuses
+
+    @staticmethod
+    def _legacy_actions(actions, legacy):
+        """Apply Tethys 2/3's ``*_btn`` arguments (warned about) to the default menu."""
+        given = {name: value for name, value in legacy.items() if value is not None}
+        for name in given:
+            logger.warning(
+                "JobsTable: %s is a Tethys 2/3 argument (Tethys 4 raises TypeError); use "
+                "actions=[...] instead.", name,
+            )
+        if actions is not None or not given:
+            return actions
+        dropped = {LEGACY_BUTTONS[name] for name, value in given.items() if not value}
+        return [item for item in DEFAULT_ACTIONS if item not in dropped]
 
     def _build_menu(self, actions):
         """The menu as built-in keys, separators and :class:`CustomJobAction` objects."""
