@@ -2,7 +2,8 @@
 
 
 def get_template(template_name):
-    """Return a copy of condorpy template ``template_name`` (``base`` when unknown).
+    """Return a copy of condorpy template ``template_name`` (``base`` when ``None`` or
+    unknown, as Tethys).
 
     :raises ImportError: if condorpy is not installed.
     """
@@ -12,7 +13,7 @@ def get_template(template_name):
         raise ImportError(
             "condorpy is needed for condorpy templates: pip install 'tethys-compute[condor]'"
         ) from exc
-    template = getattr(Templates, template_name, None)
+    template = getattr(Templates, template_name, None) if isinstance(template_name, str) else None
     if not isinstance(template, dict):
         template = Templates.base
     return dict(template)

@@ -24,7 +24,7 @@ class CondorJob(CondorBase, CondorPyJob):
         return self.condorpy_job
 
     def save(self, *args, **kwargs):
-        self.update_database_fields()
+        self.normalise_attributes()
         return super().save(*args, **kwargs)
 
     def update_database_fields(self):

@@ -4,6 +4,8 @@ import re
 
 from django.db import models
 
+from .submit_values import submit_attributes
+
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -53,8 +55,9 @@ class CondorPyJob(models.Model):
 
     @classmethod
     def get_condorpy_template(cls, template_name):
-        """Return the attributes of a condorpy template (``base``, ``vanilla_base``,
-        ``vanilla_transfer_files``, ``vanilla_nfs``), falling back to ``base``.
+        """Return a copy of the attributes of a condorpy template (``base``,
+        ``vanilla_base``, ``vanilla_transfer_files``, ``vanilla_nfs``); ``None`` or an
+        unknown name gives ``base`` (as Tethys).
 
         :raises ImportError: if condorpy is not installed (``pip install tethys-compute[condor]``).
         """
@@ -64,8 +67,17 @@ class CondorPyJob(models.Model):
 
     # --- the condorpy object ------------------------------------------------------------------
     def _condorpy_source(self):
-        return (condorpy_name(self.name), json.dumps(self._attributes or {}, sort_keys=True),
+        name = condorpy_name(self.name)
+        attributes = submit_attributes(name, self._attributes)
+        return (name, json.dumps(attributes, sort_keys=True, default=str),
                 self._num_jobs, tuple(self._remote_input_files or ()), self.workspace)
+
+    def normalise_attributes(self):
+        """Store the attributes as condorpy's normalised strings, with ``job_name`` set to
+        the job's name (called on save, as Tethys pushes them through condorpy then).
+        See :mod:`tethys_compute.models.condor.submit_values`."""
+        self.update_database_fields()
+        self._attributes = submit_attributes(condorpy_name(self.name), self._attributes)
 
     @property
     def condorpy_job(self):
@@ -153,7 +165,8 @@ class CondorPyJob(models.Model):
         return os.path.normpath(os.path.join(self.workspace, self.condorpy_job.initial_dir))
 
     def get_attribute(self, name):
-        """One submit-description command's value with macros resolved, or ``None``."""
+        """One submit-description command's value as condorpy's ``Job.get`` gives it:
+        ``$(other)`` references resolved, ``None`` for a missing, empty or false value."""
         return self.condorpy_job.get(name)
 
     def set_attribute(self, name, value):

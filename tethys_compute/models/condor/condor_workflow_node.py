@@ -148,6 +148,8 @@ class CondorWorkflowNode(models.Model):
     def save(self, *args, **kwargs):
         self.validate_name()
         self.update_database_fields()
+        if hasattr(self, "normalise_attributes"):  # a JOB node (CondorPyJob)
+            self.normalise_attributes()
         return super().save(*args, **kwargs)
 
 
