@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..functions import call
+from ..log_files import LogFile
 
 logger = logging.getLogger("tethys_compute.admin")
 
@@ -39,6 +40,9 @@ def _as_text(value) -> str:
 
 
 def _section(title, value, depth) -> LogSection:
+    if isinstance(value, LogFile):  # a log file: only its end is read
+        text, truncated, _size = value.tail(MAX_LOG_CHARS)
+        return LogSection(title, text, truncated=truncated)
     if callable(value):
         try:
             value = call(value)

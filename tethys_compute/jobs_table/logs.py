@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..conf import get_config
 from ..functions import call
+from ..log_files import LogFile, LogNotAvailable
 
 INLINE_MAX = 16 * 1024
 
@@ -67,8 +68,8 @@ def tree(logs) -> list[dict]:
     return entries
 
 
-def resolve(logs, path) -> str:
-    """The full text of the log at ``path`` (a list of keys), calling it if lazy.
+def leaf(logs, path):
+    """The value at ``path`` (a list of keys) as ``get_logs()`` gave it (not called).
 
     :raises NoSuchLog: if ``path`` does not lead to a log.
     """
@@ -84,6 +85,16 @@ def resolve(logs, path) -> str:
         value = value[matches[0]]
     if isinstance(value, dict):
         raise NoSuchLog(path)
+    return value
+
+
+def resolve(logs, path) -> str:
+    """The full text of the log at ``path`` (a list of keys), calling it if lazy (a
+    :class:`~tethys_compute.log_files.LogFile` gives its last part).
+
+    :raises NoSuchLog: if ``path`` does not lead to a log.
+    """
+    value = leaf(logs, path)
     if callable(value):
         value = call(value)
     return as_text(value)
@@ -91,6 +102,28 @@ def resolve(logs, path) -> str:
 
 def content(logs, path) -> dict:
     """``{"content", "truncated", "size"}`` of the log at ``path``, cut to
-    ``JOBS_TABLE_LOG_MAX_BYTES``."""
-    text, truncated, size = tail(resolve(logs, path), int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"]))
+    ``JOBS_TABLE_LOG_MAX_BYTES``; a log file is read from its end only."""
+    limit = int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"])
+    value = leaf(logs, path)
+    if isinstance(value, LogFile):
+        text, truncated, size = value.tail(limit)
+    else:
+        text, truncated, size = tail(resolve(logs, path), limit)
     return {"content": text, "truncated": truncated, "size": size}
+
+
+def download(logs, path):
+    """``(bytes or iterator of bytes, size or None)``: the whole log at ``path``; a log
+    file is streamed in chunks (its size as it was when opened).
+
+    :raises NoSuchLog: if ``path`` does not lead to a log.
+    """
+    value = leaf(logs, path)
+    if isinstance(value, LogFile):
+        try:
+            return value.stream()
+        except LogNotAvailable as exc:
+            data = str(exc).encode("utf-8")
+            return data, len(data)
+    data = resolve(logs, path).encode("utf-8")
+    return data, len(data)

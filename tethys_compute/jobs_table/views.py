@@ -15,7 +15,7 @@ import json
 import logging
 import re
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -311,17 +311,22 @@ def log_content(request):
 @endpoint
 @require_GET
 def log_download(request):
-    """One log's whole text as a ``text/plain`` attachment."""
+    """One log's whole text as a ``text/plain`` attachment; a log file is streamed
+    (its size when opened), so a huge log costs no memory."""
     path = _log_path(request)
     config, job, data = _logs_job(request)
     try:
-        text = log_tools.resolve(data, path)
+        body, size = log_tools.download(data, path)
     except log_tools.NoSuchLog:
         return _error(404, "No such log.")
     except Exception:  # noqa: BLE001
         logger.exception("Jobs table: reading log %s of job %s failed", path, job.pk)
         return _error(500, f"Unable to read this log of job {job.pk}.")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(path))[:100] or "log"
-    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    if isinstance(body, bytes):
+        response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    else:  # a log file: streamed, never held whole in memory
+        response = StreamingHttpResponse(body, content_type="text/plain; charset=utf-8")
+        response["Content-Length"] = str(size)
     response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-{name}.log"'
     return response

@@ -15,6 +15,7 @@ import posixpath
 import re
 
 from ...exceptions import EngineUnavailable
+from ...log_files import CALL_MAX_BYTES, open_within
 from .errors import CondorError, NotInQueue
 from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_autoformat
 from .transport import Transport
@@ -100,20 +101,40 @@ class CondorEngine:
         raise NotImplementedError
 
     # --- files ------------------------------------------------------------------------------------
+    def open_log(self, workspace, remote_id, relative, prefer_local=True):
+        """Open a job file (``relative`` to the job's directory) for reading: the local
+        copy when there is one (synced outputs), else the submit host's. Only files
+        inside the job's directory (locally ``workspace``, on the submit host
+        ``remote_id``), symlinks resolved, are opened.
+
+        :returns: ``(binary file object, size in bytes)``.
+        :raises OutsideDirectory: if the path leads outside the job's directory.
+        :raises FileNotFoundError: if the file exists in neither place.
+        :raises EngineUnavailable: when the submit host cannot be reached.
+        """
+        if prefer_local or not self.remote:
+            try:
+                return open_within(workspace, relative)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                if not self.remote:
+                    raise
+        if not remote_id:
+            raise FileNotFoundError(relative)
+        return self.transport.open_within(remote_id, relative)
+
     def read_text(self, workspace, remote_id, relative, prefer_local=True) -> str | None:
-        """Text of a job file (``relative`` to the job's directory): the local copy when
-        there is one (synced outputs), else the submit host's; ``None`` if neither exists."""
-        local = os.path.join(workspace, relative)
-        if (prefer_local or not self.remote) and os.path.isfile(local):
-            with open(local, "rb") as handle:
-                return handle.read().decode("utf-8", "replace")
-        if not self.remote or not remote_id:
-            return None
+        """Text of a job file (its last ``CALL_MAX_BYTES``), from where
+        :meth:`open_log` finds it; ``None`` if it does not exist.
+
+        :raises OutsideDirectory: if the path leads outside the job's directory.
+        """
         try:
-            return self.transport.read_bytes(self._path(workspace, remote_id, relative)).decode(
-                "utf-8", "replace")
-        except (FileNotFoundError, IsADirectoryError):
+            handle, size = self.open_log(workspace, remote_id, relative, prefer_local)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+        with handle:
+            handle.seek(max(0, size - CALL_MAX_BYTES))
+            return handle.read(CALL_MAX_BYTES).decode("utf-8", "replace")
 
     def glob(self, workspace, remote_id, pattern) -> list[str]:
         """Relative paths matching ``pattern`` (wildcards in the last part only), locally

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import paramiko
 
 from ...exceptions import EngineUnavailable
+from ...log_files import OutsideDirectory, inside
 from .transport import MAX_READ_BYTES, CommandResult, Transport
 
 logger = logging.getLogger("tethys_compute.condor.ssh")
@@ -317,6 +318,19 @@ class SSHTransport(Transport):
             if size > limit:
                 handle.seek(size - limit)
             return handle.read()
+
+    def open_within(self, base, relative):
+        # The server resolves the path (SFTP realpath: symlinks and "..") before the
+        # check; the resolved path is the one opened.
+        with self.sftp() as sftp:
+            root = sftp.normalize(base)
+            target = sftp.normalize(posixpath.join(root, relative))
+            if not inside(root, target, sep="/"):
+                raise OutsideDirectory(relative)
+            attrs = sftp.stat(target)
+            if not stat.S_ISREG(attrs.st_mode or 0):
+                raise IsADirectoryError(relative)
+            return sftp.open(target, "rb"), attrs.st_size
 
     def exists(self, path):
         with self.sftp() as sftp:

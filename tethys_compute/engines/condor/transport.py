@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...exceptions import EngineUnavailable
+from ...log_files import open_within
 
 #: Logs larger than this are read from their end (bytes).
 MAX_READ_BYTES = 4 * 1024 * 1024
@@ -62,6 +63,17 @@ class Transport:
 
     def read_bytes(self, path, limit=MAX_READ_BYTES) -> bytes:
         """The file's content (its last ``limit`` bytes). :raises FileNotFoundError:"""
+        raise NotImplementedError
+
+    def open_within(self, base, relative):
+        """Open ``relative`` (to the directory ``base``) for reading, in binary mode, if
+        it lies inside ``base`` once every symlink is resolved (a job's logs).
+
+        :returns: ``(file object, size in bytes)``.
+        :raises OutsideDirectory: if the path leads outside ``base``.
+        :raises FileNotFoundError: if it does not exist.
+        :raises IsADirectoryError: if it is not a regular file.
+        """
         raise NotImplementedError
 
     def exists(self, path) -> bool:
@@ -128,6 +140,9 @@ class LocalTransport(Transport):
             if size > limit:
                 handle.seek(size - limit)
             return handle.read()
+
+    def open_within(self, base, relative):
+        return open_within(base, relative)
 
     def exists(self, path):
         return os.path.exists(path)

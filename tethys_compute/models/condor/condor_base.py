@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from ...exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
+from ...log_files import LogFile, LogNotAvailable, OutsideDirectory
 from ..tethys_job import TethysJob
 from . import condor_status as cs
 from .condor_scheduler import CondorScheduler
@@ -296,32 +297,48 @@ class CondorBase(TethysJob):
         return {}
 
     def _get_logs(self):
+        """``{name: LogFile}`` (nested for groups): each log is opened only when read,
+        and only from inside the job's directory (see :mod:`tethys_compute.log_files`)."""
         engine = self._engine()
 
         def build(spec):
             if isinstance(spec, dict):
                 return {name: build(value) for name, value in spec.items()}
-            return lambda path=spec: self._read_log(engine, path)
+            return LogFile(spec, lambda path=spec: self._open_log(engine, path))
 
         return build(self._log_files())
 
     def _read_log(self, engine, path):
+        """The text of the log at ``path`` (its end), or the reason it cannot be read."""
+        return LogFile(path, lambda: self._open_log(engine, path))()
+
+    def _open_log(self, engine, path):
+        """``(file object, size)`` of the log at ``path`` (relative to the job's
+        directory; ``*`` wildcards pick the newest match).
+
+        :raises LogNotAvailable: with the reason, shown in place of the log.
+        """
         try:
             if "*" in path:
                 matches = engine.glob(self.workspace, self.remote_id, path)
                 if not matches:
-                    return f"{path} does not exist (yet)."
+                    raise FileNotFoundError(path)
                 path = max(matches, key=_natural_key)
             # A running remote job's files are read where they are written; once the job
             # has finished they have been copied back (a resubmitted job's old copies are
             # not shown while it runs again).
-            text = engine.read_text(self.workspace, self.remote_id, path,
-                                    prefer_local=self.is_terminal)
+            return engine.open_log(self.workspace, self.remote_id, path,
+                                   prefer_local=self.is_terminal)
+        except OutsideDirectory:
+            raise LogNotAvailable(
+                f"{path} is not available: logs are read only from inside the job's "
+                "directory.") from None
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise LogNotAvailable(f"{path} does not exist (yet).") from None
         except EngineUnavailable as exc:
-            return f"{path} cannot be read now: {exc}"
+            raise LogNotAvailable(f"{path} cannot be read now: {exc}") from None
         except OSError as exc:
-            return f"There was an error while reading {path}: {exc}"
-        return f"{path} does not exist (yet)." if text is None else text
+            raise LogNotAvailable(f"There was an error while reading {path}: {exc}") from None
 
     @staticmethod
     def read_file(file_name):
