@@ -1,13 +1,15 @@
 # tethys_compute: the two commands of the README, and the rest of CI.
 #   make demo   run the example project on SQLite and a local Dask cluster
 #   make test   run the whole test suite (DB=postgres for the PostgreSQL pass)
+#   make dist   build the wheel and sdist into dist/ and check them with twine
 PYTHON ?= python3
 VENV   ?= .venv
 DB     ?= sqlite
 PYTEST_ARGS ?=
+DIST   ?= dist
 BIN     = $(VENV)/bin
 
-.PHONY: demo smoke test test-postgres docs lint venv system-deps clean
+.PHONY: demo smoke test test-postgres docs lint dist venv system-deps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +42,15 @@ endif
 test-postgres:
 	$(MAKE) test DB=postgres
 
+# The wheel and sdist, built in an isolated environment (python -m build), then checked.
+dist: venv
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/twine check --strict $(DIST)/*
+
 lint: venv
 	$(BIN)/ruff check tethys_compute tests benchmarks example
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m django makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) .pytest_cache docs/_build .demo .demo-smoke
+	rm -rf $(VENV) .pytest_cache docs/_build .demo .demo-smoke dist build
