@@ -3,7 +3,9 @@
 Migrates an SQLite database under ``.demo/``, creates a demo user (printing its login),
 starts a Dask scheduler (with tethys_compute's status plugin) and a worker on 127.0.0.1,
 registers them as the app's ``dask_primary`` scheduler, starts the monitor and the web
-server on 127.0.0.1, prints the URL, and stops everything cleanly on Ctrl-C.
+server on 127.0.0.1, prints the URL, and stops everything cleanly on Ctrl-C, SIGTERM or
+SIGHUP (what ``timeout`` or a process manager sends to the process group), at any moment,
+even while it is still starting the services.
 
 ``--smoke`` does the same without waiting for a person: it submits the example jobs,
 shows a progress line while they run, checks their results, prints a summary, writes it
@@ -21,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +42,39 @@ def free_port(preferred=None):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _StopRequest:
+    """A stop signal arrives as ``KeyboardInterrupt``, once: the first signal makes the
+    demo ignore further ones (so cleanup runs to the end), and is held back while a child
+    process is being started (so no child is left out of the list of those to stop)."""
+
+    deferring = False
+    pending = False
+
+
+def _on_stop_signal(signum, frame):
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if _StopRequest.deferring:
+        _StopRequest.pending = True
+        return
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def stop_signals_deferred():
+    _StopRequest.deferring = True
+    try:
+        yield
+    finally:
+        _StopRequest.deferring = False
+        if _StopRequest.pending:
+            _StopRequest.pending = False
+            raise KeyboardInterrupt
 
 
 def wait_for(check, what, timeout=60.0, processes=()):
@@ -71,13 +107,16 @@ class Services:
         self.processes: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name, args, quiet=True):
-        log = open(self.data_dir / f"{name}.log", "w")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(
-            args, env=self.env, cwd=ROOT, stdout=log if quiet else None,
-            stderr=subprocess.STDOUT if quiet else None, start_new_session=True,
-        )
-        log.close()
-        self.processes.append((name, process))
+        # Each child in a session of its own: Ctrl-C in the terminal reaches only the demo,
+        # which then stops the children in order (the web server and monitor first).
+        with stop_signals_deferred():
+            log = open(self.data_dir / f"{name}.log", "w")  # noqa: SIM115 - owned by the child
+            process = subprocess.Popen(
+                args, env=self.env, cwd=ROOT, stdout=log if quiet else None,
+                stderr=subprocess.STDOUT if quiet else None, start_new_session=True,
+            )
+            log.close()
+            self.processes.append((name, process))
         return process
 
     def stop(self):
@@ -131,48 +170,36 @@ def register_scheduler(address):
     return scheduler
 
 
-def start_everything(args, data_dir):
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="example.settings",
-        TETHYS_DEMO_DIR=str(data_dir),
-        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        PYTHONUNBUFFERED="1",
-    )
-    data_dir.mkdir(parents=True, exist_ok=True)
+def start_everything(args, data_dir, services):
+    env = services.env
     manage(env, "migrate", "--noinput", "-v", "0")
-    services = Services(data_dir, env)
     web_port = free_port(args.port)
     dask_port = free_port()
     web_url = f"http://127.0.0.1:{web_port}"
     address = f"tcp://127.0.0.1:{dask_port}"
-    try:
-        scheduler = services.start("dask-scheduler", [
-            PYTHON, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-            "--port", str(dask_port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-            "--preload", "tethys_compute.engines.dask.plugin", "--tethys-host", web_url,
-        ])
-        wait_for(lambda: port_open(dask_port), "the Dask scheduler", processes=[scheduler])
-        worker = services.start("dask-worker", [
-            PYTHON, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
-            "--nworkers", "1", "--nthreads", str(args.threads), "--no-dashboard",
-            "--dashboard-address", "127.0.0.1:0",
-        ])
-        setup_django(env)
-        register_scheduler(address)
-        from distributed import Client
+    scheduler = services.start("dask-scheduler", [
+        PYTHON, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+        "--port", str(dask_port), "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+        "--preload", "tethys_compute.engines.dask.plugin", "--tethys-host", web_url,
+    ])
+    wait_for(lambda: port_open(dask_port), "the Dask scheduler", processes=[scheduler])
+    worker = services.start("dask-worker", [
+        PYTHON, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
+        "--nworkers", "1", "--nthreads", str(args.threads), "--no-dashboard",
+        "--dashboard-address", "127.0.0.1:0",
+    ])
+    setup_django(env)
+    register_scheduler(address)
+    from distributed import Client
 
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(1, timeout=60)
-        services.start("monitor", [PYTHON, str(ROOT / "manage.py"), "tethys_compute_monitor",
-                                   "--interval", "2"])
-        web = services.start("web", [PYTHON, str(ROOT / "manage.py"), "runserver",
-                                     f"127.0.0.1:{web_port}", "--noreload"])
-        wait_for(lambda: port_open(web_port), "the web server", processes=[web, worker])
-    except BaseException:
-        services.stop()
-        raise
-    return services, web_url, address
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(1, timeout=60)
+    services.start("monitor", [PYTHON, str(ROOT / "manage.py"), "tethys_compute_monitor",
+                               "--interval", "2"])
+    web = services.start("web", [PYTHON, str(ROOT / "manage.py"), "runserver",
+                                 f"127.0.0.1:{web_port}", "--noreload"])
+    wait_for(lambda: port_open(web_port), "the web server", processes=[web, worker])
+    return web_url, address
 
 
 def run_smoke(web_url, data_dir):
@@ -258,31 +285,42 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="threads of the Dask worker")
     args = parser.parse_args(argv)
     data_dir = Path(args.dir).resolve()
-    services, web_url, address = start_everything(args, data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="example.settings",
+        TETHYS_DEMO_DIR=str(data_dir),
+        PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        PYTHONUNBUFFERED="1",
+    )
+    services = Services(data_dir, env)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
     try:
+        web_url, address = start_everything(args, data_dir, services)
         if args.smoke:
             return run_smoke(web_url, data_dir)
         user, password = create_user("demo")
         print(f"\n  tethys_compute demo is running at {web_url}/")
         print(f"  log in as  {user.get_username()} / {password}")
         print(f"  Dask scheduler {address} (plugin reporting to {web_url}); monitor every 2 s")
-        print(f"  logs and data in {data_dir}; press Ctrl-C to stop\n")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        print(f"  logs and data in {data_dir}; press Ctrl-C to stop\n", flush=True)
         while all(process.poll() is None for _name, process in services.processes):
             time.sleep(0.5)
         dead = [name for name, process in services.processes if process.poll() is not None]
         print(f"  stopped: {', '.join(dead)} exited; see {data_dir}/<name>.log")
         return 1
     except KeyboardInterrupt:
-        print("\n  stopping...")
+        print("\n  stopping...", flush=True)
         return 0
     finally:
+        for sig in STOP_SIGNALS:  # nothing interrupts the cleanup
+            signal.signal(sig, signal.SIG_IGN)
         if "django" in sys.modules and sys.modules["django"].apps.apps.ready:
             from tethys_compute.engines.dask.clients import close_all
 
             close_all()  # this process's client, before its scheduler goes away
         services.stop()
-
 
 if __name__ == "__main__":
     sys.exit(main())
