@@ -7,8 +7,6 @@ these settings by default. Not for production: DEBUG is on and the key is fixed.
 import os
 from pathlib import Path
 
-import django
-
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("TETHYS_DEMO_DIR", BASE_DIR.parent / ".demo"))
 
@@ -62,20 +60,19 @@ TEMPLATES = [
     }
 ]
 
+# The web server, the monitor and the demo write at once: WAL lets readers go on while one
+# writes, IMMEDIATE transactions queue writers instead of failing them.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "db.sqlite3",
-        "OPTIONS": {"timeout": 20},
+        "OPTIONS": {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        },
     }
 }
-if django.VERSION >= (5, 1):
-    # The web server, the monitor and the demo write at once: WAL lets readers go on
-    # while one writes, IMMEDIATE transactions queue writers instead of failing them.
-    DATABASES["default"]["OPTIONS"].update(
-        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        transaction_mode="IMMEDIATE",
-    )
 
 TETHYS_COMPUTE = {
     "WORKSPACES_ROOT": str(DATA_DIR / "workspaces"),

@@ -6,8 +6,6 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-from tethys_compute.compat import check_constraint
-
 
 class Migration(migrations.Migration):
 
@@ -101,10 +99,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='tethysjob',
-            constraint=check_constraint(models.Q(('_status__in', ['PEN', 'SUB', 'RUN', 'VAR', 'PAS', 'COM', 'ERR', 'ABT', 'VCP', 'RES', 'OTH'])), 'tc_job_status_valid'),
+            constraint=models.CheckConstraint(condition=models.Q(('_status__in', ['PEN', 'SUB', 'RUN', 'VAR', 'PAS', 'COM', 'ERR', 'ABT', 'VCP', 'RES', 'OTH'])), name='tc_job_status_valid'),
         ),
         migrations.AddConstraint(
             model_name='tethysjob',
-            constraint=check_constraint(models.Q(('progress__isnull', True), ('progress__lte', 100), _connector='OR'), 'tc_job_progress_range'),
+            constraint=models.CheckConstraint(condition=models.Q(('progress__isnull', True), ('progress__lte', 100), _connector='OR'), name='tc_job_progress_range'),
         ),
     ]

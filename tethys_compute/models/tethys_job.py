@@ -32,7 +32,6 @@ from django.utils import timezone
 
 from .. import signals
 from .. import status as st
-from ..compat import check_constraint
 from ..conf import get_config
 from ..exceptions import JobStateError
 from ..functions import function_path, import_function
@@ -121,9 +120,12 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             ),
         ]
         constraints = [
-            check_constraint(Q(_status__in=st.VALID_STATUSES), "tc_job_status_valid"),
-            check_constraint(
-                Q(progress__isnull=True) | Q(progress__lte=100), "tc_job_progress_range"
+            models.CheckConstraint(
+                condition=Q(_status__in=st.VALID_STATUSES), name="tc_job_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__isnull=True) | Q(progress__lte=100),
+                name="tc_job_progress_range",
             ),
         ]
 
