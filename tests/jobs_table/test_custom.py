@@ -1,6 +1,7 @@
 """CustomJobAction and the registry of custom actions."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tethys_compute.gizmos import CustomJobAction
-from tethys_compute.jobs_table import custom
+from tethys_compute.jobs_table import callables, custom
 from tethys_compute.models import BasicJob, CondorJob, TethysJob
 
 from . import actions_for_tests as acts
@@ -33,17 +34,120 @@ def test_invalid_callbacks_with_tethys_message(callback):
         CustomJobAction("Bad", callback)
 
 
-def test_lambda_and_nested_functions_are_refused_clearly():
-    with pytest.raises(ValueError, match="must be a module-level function"):
-        CustomJobAction("Bad", lambda job: None)
+@pytest.mark.django_db
+def test_any_callable_tethys_accepts_works_in_the_building_process(make_job):
+    """F16: lambdas, closures, bound methods and module functions, for both callbacks,
+    behave in the process that built the table exactly as in Tethys."""
+    threshold = {"name": "wanted"}
 
-    def nested(job):
-        return None
+    def closure_archive(job):
+        return f"closure {job.name}"
 
-    with pytest.raises(ValueError, match="must be a module-level function"):
-        CustomJobAction("Bad", nested)
-    with pytest.raises(ValueError, match="must be a module-level function"):
-        CustomJobAction("Bad", acts.archive, enabled_callback=lambda job, status: True)
+    class Service:
+        def run(self, job):
+            return f"bound {job.name}"
+
+    for callback, expected in ((lambda job: f"lambda {job.name}", "lambda wanted"),
+                               (closure_archive, "closure wanted"),
+                               (Service().run, "bound wanted"),
+                               (acts.archive, "Archived wanted.")):
+        action = CustomJobAction("Do", callback,
+                                 enabled_callback=lambda job, status: job.name == threshold["name"])
+        assert custom.get_custom_action(action.name) is action
+        job = make_job("wanted", status="COM")
+        assert action.is_enabled(job) and not action.is_enabled(make_job("other"))
+        assert action.perform(job) == expected
+    assert CustomJobAction("Do", lambda job: None).properties["callback"] == "<lambda>"
+
+
+def test_references_path_registered_or_local():
+    by_path = CustomJobAction("A", acts.archive, enabled_callback=acts.not_archived)
+    assert by_path.describe()["callback"] == "tests.jobs_table.actions_for_tests.archive"
+    assert by_path.describe()["enabled"] == "tests.jobs_table.actions_for_tests.not_archived"
+    registered = CustomJobAction("B", acts.archiver.archive,
+                                 enabled_callback=acts.archiver.complete_only)
+    assert registered.describe()["callback"] == {"registered": "tests.archiver.archive"}
+    assert registered.describe()["enabled"] == {"registered": "tests.archiver.complete_only"}
+    local = CustomJobAction("C", acts.Archiver("x").archive, enabled_callback=lambda j, s: True)
+    assert local.describe()["callback"] == {
+        "local": f"{acts.__name__}.Archiver.archive:{acts.Archiver.archive.__code__.co_firstlineno}"}
+    assert local.describe()["enabled"]["local"].startswith(
+        f"{__name__}.test_references_path_registered_or_local.<locals>.<lambda>:")
+    assert not by_path.carries_enabled and registered.carries_enabled and local.carries_enabled
+
+
+@pytest.mark.django_db
+def test_latest_table_built_wins_for_local_callables_as_tethys(make_job):
+    """Tethys sets the callable on the class each time a table is built: the latest
+    build wins in that process. A closure rebuilt per request keeps its action name."""
+    job = make_job("j", status="COM")
+
+    def build(answer):
+        return CustomJobAction("Check", acts.archive, enabled_callback=lambda j, s: answer)
+
+    first, second = build(True), build(False)
+    assert first.name == second.name
+    assert custom.get_custom_action(first.name) is second
+    assert not custom.get_custom_action(first.name).is_enabled(job)
+
+
+@pytest.mark.django_db
+def test_local_callables_in_a_process_that_never_built_the_table(make_job, monkeypatch, caplog):
+    action = CustomJobAction("Tidy", lambda job: "tidied",
+                             enabled_callback=lambda job, status: True)
+    description = action.describe()
+    monkeypatch.setattr(custom, "_registry", {})
+    monkeypatch.setattr(callables, "_warned", set())
+    rebuilt = custom.get_custom_action(action.name, description)
+    assert rebuilt.name == action.name and not rebuilt.enabled_available
+    job = make_job(status="COM")
+    with caplog.at_level(logging.WARNING, logger="tethys_compute.jobs_table"):
+        assert rebuilt.is_enabled(job, carried=True) is True
+        assert rebuilt.is_enabled(job, carried=False) is False
+        assert rebuilt.is_enabled(job) is False  # nothing carried: not offered
+        with pytest.raises(custom.ActionUnavailable):
+            rebuilt.perform(job)
+        with pytest.raises(custom.ActionUnavailable):
+            rebuilt.perform(job)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # once for the enabled_callback, once for the callback
+    assert all('custom action "Tidy"' in w and "register_action_callable" in w
+               for w in warnings)
+    # Not kept: a process that later builds the table holds the real callables.
+    assert action.name not in custom.registered_actions()
+
+
+@pytest.mark.django_db
+def test_registered_callables_work_in_a_process_that_never_built_the_table(make_job,
+                                                                           monkeypatch):
+    action = CustomJobAction("File", acts.archiver.archive,
+                             enabled_callback=acts.archiver.complete_only)
+    monkeypatch.setattr(custom, "_registry", {})
+    rebuilt = custom.get_custom_action(action.name, action.describe())
+    assert rebuilt is not action and rebuilt.enabled_available
+    job = make_job("report", status="COM")
+    assert rebuilt.is_enabled(job) and not rebuilt.is_enabled(make_job(status="RUN"))
+    assert rebuilt.perform(job) == "Filed report."
+
+
+def test_register_action_callable_rules():
+    from tethys_compute.jobs_table import register_action_callable
+
+    with pytest.raises(ValueError, match="Give .* a name"):
+        register_action_callable(lambda job: None)
+    with pytest.raises(ValueError, match="already registered"):
+        register_action_callable(acts.archive, name="tests.archiver.archive")
+    with pytest.raises(ValueError, match="Only callables"):
+        register_action_callable(42, name="x")
+    # Registering again (a module imported twice) is harmless; usable as a decorator.
+    assert register_action_callable(acts.archiver.archive, name="tests.archiver.archive") \
+        == acts.archiver.archive
+
+    @register_action_callable(name="tests.decorated")
+    def decorated(job):
+        return "decorated"
+
+    assert callables.resolve({"registered": "tests.decorated"}) is decorated
 
 
 def test_kinds_and_tethys_properties():

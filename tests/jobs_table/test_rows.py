@@ -88,3 +88,47 @@ def test_without_delay_stale_statuses_are_refreshed_before_rendering(make_job, e
     out = Template("{% load tethys_compute %}{% jobs_table t %}").render(
         RequestContext(rf_user, {"t": live}))
     assert engine.calls == [job.pk] and 'data-status="RUN"' in out
+
+
+# --- F17: Tethys's Gizmo Showcase demo rows ---------------------------------------------------
+def _showcase_job(user, klass, status, label="gizmo_showcase"):
+    job = klass(name="demo", user=user, label=label, _status=status)  # as the showcase saves them
+    job.save()
+    return job
+
+
+def _bar(row):
+    return {segment["label"]: segment["percent"] for segment in row["segments"]}
+
+
+def test_showcase_demo_rows_show_tethys_percentages_and_graph(user):
+    from tethys_compute.models import BasicJob, CondorWorkflow
+
+    various = _showcase_job(user, BasicJob, "VAR")
+    finished = _showcase_job(user, BasicJob, "VCP")
+    workflow = _showcase_job(user, CondorWorkflow, "VAR")
+    rows = {row["id"]: row for row in build([various, finished, workflow],
+                                            show_detailed_status=True)}
+    assert _bar(rows[various.pk]) == {"Complete": "40.00", "Running": "30.00", "Error": "10.00",
+                                      "Aborted": "5.00", "Waiting": "15.00"}
+    assert _bar(rows[finished.pk]) == {"Complete": "80.00", "Error": "15.00", "Aborted": "5.00"}
+    assert _bar(rows[workflow.pk]) == {"Complete": "20.00", "Running": "40.00", "Error": "20.00",
+                                       "Waiting": "20.00"}
+    graph = rows[workflow.pk]["graph"]
+    assert [(n["name"], n["group"], n["level"]) for n in graph["nodes"]] == [
+        ("Job A", "complete", 0), ("Job B", "error", 1), ("Job C", "running", 1),
+        ("Job D", "pending", 1), ("Job E", "pending", 2), ("Job F", "aborted", 2)]
+    assert graph["levels"] == 3 and rows[various.pk]["graph"] is None
+
+
+def test_showcase_special_case_only_for_its_label_and_real_data_wins(user, make_workflow):
+    from tethys_compute.models import BasicJob
+
+    other = _showcase_job(user, BasicJob, "VAR", label="my_app")
+    assert build([other])[0]["segments"] == []
+    real = make_workflow("real", [("only", "Running", [])])
+    real.label = "gizmo_showcase"
+    real.save()
+    row = build([real], show_detailed_status=True)[0]
+    assert _bar(row) == {"Running": "100.00"}
+    assert [n["name"] for n in row["graph"]["nodes"]] == ["only"]

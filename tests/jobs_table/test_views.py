@@ -441,3 +441,90 @@ def test_async_update_status_is_awaited_by_the_poll(alice_client, make_job, tabl
     assert calls == [job.pk]
     assert answer["rows"][str(job.pk)]["status"] == "Running"
     assert TethysJob.objects.get(pk=job.pk)._status == "RUN"
+
+
+# --- custom actions whose callables only the building process holds (F16) ----------------
+def _rendered_acts(table, job):
+    """The signed enabled states the page's row for ``job`` carries (``data-acts``)."""
+    import re
+
+    html = table.get_context()["rows"]
+    row = next(r for r in html if r["id"] == job.pk)
+    assert re.fullmatch(r"[-\w:.]+", row["acts"])
+    return row["acts"]
+
+
+def test_lambda_enabled_state_travels_signed_with_the_row(alice_client, make_job, monkeypatch):
+    from tethys_compute.gizmos import JobsTable
+
+    even, odd = (make_job(f"job {i}", status="RUN", extended_properties={"parity": parity})
+                 for i, parity in ((0, "even"), (1, "odd")))
+    table = JobsTable(jobs=[even, odd], column_fields=["id"], actions=[
+        {"label": "Custom Action", "callback_or_url": acts.archive,
+         "enabled_callback": lambda self, job_status:
+             self.extended_properties["parity"] == "even"}])
+    name = table._menu[0].name
+    token = table.table_config().dumps()
+    carried = {str(job.pk): _rendered_acts(table, job) for job in (even, odd)}
+    monkeypatch.setattr(custom, "_registry", {})  # a process that never built the table
+    answer = alice_client.post(reverse("jobs_table_poll"), data=json.dumps(
+        {"config": token, "rows": {k: "" for k in carried}, "acts": carried}),
+        content_type="application/json").json()
+    assert f'data-enabled="{name}"' in answer["rows"][str(even.pk)]["html"]
+    assert 'data-enabled=""' in answer["rows"][str(odd.pk)]["html"]
+    # Without the row's state, or with another row's, the action is not offered.
+    swapped = {str(even.pk): carried[str(odd.pk)], str(odd.pk): carried[str(even.pk)]}
+    for sent in ({}, swapped, {str(even.pk): carried[str(even.pk)][:-2] + "xx"}):
+        answer = alice_client.post(reverse("jobs_table_poll"), data=json.dumps(
+            {"config": token, "rows": {str(even.pk): ""}, "acts": sent}),
+            content_type="application/json").json()
+        assert 'data-enabled=""' in answer["rows"][str(even.pk)]["html"]
+    # The module-level callback runs there, allowed by the carried state only.
+    refused = act(alice_client, token, even.pk, name)
+    assert refused.status_code == 409
+    done = alice_client.post(reverse("jobs_table_action"), {
+        "config": token, "job_id": even.pk, "action": name, "acts": carried[str(even.pk)]})
+    assert done.json()["message"] == "Archived job 0."
+    odd_done = alice_client.post(reverse("jobs_table_action"), {
+        "config": token, "job_id": odd.pk, "action": name, "acts": carried[str(odd.pk)]})
+    assert odd_done.status_code == 409
+
+
+def test_carried_state_is_not_used_once_the_status_changed(alice_client, make_job, monkeypatch):
+    from tethys_compute.gizmos import JobsTable
+
+    job = make_job("j", status="RUN")
+    table = JobsTable(jobs=[job], column_fields=["id"], actions=[
+        CustomJobAction("Go", acts.archive, enabled_callback=lambda j, status: True)])
+    name, token, carried = table._menu[0].name, table.table_config().dumps(), None
+    carried = _rendered_acts(table, job)
+    monkeypatch.setattr(custom, "_registry", {})
+    job.update_status("COM")
+    response = alice_client.post(reverse("jobs_table_action"), {
+        "config": token, "job_id": job.pk, "action": name, "acts": carried})
+    assert response.status_code == 409
+
+
+def test_local_callback_in_another_process_is_refused_with_a_clear_error(alice_client, make_job,
+                                                                        monkeypatch, caplog):
+    import logging
+
+    from tethys_compute.gizmos import JobsTable
+    from tethys_compute.jobs_table import callables
+
+    job = make_job("j", status="COM")
+    table = JobsTable(jobs=[job], column_fields=["id"],
+                      actions=[CustomJobAction("Tidy", lambda j: "tidied")])
+    name, token = table._menu[0].name, table.table_config().dumps()
+    assert act(alice_client, token, job.pk, name).json()["message"] == "tidied"
+    monkeypatch.setattr(custom, "_registry", {})
+    monkeypatch.setattr(callables, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="tethys_compute.jobs_table"):
+        for _ in range(2):
+            response = act(alice_client, token, job.pk, name)
+            assert response.status_code == 500
+            assert response.json()["error"] == (
+                f"Unable to tidy job {job.pk}: this server process cannot run this action "
+                "(see the server log).")
+    assert sum("cannot run in this server process" in r.getMessage()
+               for r in caplog.records) == 1

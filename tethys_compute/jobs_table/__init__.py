@@ -8,7 +8,8 @@ script. Use it as Tethys's gizmo::
 and in the template ``{% load tethys_compute %}{% jobs_table table %}``.
 """
 
-__all__ = ["CustomJobAction", "JobsTable", "get_jobs_user", "purge_anonymous_users"]
+__all__ = ["CustomJobAction", "JobsTable", "get_jobs_user", "purge_anonymous_users",
+           "register_action_callable"]
 
 
 def __getattr__(name):
@@ -21,6 +22,10 @@ def __getattr__(name):
         from .custom import CustomJobAction
 
         return CustomJobAction
+    if name == "register_action_callable":
+        from .callables import register_action_callable
+
+        return register_action_callable
     if name in ("get_jobs_user", "purge_anonymous_users"):
         from . import access
 

@@ -66,17 +66,22 @@ def _nodes(job):
 
 def status_counts(job) -> dict[str, int] | None:
     """``{state: count}`` of a job's parts: a workflow's nodes, or the ``cached_statuses``
-    dict an engine keeps for a multi-proc job; ``None`` when there is none."""
+    dict an engine keeps for a multi-proc job; for a Gizmo Showcase demo job without
+    either, Tethys's demo percentages (:mod:`.showcase`); ``None`` when there is none."""
+    from . import showcase
+
     if is_workflow(job):
         counts: dict[str, int] = {}
         for node in _nodes(job):
             state = node.cached_node_status or "Unexpanded"
             counts[state] = counts.get(state, 0) + 1
-        return counts or None
+        return counts or showcase.demo_counts(job)
     counts = getattr(job, "cached_statuses", None)
     if isinstance(counts, dict):
-        return {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and v > 0} or None
-    return None
+        counts = {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and v > 0}
+    else:
+        counts = None
+    return counts or showcase.demo_counts(job)
 
 
 def segments(counts: dict[str, int] | None) -> list[dict]:
@@ -108,10 +113,13 @@ def workflow_graph(job) -> dict | None:
     """The DAG of a workflow for drawing: ``{"nodes": [{"id", "name", "status",
     "group", "level", "parents"}], "levels": n}``, where ``level`` is the length of the
     longest chain of parents above the node (roots are level 0). ``None`` for other
-    jobs or a workflow without nodes."""
+    jobs or a workflow without nodes (Tethys's demo graph for a Gizmo Showcase demo
+    workflow without nodes, :mod:`.showcase`)."""
     nodes = _nodes(job)
     if not nodes:
-        return None
+        from . import showcase
+
+        return showcase.demo_graph(job)
     known = {node.pk for node in nodes}
     parents = {
         node.pk: [p.pk for p in node.parent_nodes.all() if p.pk in known] for node in nodes

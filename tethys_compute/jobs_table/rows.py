@@ -21,7 +21,7 @@ from .actions import BUILTIN_ACTIONS, SEPARATOR
 from .columns import cell
 from .custom import get_custom_action
 from .links import job_url
-from .tokens import TableConfig
+from .tokens import TableConfig, dump_enabled, load_enabled
 
 logger = logging.getLogger("tethys_compute.jobs_table")
 
@@ -67,10 +67,22 @@ def fingerprint(job, counts=None, drawn=None) -> str:
 
 
 class RowBuilder:
-    """Builds the rows of one table (as configured by its :class:`TableConfig`)."""
+    """Builds the rows of one table (as configured by its :class:`TableConfig`).
 
-    def __init__(self, config: TableConfig):
+    :param carried: ``{job id: token}``, the signed enabled states the browser sent back
+        with the rows (``data-acts``), used for custom actions whose
+        ``enabled_callback`` this process cannot call (see :mod:`.custom`).
+    """
+
+    def __init__(self, config: TableConfig, carried=None):
         self.config = config
+        self.carried = {}
+        for key, token in dict(carried or {}).items():
+            try:
+                self.carried[int(key)] = str(token)
+            except (TypeError, ValueError):
+                continue
+        self._known: dict[int, dict[str, bool]] = {}
         descriptions = config.custom_descriptions()
         self.menu = []
         for entry in config.actions:
@@ -133,7 +145,14 @@ class RowBuilder:
             **self._menu_state(job),
             "graph": drawn,
             "fp": fingerprint(job, counts, drawn),
+            "acts": self._enabled_token(job),
         }
+
+    def _enabled_token(self, job) -> str:
+        """The signed enabled states of the row's custom actions whose
+        ``enabled_callback`` some process may lack (``""`` when there are none)."""
+        states = self._known.pop(job.pk, None)
+        return dump_enabled(job, states) if states else ""
 
     def _menu_state(self, job) -> dict:
         """A row's side of the actions menu: the keys of the actions that apply now
@@ -214,14 +233,20 @@ class RowBuilder:
             items.append(item)
         return items
 
-    @staticmethod
-    def _custom_enabled(action, job) -> bool:
+    def _custom_enabled(self, action, job) -> bool:
+        carried = None
+        if not action.enabled_available:
+            carried = load_enabled(self.carried.get(job.pk), job).get(action.name)
         try:
-            return action.is_enabled(job)
+            enabled = action.is_enabled(job, carried)
         except Exception:  # noqa: BLE001 - a broken test disables the action, row still shows
             logger.exception("Jobs table: enabled_callback of %s failed for job %s",
                              action.name, job.pk)
             return False
+        if action.carries_enabled and (action.enabled_available or carried is not None) \
+                and isinstance(job, action.job_type):
+            self._known.setdefault(job.pk, {})[action.name] = enabled
+        return enabled
 
     @staticmethod
     def _link(spec, job):

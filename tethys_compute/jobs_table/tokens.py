@@ -20,6 +20,7 @@ from .columns import Column
 
 CONFIG_SALT = "tethys_compute.jobs_table.config"
 ROWS_SALT = "tethys_compute.jobs_table.rows"
+ENABLED_SALT = "tethys_compute.jobs_table.enabled"
 
 
 class BadTableToken(ValueError):
@@ -112,3 +113,24 @@ def load_ids(token) -> list[int]:
         return ids
     except (signing.BadSignature, TypeError, ValueError) as exc:
         raise BadTableToken("invalid rows token") from exc
+
+
+def dump_enabled(job, states: dict[str, bool]) -> str:
+    """Sign the enabled state of custom actions (``{action name: bool}``) as evaluated
+    for ``job`` in its current status; carried by the row (``data-acts``)."""
+    return signing.dumps([job.pk, job.cached_status, states], salt=ENABLED_SALT, compress=True)
+
+
+def load_enabled(token, job) -> dict[str, bool]:
+    """The states signed by :func:`dump_enabled` for ``job``; ``{}`` when the token is
+    missing, forged, for another job, or was computed for another status (a status
+    change may change the answer, so an old one is not used)."""
+    if not isinstance(token, str) or not token:
+        return {}
+    try:
+        job_id, status, states = signing.loads(token, salt=ENABLED_SALT)
+    except (signing.BadSignature, TypeError, ValueError):
+        return {}
+    if job_id != job.pk or status != job.cached_status or not isinstance(states, dict):
+        return {}
+    return {str(name): bool(value) for name, value in states.items()}

@@ -29,6 +29,7 @@ from . import graph
 from . import logs as log_tools
 from .access import anonymous_allowed, get_jobs_user, table_jobs
 from .actions import BUILTIN_ACTIONS, perform_builtin
+from .custom import ActionUnavailable
 from .pages import page_of
 from .refresh import refresh_due
 from .rows import RowBuilder, fingerprint, is_active
@@ -122,14 +123,17 @@ def _row_answer(builder, job):
 @endpoint
 @require_POST
 def poll(request):
-    """Live update of a table: ``{"config": token, "rows": {"<id>": "<fingerprint>"}}``
-    in, ``{"success": true, "rows": {"<id>": {"fp", "active", "status", "html"}},
-    "gone": [ids], "active": n}`` out, with only the rows whose fingerprint changed.
+    """Live update of a table: ``{"config": token, "rows": {"<id>": "<fingerprint>"},
+    "acts": {"<id>": "<row's signed enabled states>"}}`` in (``acts`` optional),
+    ``{"success": true, "rows": {"<id>": {"fp", "active", "status", "html"}}, "gone":
+    [ids], "active": n}`` out, with only the rows whose fingerprint changed.
     Stale jobs among them are refreshed from their engines first, bounded (``refresh``).
     """
     try:
         body = json.loads(request.body or b"{}")
         asked = {int(key): str(value) for key, value in dict(body.get("rows") or {}).items()}
+        carried = {int(key): str(value) for key, value in dict(body.get("acts") or {}).items()
+                   if int(key) in asked}
     except (ValueError, TypeError, AttributeError):
         return _error(400, "Malformed request.")
     user = _user(request)
@@ -140,7 +144,7 @@ def poll(request):
         if asked else []
     refreshed = {job.pk: job for job in refresh_due(jobs)}
     jobs = [refreshed.get(job.pk, job) for job in jobs]
-    builder = RowBuilder(config)
+    builder = RowBuilder(config, carried)
     graph.prefetch_nodes(jobs)
     changed = []
     for job in jobs:
@@ -197,12 +201,13 @@ def rows(request):
 @require_POST
 def action(request):
     """Run one action of the table's menu on one job: form fields ``config``,
-    ``job_id``, ``action`` (a built-in key or a custom action's name). Answers
+    ``job_id``, ``action`` (a built-in key or a custom action's name), and ``acts`` (the
+    row's signed enabled states, optional). Answers
     ``{"success": true, "message", "html", "fp", "active"}`` with the new row, or
     ``{"success": true, "removed": true}`` after a delete."""
     user = _user(request)
     config = _config(request.POST.get("config"))
-    builder = RowBuilder(config)
+    builder = RowBuilder(config, {request.POST.get("job_id"): request.POST.get("acts", "")})
     kind, chosen = _find_action(builder, request.POST.get("action"))
     if kind == "builtin" and chosen.kind != "method":
         return _error(400, "Unknown action.")
@@ -225,6 +230,9 @@ def action(request):
             call(job.safe_close)
     except (JobStateError, NotImplementedError) as exc:
         return _error(409, str(exc) or f'"{chosen.label}" does not apply to this job.')
+    except ActionUnavailable:
+        return _error(500, f"Unable to {chosen.label.lower()} job {job_id}: this server "
+                           "process cannot run this action (see the server log).")
     except Exception:  # noqa: BLE001 - reported to the user, logged with its traceback
         logger.exception("Jobs table: %s of job %s failed", chosen.label, job_id)
         return _error(500, f"Unable to {chosen.label.lower()} job {job_id}.")

@@ -242,9 +242,11 @@
       return;
     }
     var rows = {};
+    var acts = {};
     var count = 0;
     this.activeRows().forEach(function (tr) {
       rows[tr.dataset.jobId] = tr.dataset.fp;
+      if (tr.dataset.acts) { acts[tr.dataset.jobId] = tr.dataset.acts; }
       count++;
     });
     if (!count) {
@@ -252,7 +254,7 @@
     }
     this.inflight = true;
     this.polls++;
-    this.request(this.urls.poll, {method: "POST", json: {config: this.config, rows: rows}})
+    this.request(this.urls.poll, {method: "POST", json: {config: this.config, rows: rows, acts: acts}})
       .then(function (payload) {
         self.failures = 0;
         Object.keys(payload.rows).forEach(function (id) {
@@ -499,7 +501,8 @@
       row.setAttribute("aria-busy", "true");
       row.classList.add("tc-busy");
       self.request(self.urls.action, {method: "POST", form: {
-        config: self.config, job_id: id, action: button.dataset.tcAction
+        config: self.config, job_id: id, action: button.dataset.tcAction,
+        acts: row.dataset.acts || ""
       }}).then(function (payload) {
         if (payload.removed) {
           self.removeRow(id);
