@@ -117,7 +117,7 @@ def test_dag_runs_to_complete_with_node_statuses_cached(user, standin):
     seen += wait_status(workflow, "Complete")
     assert "Various-Complete" not in seen
     assert node_statuses(workflow) == dict.fromkeys("ABCD", "Completed")
-    assert workflow.cached_node_statuses == {"Completed": 4}
+    assert {k: v for k, v in workflow.cached_node_statuses.items() if v} == {"Completed": 4}
     assert workflow.node_statuses_are_current and workflow.num_jobs == 4
     logs = read_logs(workflow)
     assert "All jobs Completed!" in logs["workflow"]["out"]
@@ -208,7 +208,8 @@ def test_apply_node_statuses_as_tethys(user):
     assert applied == {"node one": "Running"}
     assert node_statuses(workflow) == {"node one": "Running", "B": None}
     assert workflow.node_statuses_are_current
-    assert workflow.cached_node_statuses == {"Running": 1, "Unexpanded": 1}
+    assert {k: v for k, v in workflow.cached_node_statuses.items() if v} == {
+        "Running": 1, "Unexpanded": 1}
     assert workflow.apply_node_statuses("not a dict") == {}
 
 

@@ -597,9 +597,10 @@ def test_base_hooks(user):
     assert job < make(user)
 
 
-def test_status_on_unsaved_job_is_refused(user):
-    with pytest.raises(JobStateError):
-        BasicJob(name="x", user=user).update_status("Running")
+def test_status_on_unsaved_job_saves_it_first_as_tethys(user):
+    job = BasicJob(name="x", user=user)
+    assert job.update_status("Running") is True
+    assert BasicJob.objects.get(pk=job.pk)._status == "RUN"
 
 
 def test_engine_warning_is_cleared_once_the_engine_answers(user):

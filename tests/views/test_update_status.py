@@ -64,9 +64,11 @@ def history(job):
 # === update-job-status =====================================================================
 
 @pytest.mark.parametrize("job_id", ["999999", "abc", "12a", "-1", "99999999999999999999"])
-def test_update_unknown_job_answers_json_404(client, job_id):
-    response = client.get(update_url(job_id))
-    assert response.status_code == 404
+@pytest.mark.parametrize("query", [{}, {"delay": "5"}])
+def test_update_unknown_job_answers_200_success_false_as_tethys(client, job_id, query):
+    # Tethys answers 200 {"success": false}; compute-node scripts run `curl -f` on it.
+    response = client.get(update_url(job_id), query)
+    assert response.status_code == 200
     assert response.json() == {"success": False, "error": "no such job"}
 
 
@@ -317,6 +319,19 @@ def test_bad_report_is_400_and_changes_nothing(client, user, fields, error):
     assert response.json()["error"].startswith(error)
     stored = row(job)
     assert stored._status == "SUB" and stored.progress is None
+
+
+@pytest.mark.parametrize("node_statuses", ["{not json", "[1, 2]", '{"a": 1}'])
+@pytest.mark.parametrize("how", ["form", "get"])
+def test_malformed_node_statuses_do_not_lose_the_reported_status(client, user, node_statuses,
+                                                                  how):
+    # Tethys applies the status, answers 200 and counts no node.
+    job = basic(user, status="SUB")
+    response = report(client, job.pk, job.status_report_token, how, status="Running",
+                      node_statuses=node_statuses)
+    assert response.status_code == 200
+    assert response.json()["nodes_applied"] == 0 and response.json()["success"] is True
+    assert row(job)._status == "RUN"
 
 
 @pytest.mark.parametrize("body", [b"{broken", b"[1, 2]", b"\xff\xfe"])

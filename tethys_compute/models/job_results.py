@@ -70,8 +70,16 @@ class JobResults:
         run it again. An :class:`~tethys_compute.exceptions.EngineUnavailable` leaves the
         job waiting for a retry instead.
 
+        Called on a job that is not in a results status: a job type without an engine
+        (``BasicJob``) is moved to Results-Ready and processed, as Tethys does; a finished
+        job is left alone (``False``).
+
         :returns: True when this call processed the results successfully.
+        :raises JobStateError: if the job has an engine and is still active (Tethys
+            would mark it Complete while its work still runs).
         """
+        if not self._ready_for_results():
+            return False
         if not self._claim_results():
             return False
         logger.debug("Job %s: processing results", self.pk)
@@ -104,6 +112,24 @@ class JobResults:
             return False
         final = st.VARIOUS_COMPLETE if before == st.VARIOUS_COMPLETE else st.COMPLETE
         self._finish_results(final, RESULTS_DONE, None)
+        return True
+
+    def _ready_for_results(self):
+        """Bring a job without an engine to Results-Ready for an explicit
+        ``process_results()``; False for a finished job; refuse an active engine job."""
+        if self._status in st.RESULTS_STATUS_CODES:
+            return True
+        if self.is_terminal:
+            logger.info("Job %s is %s: no results to process", self.pk, self.cached_status)
+            return False
+        if self._has_engine():
+            raise JobStateError(
+                f"Job {self.pk} is {self.cached_status}: results are processed when its "
+                "engine reports it finished (Results-Ready or Complete)."
+            )
+        if self.pk is None:
+            self.save()
+        self._write_status(st.RESULTS_READY, reason="process_results() called")
         return True
 
     def _apply_results_function(self):

@@ -21,7 +21,7 @@ from django.utils import timezone
 from .. import signals
 from .. import status as st
 from ..conf import get_config
-from ..exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
+from ..exceptions import EngineUnavailable, JobUnknownToEngine
 from .status_change import JobStatusChange
 
 logger = logging.getLogger("tethys_compute.jobs")
@@ -148,14 +148,18 @@ class JobStatusRules:
             (stored as ``OTH``). ``None`` refreshes from the engine, at most once per
             ``update_status_interval``.
         :param reason: why the status changed; kept in the job's status history.
-        :returns: True when the status changed.
+        :returns: True when the status changed (Tethys returns ``None``; code written for
+            it ignores the answer).
         :raises ValueError: if ``status`` is given but is not a non-empty string.
+
+        A job that was never saved (fresh from ``create_job()``) is saved first, as Tethys
+        does.
 
         A terminal job never moves back to a non-terminal status here; reporting its
         terminal status again retries result processing if that is incomplete.
         """
         if self.pk is None:
-            raise JobStateError("Save the job before updating its status.")
+            self.save()
         if status is not None:
             code, other = st.to_code(status)
             if self.is_terminal:

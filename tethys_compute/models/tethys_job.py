@@ -42,6 +42,16 @@ from .querysets import TethysJobManager
 logger = logging.getLogger("tethys_compute.jobs")
 
 
+
+_CLASS_MAX_AGE = object()
+
+
+class _SettingMaxAge:
+    """``TethysJob.STATUS_REPORT_MAX_AGE`` by default: the setting, read at each use."""
+
+    def __get__(self, instance, owner):
+        return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
+
 class TethysJob(JobStatusRules, JobResults, models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,
     ``DaskJob`` and app-defined subclasses).
@@ -74,7 +84,10 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     RESULTS_STATUS_CODES = st.RESULTS_STATUS_CODES
     OTHER_STATUS_KEY = st.OTHER_STATUS_KEY
     STATUS_REPORT_SALT = "tethys_compute.status_report"
-    STATUS_REPORT_MAX_AGE = timedelta(days=30)
+    #: How long a status report token stays valid (``timedelta``). By default the
+    #: ``STATUS_REPORT_MAX_AGE`` setting (30 days); a job class may set its own, which
+    #: counts for its jobs' tokens (Tethys reads it on the class too).
+    STATUS_REPORT_MAX_AGE = _SettingMaxAge()
 
     # --- Tethys 4.6 fields -------------------------------------------------------------
     name = models.CharField(max_length=1024)
@@ -338,15 +351,20 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         return signing.dumps(str(self.pk), salt=self.STATUS_REPORT_SALT)
 
     @classmethod
-    def id_from_status_report_token(cls, token):
+    def id_from_status_report_token(cls, token, max_age=_CLASS_MAX_AGE):
         """Return the job id (a ``str``) a token was made for, or ``None`` when the token
-        is not a string, is forged, or is older than ``STATUS_REPORT_MAX_AGE`` seconds."""
+        is not a string, is forged, or is older than the class's
+        ``STATUS_REPORT_MAX_AGE``.
+
+        :param max_age: another age limit (``timedelta`` or seconds); ``None`` checks
+            the signature only.
+        """
         if not isinstance(token, str) or not token:
             return None
+        if max_age is _CLASS_MAX_AGE:
+            max_age = cls.STATUS_REPORT_MAX_AGE
         try:
-            value = signing.loads(
-                token, salt=cls.STATUS_REPORT_SALT, max_age=get_config()["STATUS_REPORT_MAX_AGE"]
-            )
+            value = signing.loads(token, salt=cls.STATUS_REPORT_SALT, max_age=max_age)
         except (signing.BadSignature, signing.SignatureExpired, ValueError):
             return None
         return value if isinstance(value, str) else None

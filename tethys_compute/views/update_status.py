@@ -179,13 +179,15 @@ def update_job_status(request, job_id):
       busy), ``"skipped"`` (not due yet, or being refreshed) or ``"not-needed"`` (a
       finished job, or one without an engine).
     * 200 ``{"success": "scheduled", "refresh_at": ISO time}`` for ``?delay=``.
-    * 400 bad ``delay``; 404 ``{"success": false, "error": "no such job"}``; 405.
+    * 200 ``{"success": false, "error": "no such job"}`` for an unknown job (Tethys's
+      200 with ``success`` false: compute-node scripts call this URL with ``curl -f``).
+    * 400 bad ``delay``; 405.
     """
     if request.method not in METHODS:
         return _not_allowed(METHODS)
     job = load_job(job_id)
     if job is None:
-        return _error(404, "no such job")
+        return _error(200, "no such job")
     delay = request.GET.get("delay")
     if delay is not None:
         try:
@@ -248,7 +250,8 @@ def report_job_status(request, job_id):
     display name, or a custom status registered on the job's class), ``progress``
     (0-100) with an optional ``progress_message``, and ``node_statuses`` (a JSON object
     of node name to status, for workflows). At least one of ``status``, ``progress`` and
-    ``node_statuses`` is needed.
+    ``node_statuses`` is needed. Malformed ``node_statuses`` sent with a status or
+    progress are ignored (logged; ``nodes_applied`` is 0), as Tethys does.
 
     Answers (JSON), checked in Tethys's order:
 
@@ -271,16 +274,24 @@ def report_job_status(request, job_id):
     except ri.BadReport as exc:
         return _error(400, str(exc))
     token = fields.get("token")
-    if TethysJob.id_from_status_report_token(token) != job_id:
+    # The signature here; the age below, by the job's own class (STATUS_REPORT_MAX_AGE).
+    if TethysJob.id_from_status_report_token(token, max_age=None) != job_id:
         return _error(403, "invalid token")
     try:
         status = ri.parse_status(fields.get("status"))
         percent, message = ri.parse_progress(
             fields.get("progress"), fields.get("progress_message")
         )
-        node_statuses = ri.parse_node_statuses(fields.get("node_statuses"))
     except ri.BadReport as exc:
         return _error(400, str(exc))
+    try:
+        node_statuses = ri.parse_node_statuses(fields.get("node_statuses"))
+    except ri.BadReport as exc:
+        if status is None and percent is None:
+            return _error(400, str(exc))
+        # As Tethys: malformed node statuses never lose the reported status.
+        logger.warning("Job %s: reported node statuses ignored: %s", job_id, exc)
+        node_statuses = None
     if status is None and percent is None and node_statuses is None:
         return _error(400, "invalid status: None")
     if status is not None and not ri.is_known_status(TethysJob, status, subclasses=True):
@@ -288,6 +299,8 @@ def report_job_status(request, job_id):
     job = load_job(job_id)
     if job is None:
         return _error(404, "no such job")
+    if type(job).id_from_status_report_token(token) != job_id:
+        return _error(403, "invalid token")
     if status is not None and not ri.is_known_status(type(job), status):
         return _error(400, f"invalid status: {status}")
     if job.is_terminal:

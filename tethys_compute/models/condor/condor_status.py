@@ -32,9 +32,11 @@ from ...engines.condor.queue import (
 HELD_STATUS = "Held"
 #: Node status of a node whose job failed (DAGMan's STATUS_ERROR).
 NODE_ERROR = "Error"
+#: HTCondor's job statuses by condorpy's names (``condorpy.static.CONDOR_JOB_STATUSES``).
+CONDORPY_NODE_STATUSES = ("Unexpanded", "Idle", "Running", "Removed", "Completed", "Held",
+                          "Submission_err")
 #: Statuses a node may have: condorpy's names, plus Various and Error.
-NODE_STATUSES = ("Unexpanded", "Idle", "Running", "Removed", "Completed", "Held",
-                 "Submission_err", "Various", NODE_ERROR)
+NODE_STATUSES = (*CONDORPY_NODE_STATUSES, "Various", NODE_ERROR)
 ACTIVE_NODE_STATUSES = ("Idle", "Running", "Held", "Various")
 
 _ACTIVE = ("idle", "running", "paused", "held")

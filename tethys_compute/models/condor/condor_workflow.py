@@ -134,8 +134,9 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
     @property
     def cached_node_statuses(self):
         """``{status: count}`` over the nodes from their cached statuses (never asks
-        HTCondor); a node with no status counts as ``"Unexpanded"``."""
-        counts = {}
+        HTCondor); a node with no status counts as ``"Unexpanded"``. Every HTCondor
+        status name (condorpy's) is a key, with 0 where no node is in it (Tethys)."""
+        counts = dict.fromkeys(cs.CONDORPY_NODE_STATUSES, 0)
         for status in self.node_set.values_list("cached_node_status", flat=True):
             key = status or "Unexpanded"
             counts[key] = counts.get(key, 0) + 1

@@ -225,7 +225,10 @@ class DaskJob(TethysJob):
         return TaskAnswer(state)
 
     def done(self):
-        """True when the task has finished (successfully or not) or the job has ended."""
+        """True when the task has finished (successfully or not) or the job has ended;
+        ``None`` when the job has no task (never executed), as Tethys."""
+        if not self.key:
+            return None
         if self.is_terminal:
             return True
         if not self.key or self._status == st.PENDING:
