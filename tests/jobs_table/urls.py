@@ -9,6 +9,7 @@ urlpatterns = [
     path("compute/", include("tethys_compute.urls")),
     path("jobs/", pages.table_page, name="jobs_page"),
     path("jobs/new/", pages.new_job, name="new_job"),
+    path("jobs-csp/", pages.strict_csp_page, name="jobs_csp_page"),
     path("bootstrap.css", pages.bootstrap_css),
     path("monitor/<int:job_id>/", pages.job_page("Monitor"), name="job_monitor"),
     path("results/<int:job_id>/", pages.job_page("Results"), name="job_results"),
