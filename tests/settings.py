@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -37,6 +39,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
+if django.VERSION >= (6, 0):
+    # Django 6's Content Security Policy middleware. SECURE_CSP is not set, so no page gets
+    # a policy unless its view sets one (csp_override), as the strict-CSP browser test does.
+    MIDDLEWARE.append("django.middleware.csp.ContentSecurityPolicyMiddleware")
 
 TEMPLATES = [
     {

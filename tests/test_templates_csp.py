@@ -1,4 +1,4 @@
-"""Every template of the package works under a strict Content Security Policy: no inline
+"""Every template of the package (and of the example project and the quickstart) works under a strict Content Security Policy: no inline
 ``style=`` attributes or ``<style>`` blocks, no inline scripts or ``on…=`` handlers
 (``<script src>`` and JSON data blocks are fine). The browser test
 (tests/jobs_table/test_browser_csp.py) shows the table itself under such a policy."""
@@ -8,7 +8,10 @@ from pathlib import Path
 
 import tethys_compute
 
-TEMPLATES = Path(tethys_compute.__file__).parent / "templates"
+ROOT = Path(__file__).resolve().parents[1]
+#: The package's templates, the example project's and the quickstart's.
+TEMPLATES = [Path(tethys_compute.__file__).parent / "templates", ROOT / "example" / "templates",
+             ROOT / "docs" / "quickstart"]
 INLINE = [
     (re.compile(r"\sstyle\s*="), "style= attribute"),
     (re.compile(r"<style[\s>]", re.I), "<style> block"),
@@ -20,9 +23,9 @@ INLINE = [
 
 
 def test_no_template_has_inline_styles_or_scripts():
-    files = sorted(TEMPLATES.rglob("*.html"))
-    assert len(files) >= 10
-    found = [f"{path.relative_to(TEMPLATES)}: {what}"
+    files = sorted(path for folder in TEMPLATES for path in folder.rglob("*.html"))
+    assert len(files) >= 15
+    found = [f"{path.relative_to(ROOT)}: {what}"
              for path in files for pattern, what in INLINE
              if pattern.search(path.read_text())]
     assert found == []

@@ -55,3 +55,17 @@ def test_multi_proc_counts_from_the_engines_cache(make_job):
     job.cached_statuses = {"Running": 2, "Completed": 1, "Idle": 0}
     assert graph.status_counts(job) == {"Running": 2, "Completed": 1}
     assert graph.workflow_graph(job) is None
+
+
+def test_segment_widths_are_whole_percents_summing_to_100():
+    """The widths the stylesheet's tc-w-N classes draw (no inline style under a strict CSP)."""
+    bar = graph.segments({"Completed": 2, "Running": 1, "Idle": 1})
+    assert [s["width"] for s in bar] == [50, 25, 25]
+    thirds = graph.segments({"Completed": 1, "Running": 1, "Idle": 1})
+    assert sorted(s["width"] for s in thirds) == [33, 33, 34]
+    tiny = graph.segments({"Completed": 997, "Running": 1, "Held": 1, "Idle": 1})
+    assert [s["width"] for s in tiny] == [97, 1, 1, 1]
+    for counts in ({"Completed": 3, "Running": 7}, {"Idle": 1}, {"Completed": 1, "Held": 2,
+                   "Running": 5, "Idle": 11, "Removed": 13, "Submission_err": 17}):
+        widths = [s["width"] for s in graph.segments(counts)]
+        assert sum(widths) == 100 and min(widths) >= 1

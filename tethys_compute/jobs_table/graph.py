@@ -86,7 +86,9 @@ def status_counts(job) -> dict[str, int] | None:
 
 def segments(counts: dict[str, int] | None) -> list[dict]:
     """The stacked progress bar of ``counts``: one segment per non-empty group with
-    ``label``, ``count``, ``percent`` (a string with a dot) and ``css``."""
+    ``label``, ``count``, ``percent`` (a string with a dot), ``width`` (whole percent,
+    at least 1, the widths summing to 100: the ``tc-w-<width>`` class of the stylesheet,
+    as a strict Content Security Policy allows no inline ``style=``) and ``css``."""
     if not counts:
         return []
     grouped: dict[str, int] = {}
@@ -96,17 +98,35 @@ def segments(counts: dict[str, int] | None) -> list[dict]:
     total = sum(grouped.values())
     if not total:
         return []
+    shown = [(key, label, css) for key, label, css in GROUPS if grouped.get(key)]
+    widths = whole_percents([grouped[key] for key, _label, _css in shown])
     return [
         {
             "key": key,
             "label": label,
             "count": grouped[key],
             "percent": f"{100 * grouped[key] / total:.2f}",
+            "width": width,
             "css": css,
         }
-        for key, label, css in GROUPS
-        if grouped.get(key)
+        for (key, label, css), width in zip(shown, widths, strict=True)
     ]
+
+
+def whole_percents(counts: list[int]) -> list[int]:
+    """Whole percentages of positive ``counts`` that sum to 100, each at least 1 (largest
+    remainders get the points rounding down left over)."""
+    total = sum(counts)
+    exact = [100 * count / total for count in counts]
+    widths = [max(1, int(value)) for value in exact]
+    while sum(widths) < 100:
+        i = max(range(len(widths)), key=lambda j: exact[j] - widths[j])
+        widths[i] += 1
+    while sum(widths) > 100:
+        i = max((j for j in range(len(widths)) if widths[j] > 1),
+                key=lambda j: widths[j] - exact[j])
+        widths[i] -= 1
+    return widths
 
 
 def workflow_graph(job) -> dict | None:

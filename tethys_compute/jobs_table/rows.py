@@ -140,6 +140,8 @@ class RowBuilder:
             "is_error": job._status == "ERR",
             "progress": progress,
             "progress_message": job.progress_message if progress is not None else "",
+            # The bar's width class (tc-w-0 ... tc-w-100): no inline style (strict CSP).
+            "progress_width": None if progress is None else min(max(int(progress), 0), 100),
             "segments": bar,
             "task_state": task_state(job),
             **self._menu_state(job),
