@@ -103,11 +103,11 @@ STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 
 def strict_csp_page(request):
     """The table page under :data:`STRICT_CSP`: by Django 6's CSP middleware
     (``csp_override``) where Django has it, otherwise as a plain header."""
-    response = table_page(request)
     try:
         from django.utils.csp import CSP
         from django.views.decorators.csp import csp_override
     except ImportError:
+        response = table_page(request)
         response["Content-Security-Policy"] = STRICT_CSP
         return response
     policy = {
