@@ -174,3 +174,80 @@ def test_showcase_page_and_a_second_process_that_never_rendered_it(servers):
     assert log.count('the enabled_callback of custom action "Custom Action"') == 1
     assert "Traceback" not in log
     assert "Traceback" not in project.output(first.process)[1]
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (as tests/jobs_table)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.jobs_table.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_in_a_browser_polls_and_actions_answered_by_the_second_process(servers, chromium):
+    """The page comes from the first process; every live update and action the page's
+    script sends is answered by the second (a load balancer's choice), which never
+    rendered it. The menus stay right and the custom action runs."""
+    from playwright.sync_api import expect
+
+    project, first, second = servers
+    context = chromium.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    errors, forwarded = [], []
+    page = context.new_page()
+    page.set_default_timeout(30000)
+    page.on("pageerror", lambda error: errors.append(error))
+
+    def to_second(route):
+        """Send the request to the second process as a load balancer would: same public
+        origin (here: the second's own, which its CSRF check compares with)."""
+        url = route.request.url.replace(first.base_url, second.base_url, 1)
+        headers = {**route.request.headers, "origin": second.base_url,
+                   "referer": second.base_url + PAGE}
+        response = route.fetch(url=url, headers=headers)
+        forwarded.append((route.request.url.rsplit("/", 2)[-2], route.request.post_data,
+                          response.status))
+        route.fulfill(response=response)
+
+    page.goto(first.base_url + "/login-for-tests/")
+    page.goto(first.base_url + "/apps/gizmo-showcase/jobs-table/sample-jobs/")
+    wrapper = page.locator("[data-tc-jobs-table]")
+    for endpoint in ("data-poll-url", "data-action-url"):
+        page.route(first.base_url + wrapper.get_attribute(endpoint), to_second)
+
+    def row(name):
+        return page.locator(f'tr.job-row[data-job-name="{name}"]')
+
+    # Make the next live update re-render every unfinished row in the second process.
+    page.evaluate("""() => document.querySelectorAll('tr.job-row[data-active="true"]')
+                     .forEach(tr => { tr.dataset.fp = 'stale'; })""")
+    # The next poll (every 10 s here, as the showcase sets) re-renders them there.
+    expect(row("job_12")).not_to_have_attribute("data-fp", "stale", timeout=60000)
+    for name in ("job_1", "job_2", "job_11", "job_12", "job_20", "job_22"):
+        row(name).locator("summary").click()
+        entry = row(name).get_by_role("button", name="Custom Action", exact=True)
+        if name in EVEN:
+            expect(entry).to_be_enabled()
+        else:
+            expect(entry).to_be_disabled()
+        row(name).locator("summary").click()
+    assert row("job_22").locator("xpath=following-sibling::tr[1]").get_attribute(
+        "class") == "workflow-nodes-row"
+
+    row("job_12").locator("summary").click()
+    row("job_12").get_by_role("button", name="Custom Action", exact=True).click()
+    page.locator("dialog.tc-confirm-dialog").get_by_role("button", name="Custom Action").click()
+    expect(row("job_12").locator(".tc-status-text")).to_have_text("My Custom Status")
+    kinds = [kind for kind, _, _ in forwarded]
+    assert "poll" in kinds and "action" in kinds, forwarded
+    assert all(status == 200 for _, _, status in forwarded), forwarded
+    acted = [body for kind, body, _ in forwarded if kind == "action"]
+    assert "acts=" in acted[-1] and "acts=&" not in acted[-1] + "&"
+    context.close()
+    assert not errors, errors

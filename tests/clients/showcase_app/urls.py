@@ -1,7 +1,8 @@
 """URLs of the showcase-shaped app, mounted as Tethys mounts an app (namespace
 ``gizmo_showcase``), next to tethys_compute's own."""
 
-from django.urls import include, path
+from django.contrib.staticfiles.views import serve
+from django.urls import include, path, re_path
 
 from . import controllers
 
@@ -17,4 +18,6 @@ urlpatterns = [
     path("", include("tethys_compute.urls")),
     path("apps/gizmo-showcase/", include(showcase)),
     path("login-for-tests/", controllers.login_for_tests),
+    # runserver serves no static files with DEBUG off; the browser test needs the script.
+    re_path(r"^static/(?P<path>.*)$", serve, kwargs={"insecure": True}),
 ]
