@@ -28,6 +28,10 @@ WITH_ARTICLE = {"htcondor": "an HTCondor", "dask": "a Dask"}
 TYPE_PREFIXES = {"condor": CondorScheduler, "htcondor": CondorScheduler, "dask": DaskScheduler}
 
 
+class SchedulerNotFound(CommandError):
+    """No scheduler has the given name or id."""
+
+
 def find_scheduler(ref) -> Scheduler:
     """The scheduler with id ``ref`` (an all-digit ``ref`` is tried as an id first) or
     named ``ref``, as its own class. A ``condor:`` or ``dask:`` prefix (Tethys's
@@ -50,8 +54,8 @@ def find_scheduler(ref) -> Scheduler:
             return found
     matches = list(schedulers.filter(name=ref).order_by("pk"))
     if not matches:
-        raise CommandError(f'No {kind} named "{ref}"'
-                           + (f" or with id {ref}." if ref.isdigit() else "."))
+        raise SchedulerNotFound(f'No {kind} named "{ref}"'
+                                + (f" or with id {ref}." if ref.isdigit() else "."))
     if len(matches) > 1:
         ids = ", ".join(str(s.pk) for s in matches)
         raise CommandError(f'Several schedulers are named "{ref}" (ids {ids}); give the id.')
@@ -264,7 +268,13 @@ class Command(BaseCommand):
 
     # --- remove ----------------------------------------------------------------------
     def do_remove(self, scheduler, force=False, **options):
-        target = find_scheduler(scheduler)
+        try:
+            target = find_scheduler(scheduler)
+        except SchedulerNotFound as exc:
+            # As Tethys's CLI: deploy scripts run "remove -f" before "create" on a fresh
+            # database, so nothing to remove is not a failure (exit status 0).
+            self.stdout.write(f"{exc} Nothing was removed.")
+            return
         settings = list(target.settings.order_by("app_package", "name"))
         kind = type(target)._meta.verbose_name
         if not force:
