@@ -29,6 +29,9 @@ DEFAULTS: dict = {
     "STATUS_REPORT_MAX_AGE": 30 * 24 * 3600,
     # Seconds a result-processing claim holds before another process may retry it.
     "RESULTS_LEASE": 600,
+    # Seconds resubmit() waits for the previous run's result processing (still going on)
+    # to end before it gives up with JobStateError.
+    "RESUBMIT_WAIT": 10,
     # Engines the project means to use ("condor", "dask"); a listed engine whose Python
     # package is missing is reported by `manage.py check` (tethys_compute.E003).
     "ENGINES": [],

@@ -18,3 +18,23 @@ def broken(job):
 
 def summarize(job):
     job.extended_properties = {**(job.extended_properties or {}), "summary": "ok"}
+
+
+def record_then_maybe_fail(job):
+    """Like :func:`record_processing`, then raise if ``<workspace>/fail`` exists by then."""
+    record_processing(job)
+    if os.path.exists(os.path.join(job.workspace, "fail")):
+        raise ValueError("the first holder failed after all")
+
+
+def leave_a_datetime(job):
+    """Leave a value JSON cannot hold in extended_properties (bug-log kind B38)."""
+    import datetime
+
+    job.extended_properties = {**(job.extended_properties or {}),
+                               "finished_at": datetime.datetime(2026, 1, 2, 3, 4, 5)}
+
+
+def leave_an_object(job):
+    """Leave a value no JSON encoder can hold in extended_properties."""
+    job.extended_properties = {**(job.extended_properties or {}), "handle": object()}

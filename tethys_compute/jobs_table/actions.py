@@ -56,7 +56,8 @@ class BuiltinAction:
 
 
 def _run(job, status, klass, links):
-    return status == "Pending"
+    # A Pending job with an execute_time is being submitted by another request.
+    return status == "Pending" and job.execute_time is None
 
 
 def _pause(job, status, klass, links):

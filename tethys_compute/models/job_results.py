@@ -1,12 +1,23 @@
-"""Result processing of jobs, mixed into ``TethysJob``: once per completion, claimed
-with an atomic conditional update; its own failure ends in Error with the reason kept and
+"""Result processing of jobs, mixed into ``TethysJob``: once per completion of a run.
+
+The processing is claimed with an atomic conditional update that hands out a fencing
+token (``_results_claim``); every later write of that processing is conditional on the
+token and on the run (``attempt``) it was claimed for, so a processing superseded by a
+resubmit, or taken over after its holder was presumed dead, changes nothing. The claim is
+renewed while the work is alive (every third of ``RESULTS_LEASE``), so slow processing is
+never taken over while it runs. Its own failure ends in Error with the reason kept and
 can be retried; a transient engine failure leaves it to be retried later."""
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+import secrets
+import threading
 from datetime import timedelta
 
+from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,11 +31,59 @@ from .job_status import (
     RESULTS_FAILED,
     RESULTS_RETRY,
     RESULTS_WILL_RETRY,
+    STATUS_FIELDS,
     _job_model,
     _short,
 )
 
 logger = logging.getLogger("tethys_compute.jobs")
+
+
+class ClaimRenewal:
+    """Keeps a result-processing claim alive while the processing runs: a daemon thread
+    (with its own database connection) moves ``_results_claimed_at`` forward every third
+    of ``RESULTS_LEASE``, on the condition that the claim is still this one. ``lost`` is
+    True once a renewal found the claim gone (superseded)."""
+
+    def __init__(self, job_pk, fence):
+        self.job_pk = job_pk
+        self.fence = fence
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if connections[router.db_for_write(_job_model())].in_atomic_block:
+            # Another connection could not see this transaction's claim (the processing
+            # then runs inside one transaction, e.g. in a test): nothing to renew.
+            return self
+        interval = max(float(get_config()["RESULTS_LEASE"]) / 3, 0.05)
+        self._thread = threading.Thread(
+            target=self._run, args=(interval,), daemon=True,
+            name=f"tethys-compute-results-claim-{self.job_pk}",
+        )
+        self._thread.start()
+        return self
+
+    def _run(self, interval):
+        try:
+            while not self._stop.wait(interval):
+                renewed = _job_model()._base_manager.filter(
+                    pk=self.job_pk, **self.fence
+                ).update(_results_claimed_at=timezone.now())
+                if not renewed:
+                    self.lost = True
+                    return
+        except Exception:  # noqa: BLE001 - the lease then runs out; the final write is fenced
+            logger.exception("Job %s: renewing the result-processing claim failed", self.job_pk)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
 
 
 class JobResults:
@@ -38,8 +97,11 @@ class JobResults:
         return self._results_claimed_at is None or timezone.now() - self._results_claimed_at > lease
 
     def _claim_results(self):
+        """Claim this run's result processing; True when this call holds the claim (its
+        fence is kept in ``self.__dict__["_results_fence"]``)."""
         now = timezone.now()
         lease = timedelta(seconds=get_config()["RESULTS_LEASE"])
+        token = secrets.token_hex(16)
         claimable = (
             Q(_results_state__isnull=True)
             | Q(_results_state__in=("", RESULTS_RETRY))
@@ -49,26 +111,35 @@ class JobResults:
             _job_model().objects.filter(
                 claimable,
                 pk=self.pk,
+                attempt=self.attempt,
                 _status__in=st.RESULTS_STATUS_CODES,
                 completion_time__isnull=True,
-            ).update(_results_state=RESULTS_CLAIMED, _results_claimed_at=now)
+            ).update(_results_state=RESULTS_CLAIMED, _results_claimed_at=now,
+                     _results_claim=token)
         )
         if claimed:
             self._results_state = RESULTS_CLAIMED
             self._results_claimed_at = now
-            self._take_snapshot({"_results_state", "_results_claimed_at"})
+            self._results_claim = token
+            self._take_snapshot({"_results_state", "_results_claimed_at", "_results_claim"})
+            self.__dict__["_results_fence"] = {"attempt": self.attempt, "_results_claim": token}
         return bool(claimed)
 
     def process_results(self, *args, **kwargs):
-        """Process the results of a completed job, once per completion.
+        """Process the results of a completed run of the job, once per run.
 
-        Claims the job with an atomic conditional update, so concurrent callers (two
-        web processes, the monitor) run the processing once. Calls ``_process_results``,
-        then :attr:`process_results_function` if one is set. On success the job becomes
-        Complete (Various-Complete stays Various-Complete); if processing raises, the job
-        becomes Error with the reason in ``status_message`` and :meth:`retry_results` can
-        run it again. An :class:`~tethys_compute.exceptions.EngineUnavailable` leaves the
-        job waiting for a retry instead.
+        Claims the processing with an atomic conditional update, so concurrent callers
+        (two web processes, the monitor) run it once; the claim is renewed while the
+        processing runs, and every write it makes is fenced to this claim and this run
+        (a processing superseded by :meth:`resubmit`, or taken over after its holder was
+        presumed dead, changes nothing). Calls ``_process_results``, then
+        :attr:`process_results_function` if one is set. On success the job becomes
+        Complete (Various-Complete stays Various-Complete) and ``job_finished`` is sent;
+        if processing raises, or leaves a value the database cannot store (e.g. a
+        ``datetime`` in ``extended_properties``), the job becomes Error with the reason in
+        ``status_message`` and :meth:`retry_results` can run it again. An
+        :class:`~tethys_compute.exceptions.EngineUnavailable` leaves the job waiting for a
+        retry instead. Nothing is raised.
 
         Called on a job that is not in a results status: a job type without an engine
         (``BasicJob``) is moved to Results-Ready and processed, as Tethys does; a finished
@@ -82,28 +153,37 @@ class JobResults:
             return False
         if not self._claim_results():
             return False
-        logger.debug("Job %s: processing results", self.pk)
-        before = self._status
         try:
-            outcome = self._process_results(*args, **kwargs)
-            self._apply_results_function()
-        except EngineUnavailable as exc:
-            self._status = before
-            self._write_fields(
+            return self._run_claimed_processing(*args, **kwargs)
+        finally:
+            self.__dict__.pop("_results_fence", None)
+
+    def _run_claimed_processing(self, *args, **kwargs):
+        logger.debug("Job %s: processing results", self.pk)
+        fence = self.__dict__["_results_fence"]
+        before = self._status
+        outcome = failure = None
+        with ClaimRenewal(self.pk, fence):
+            try:
+                outcome = self._process_results(*args, **kwargs)
+                self._apply_results_function()
+            except Exception as exc:  # noqa: BLE001 - recorded below, never hidden
+                failure = exc
+        final = self._status if self._status != before else outcome
+        self._status = before
+        if isinstance(failure, EngineUnavailable):
+            self._write_fenced(
+                fence,
                 _results_state=RESULTS_RETRY,
-                status_message=_short(f"{RESULTS_WILL_RETRY}{exc}"),
+                _results_claim=None,
+                status_message=_short(f"{RESULTS_WILL_RETRY}{failure}"),
                 _last_status_update=timezone.now(),
             )
             return False
-        except Exception as exc:  # noqa: BLE001 - recorded as Error, never hidden
-            logger.exception("Job %s: result processing failed", self.pk)
-            self._status = before
-            self._finish_results(
-                st.ERROR, RESULTS_FAILED, f"Result processing failed: {exc}"
-            )
+        if failure is not None:
+            logger.error("Job %s: result processing failed", self.pk, exc_info=failure)
+            self._finish_results(st.ERROR, RESULTS_FAILED, f"Result processing failed: {failure}")
             return False
-        final = self._status if self._status != before else outcome
-        self._status = before
         if isinstance(final, str) and final:
             final = st.to_code(final)[0]
         if final in (st.ERROR, st.ABORTED):
@@ -111,8 +191,7 @@ class JobResults:
             self._finish_results(final, RESULTS_FAILED, message)
             return False
         final = st.VARIOUS_COMPLETE if before == st.VARIOUS_COMPLETE else st.COMPLETE
-        self._finish_results(final, RESULTS_DONE, None)
-        return True
+        return self._finish_results(final, RESULTS_DONE, None)
 
     def _ready_for_results(self):
         """Bring a job without an engine to Results-Ready for an explicit
@@ -132,6 +211,23 @@ class JobResults:
         self._write_status(st.RESULTS_READY, reason="process_results() called")
         return True
 
+    def _write_fenced(self, fence, **values):
+        """Write ``values`` if the claim ``fence`` still holds; True when written."""
+        if not _job_model()._base_manager.filter(pk=self.pk, **fence).update(**values):
+            self._superseded()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._take_snapshot(set(values))
+        return True
+
+    def _superseded(self):
+        logger.warning(
+            "Job %s: result processing of run %s was superseded (resubmitted, or taken over "
+            "after its claim ran out); its outcome is dropped.", self.pk, self.attempt
+        )
+        self._reload_status_fields()
+
     def _apply_results_function(self):
         """Hook: apply :attr:`process_results_function` (to the job by default;
         ``DaskJob`` applies it to the task's result)."""
@@ -139,22 +235,71 @@ class JobResults:
         if function is not None:
             function(self)
 
+    def _unstorable_change(self, names):
+        """``(field name, reason)`` of the first changed field whose value the database
+        cannot store, or ``None``."""
+        connection = connections[router.db_for_write(type(self))]
+        fields = {field.attname: field for field in self._meta.concrete_fields}
+        for name in names:
+            field, value = fields[name], getattr(self, name)
+            try:
+                if name == "extended_properties":
+                    self._check_extended_properties()
+                if isinstance(field, models.JSONField):
+                    json.dumps(value, cls=field.encoder)
+                field.get_db_prep_save(value, connection)
+            except Exception as exc:  # noqa: BLE001 - reported as the job's error
+                return name, exc
+        return None
+
     def _finish_results(self, final, state, message):
+        """Write the outcome of the claimed processing: the fields its hooks changed on
+        the instance, ``completion_time``, the results state and the final status, in
+        one transaction that first checks (and locks) the claim. A value the database
+        cannot store is dropped and the job ends in Error naming it. True when the job
+        ended Complete (or Various-Complete) here."""
+        fence = self.__dict__.get("_results_fence") or {
+            "attempt": self.attempt, "_results_claim": self._results_claim}
+        loaded = self.__dict__.get("_loaded_values", {})
+        while True:
+            plain = [n for n in (self._changed_fields() or []) if n not in STATUS_FIELDS]
+            bad = self._unstorable_change(plain)
+            if bad is None:
+                break
+            name, exc = bad
+            setattr(self, name, copy.deepcopy(loaded.get(name)))
+            final, state = st.ERROR, RESULTS_FAILED
+            message = (f"Result processing failed: it left a value in {name} that cannot be "
+                       f"stored: {exc}")
+            logger.error("Job %s: %s", self.pk, message)
         values = {
             "completion_time": timezone.now(),
             "_results_state": state,
+            "_results_claim": None,
             "status_message": _short(message) if message else (
                 None if self._cleared_problem() else self.status_message
             ),
         }
-        # Fields a _process_results hook changed on the instance (results, keys) are kept.
-        self._save_changed_plain_fields()
-        if final == self._status:
-            self._write_fields(**values)
+        with transaction.atomic():
+            # The claim is checked and the row locked before anything is written.
+            if not _job_model()._base_manager.filter(pk=self.pk, **fence).update(
+                _results_claimed_at=timezone.now()
+            ):
+                self._superseded()
+                return False
+            # Fields a _process_results hook changed on the instance (results, keys) are kept.
+            self._save_changed_plain_fields()
+            same = final == self._status
+            if same:
+                self._write_fields(**values)
+            else:  # sends job_finished itself
+                written = self._write_status(
+                    final, reason=message or "results processed", extra=values,
+                    from_terminal=True, fence=fence,
+                )
+        if same:
             signals.job_finished.send(sender=type(self), job=self, status=final)
-        else:
-            self._write_status(final, reason=message or "results processed", extra=values,
-                               from_terminal=True)
+        return (same or written) and final in (st.COMPLETE, st.VARIOUS_COMPLETE)
 
     def retry_results(self):
         """Run result processing again after it failed (the job is in Error).
@@ -168,7 +313,8 @@ class JobResults:
         self._write_status(
             st.RESULTS_READY,
             reason="retry result processing",
-            extra={"completion_time": None, "_results_state": None, "_results_claimed_at": None},
+            extra={"completion_time": None, "_results_state": None, "_results_claimed_at": None,
+                   "_results_claim": None},
             from_terminal=True,
         )
         return self.process_results()

@@ -35,6 +35,8 @@ STATUS_FIELDS = (
     "status_message",
     "_results_state",
     "_results_claimed_at",
+    "_results_claim",
+    "attempt",
 )
 
 # Prefixes of the status messages written while an engine could not answer; cleared as
@@ -65,14 +67,22 @@ class JobStatusRules:
     """Status writes, the refresh algorithm and batch refresh hooks of ``TethysJob``."""
 
     # --- status writes -------------------------------------------------------------------
-    def _write_status(self, new, *, other=None, reason="", extra=None, from_terminal=False):
+    def _write_status(self, new, *, other=None, reason="", extra=None, from_terminal=False,
+                      fence=None):
         """Move the row from the in-memory status to ``new`` atomically.
+
+        The UPDATE is conditional on the in-memory status and ``attempt`` (a copy loaded
+        during an earlier run never changes a later one), and on ``fence`` (a ``Q`` or a
+        dict of lookups) when given.
 
         Returns True when this call made the change. Returns False (and reloads the
         status fields) when the row had moved on, or when it is terminal and
-        ``from_terminal`` is not set.
+        ``from_terminal`` is not set. A move back to Pending is only made with
+        ``from_terminal`` (resubmit): a submitted job never returns to Pending otherwise.
         """
         old = self._status
+        if new == st.PENDING and old != st.PENDING and not from_terminal:
+            return False
         now = timezone.now()
         values = {"_status": new, "_last_status_update": now}
         if new == st.RUNNING and old in (st.PENDING, st.SUBMITTED) and not self.start_time:
@@ -91,7 +101,11 @@ class JobStatusRules:
             values["extended_properties"] = props
         if self.is_terminal and not from_terminal:
             return False
-        rows = _job_model().objects.filter(pk=self.pk, _status=old)
+        rows = _job_model().objects.filter(pk=self.pk, _status=old, attempt=self.attempt)
+        if isinstance(fence, dict):
+            rows = rows.filter(**fence)
+        elif fence is not None:
+            rows = rows.filter(fence)
         with transaction.atomic():
             if not rows.update(**values):
                 self._reload_status_fields()
@@ -117,7 +131,7 @@ class JobStatusRules:
     def _reload_status_fields(self):
         row = (
             _job_model().objects.filter(pk=self.pk)
-            .values(*STATUS_FIELDS, "extended_properties")
+            .values(*STATUS_FIELDS, "extended_properties", "execute_time")
             .first()
         )
         if row is None:

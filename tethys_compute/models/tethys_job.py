@@ -13,7 +13,10 @@ Fields, table and column names are those of Tethys Platform 4.6
   ``update_status_interval``, and writes only when something changed;
 * an engine failure while polling is never terminal;
 * result processing runs once per completion, claimed with an atomic conditional update,
-  and its own failure ends in Error with the reason kept.
+  and its own failure ends in Error with the reason kept;
+* ``execute()`` claims the job atomically (one winner), each run gets its own
+  ``attempt`` number, and every write of a run's result processing is fenced to that
+  run and to the claim it holds.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core import signing
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import signals
@@ -116,6 +119,12 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     refresh_requested_at = models.DateTimeField(blank=True, null=True)
     lease_owner = models.CharField(max_length=64, blank=True, null=True)
     lease_expires = models.DateTimeField(blank=True, null=True)
+    #: The job's run counter: 0 before its first run; each execute() and resubmit()
+    #: takes the next number atomically, and every write made on behalf of a run (its
+    #: result processing above all) is fenced to that number.
+    attempt = models.PositiveIntegerField(default=0, db_default=0)
+    # The token of the result-processing claim being held (a fencing token).
+    _results_claim = models.CharField(max_length=32, blank=True, null=True)
 
     objects = TethysJobManager()
 
@@ -404,7 +413,13 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         A failure ends in Error with the reason in ``status_message`` and is logged; it is
         not raised (as Tethys). The job is saved first if it is new.
 
-        :raises JobStateError: if the job already ran (use :meth:`resubmit`).
+        The job is claimed first with one conditional UPDATE of its row (Pending and not
+        yet claimed; ``attempt`` takes the next number and ``execute_time`` is set), so of
+        two concurrent calls on one job, in any processes, one submits and the other
+        raises: a job is never submitted twice.
+
+        :raises JobStateError: if the job already ran or is being submitted by another
+            call (use :meth:`resubmit` to run it again).
         """
         if self._state.adding or self.pk is None:
             self.save()
@@ -413,6 +428,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
                 f'Job {self.pk} has already been executed (status "{self.cached_status}"); '
                 "use resubmit() to run it again."
             )
+        self._claim_run()
         before = self._status
         try:
             reported = self._execute(*args, **kwargs)
@@ -441,6 +457,28 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         self._after_status_change()
         return None
 
+    def _claim_run(self):
+        """Take this job's next run for this call: one conditional UPDATE (Pending, not
+        claimed yet) that increments ``attempt`` and sets ``execute_time``.
+
+        :raises JobStateError: when another call claimed it first.
+        """
+        if self.__dict__.pop("_run_claimed", None) == self.attempt:
+            return  # resubmit() claimed this run already
+        now = timezone.now()
+        rows = TethysJob._base_manager.filter(
+            pk=self.pk, _status=st.PENDING, execute_time__isnull=True
+        )
+        if not rows.update(attempt=F("attempt") + 1, execute_time=now):
+            self._reload_status_fields()
+            raise JobStateError(
+                f'Job {self.pk} is being submitted or has been already (status '
+                f'"{self.cached_status}"); it is not submitted again.'
+            )
+        self.attempt = TethysJob._base_manager.values_list("attempt", flat=True).get(pk=self.pk)
+        self.execute_time = now
+        self._take_snapshot({"attempt", "execute_time"})
+
     def _save_changed_plain_fields(self):
         changed = [n for n in (self._changed_fields() or []) if n not in STATUS_FIELDS]
         if changed:
@@ -449,23 +487,70 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
     def resubmit(self, *args, **kwargs):
         """Run the job again: its status goes back to Pending (times, results state and
-        progress cleared), then ``_resubmit`` runs it."""
-        self._write_status(
-            st.PENDING,
-            reason="resubmit",
-            extra={
-                "execute_time": None,
+        progress cleared) and ``attempt`` takes the next number, in one conditional
+        UPDATE; then ``_resubmit`` runs it.
+
+        Result processing of the previous run that is still going on (its claim is alive)
+        is waited for, at most ``TETHYS_COMPUTE["RESUBMIT_WAIT"]`` seconds; a processing
+        whose holder died is superseded. Either way no write of the previous run can
+        land on the new one (they are fenced to their run).
+
+        :raises JobStateError: when another call resubmitted or executed the job first,
+            or the previous run's results were still being processed after the wait.
+        """
+        self._start_new_run()
+        try:
+            return self._resubmit(*args, **kwargs)
+        except BaseException:
+            # The new run was claimed but not submitted: let Run or resubmit try again.
+            TethysJob._base_manager.filter(
+                pk=self.pk, attempt=self.attempt, _status=st.PENDING
+            ).update(execute_time=None)
+            raise
+        finally:
+            self.__dict__.pop("_run_claimed", None)
+
+    def _start_new_run(self):
+        from time import monotonic, sleep
+
+        from .job_status import RESULTS_CLAIMED
+
+        lease = timedelta(seconds=get_config()["RESULTS_LEASE"])
+        deadline = monotonic() + get_config()["RESUBMIT_WAIT"]
+        attempt = self.attempt
+        while True:
+            now = timezone.now()
+            in_flight = (
+                Q(_results_state=RESULTS_CLAIMED, _results_claimed_at__gte=now - lease)
+                # another call's execute() between its claim and its submission
+                | Q(_status=st.PENDING, execute_time__gte=now - lease)
+            )
+            values = {
+                "attempt": attempt + 1,
+                "execute_time": now,  # claimed for this call: Run is refused meanwhile
                 "start_time": None,
                 "completion_time": None,
                 "status_message": None,
                 "_results_state": None,
                 "_results_claimed_at": None,
+                "_results_claim": None,
                 "progress": None,
                 "progress_message": None,
-            },
-            from_terminal=True,
-        )
-        return self._resubmit(*args, **kwargs)
+            }
+            if self._write_status(st.PENDING, reason="resubmit", extra=values,
+                                  from_terminal=True, fence=~in_flight):
+                self.__dict__["_run_claimed"] = self.attempt
+                return
+            if self.attempt != attempt:
+                raise JobStateError(
+                    f"Job {self.pk} was resubmitted by another call; it is not submitted again."
+                )
+            if monotonic() >= deadline:
+                raise JobStateError(
+                    f"Job {self.pk}: the results of its previous run are still being "
+                    "processed; resubmit it when they are done."
+                )
+            sleep(0.1)
 
     def set_progress(self, percent, message=None):
         """Record progress: ``percent`` 0-100 (int or float) and an optional message.

@@ -261,6 +261,8 @@ def report_job_status(request, job_id):
     * 404 ``no such job``;
     * 409 ``job has already finished``: the job has ended and the report is not a
       repeat of its final status; nothing changes;
+    * 409 ``a submitted job cannot return to Pending``: ``Pending`` reported for a job
+      that was submitted; only ``resubmit()`` makes a job Pending again;
     * 200 ``{"success": true, "nodes_applied": n, "post_processing": bool, "status":
       display name}``; ``post_processing`` is false while result processing is
       incomplete (it is retried by a repeated final report and by the monitor).
@@ -310,6 +312,9 @@ def report_job_status(request, job_id):
         if job.post_processing_incomplete and job._results_retry_due():
             run_bounded(_process_results, job)
         return _report_answer(job, 0)
+    if status is not None and st.to_code(status)[0] == st.PENDING and job._status != st.PENDING:
+        # Only resubmit() makes a submitted job Pending again (Run would be offered).
+        return _error(409, "a submitted job cannot return to Pending")
     # Progress sent with a status change is written in the same UPDATE, so nobody sees a
     # job Complete at its previous progress.
     progress = None if percent is None else job.progress_fields(percent, message)

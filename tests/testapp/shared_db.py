@@ -1,0 +1,82 @@
+"""Run app processes (workers, a live server) on the test's own database, so a race
+between processes runs on SQLite and on PostgreSQL alike. The test must commit what they
+read: mark it ``django_db(transaction=True)``.
+
+``worker(job, action, ...)`` starts ``python -m tests.testapp.worker`` (see there);
+``TestDatabaseProject`` is a :class:`~tests.testapp.live.LiveProject` whose processes use
+the test database instead of a copied SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from django.db import connection
+
+from .live import ROOT, LiveProject
+
+
+def test_db_env(tethys_compute=None, **extra):
+    """Environment of an app process on this test's database."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+               DJANGO_SETTINGS_MODULE="tests.testapp.live_settings",
+               TESTAPP_TETHYS_COMPUTE=json.dumps(tethys_compute or {}))
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "postgresql":
+        env["PGDATABASE"] = name
+    else:
+        env.pop("TETHYS_TEST_DB", None)
+        env["TETHYS_TEST_SQLITE_FILE"] = name
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class Worker:
+    """One ``tests.testapp.worker`` process."""
+
+    def __init__(self, process, ready):
+        self.process = process
+        self.ready = ready
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not self.ready.exists():
+            if self.process.poll() is not None:
+                raise AssertionError(self.process.communicate())
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.01)
+
+    def result(self, timeout=120):
+        out, err = self.process.communicate(timeout=timeout)
+        assert self.process.returncode == 0, err
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def worker(job, action, tmp_path, *, go=None, name=None, tethys_compute=None, **args):
+    """Start a worker that loads ``job``, waits for the file ``go`` (if given), then runs
+    ``action`` on its copy."""
+    name = name or f"{action}-{time.monotonic_ns()}"
+    ready = tmp_path / f"ready-{name}"
+    spec = {"job": job.pk, "action": action, "go": go and str(go), "ready": str(ready), **args}
+    process = subprocess.Popen([sys.executable, "-m", "tests.testapp.worker", json.dumps(spec)],
+                               env=test_db_env(tethys_compute), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    return Worker(process, ready)
+
+
+class TestDatabaseProject(LiveProject):
+    """A LiveProject (live server, monitors) on the test's database."""
+
+    __test__ = False
+
+    def __init__(self, tmp_path, tethys_compute=None, **extra):
+        self.engine_dir = tmp_path / "engine"
+        self.logs = tmp_path / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.env = test_db_env(tethys_compute, TESTAPP_ENGINE_DIR=self.engine_dir,
+                               TETHYS_TEST_WORKSPACES=tmp_path / "workspaces", **extra)
+        self.processes = []

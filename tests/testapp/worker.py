@@ -1,0 +1,60 @@
+"""A process that acts on one job, for race tests (started by
+:func:`tests.testapp.shared_db.worker`)::
+
+    python -m tests.testapp.worker '{"job": 3, "action": "process", "go": "/tmp/go", ...}'
+
+It loads the job, touches the ``ready`` file, waits for the ``go`` file (when given),
+then runs the action: ``process`` (``process_results()``), ``execute``, ``resubmit``,
+``complete`` (``job.status = "Complete"``) or ``retry`` (``retry_results()``). Every
+``job_finished`` it sends is appended to ``<job workspace>/finished.log`` as ``pid status
+attempt row-status``. Prints ``{"result": ..., "error": ...}`` as JSON.
+"""
+
+import json
+import os
+import sys
+import time
+
+import django
+
+
+def main(spec):
+    django.setup()
+    from tethys_compute import signals
+    from tethys_compute.models import TethysJob
+
+    def finished(sender, job, status, **kwargs):
+        row = TethysJob.objects.filter(pk=job.pk).values_list("_status", flat=True).first()
+        with open(os.path.join(job.workspace, "finished.log"), "a") as log:
+            log.write(f"{os.getpid()} {status} {job.attempt} {row}\n")
+
+    signals.job_finished.connect(finished, weak=False)
+    job = TethysJob.objects.get_subclass(pk=spec["job"])
+    open(spec["ready"], "w").close()
+    if spec.get("go"):
+        while not os.path.exists(spec["go"]):
+            time.sleep(0.005)
+    answer = {"result": None, "error": None}
+    try:
+        if spec["action"] == "process":
+            answer["result"] = job.process_results()
+        elif spec["action"] == "execute":
+            job.execute()
+            answer["result"] = job._status
+        elif spec["action"] == "resubmit":
+            job.resubmit()
+            answer["result"] = job._status
+        elif spec["action"] == "complete":
+            job.status = "Complete"
+            answer["result"] = job._status
+        elif spec["action"] == "retry":
+            answer["result"] = job.retry_results()
+        else:
+            raise SystemExit(f"unknown action {spec['action']}")
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        answer["error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(answer))
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
