@@ -38,3 +38,15 @@ def leave_a_datetime(job):
 def leave_an_object(job):
     """Leave a value no JSON encoder can hold in extended_properties."""
     job.extended_properties = {**(job.extended_properties or {}), "handle": object()}
+
+
+def tag_run(result):
+    """For Dask jobs (applied to the task's result): ``{"run": result}``; first appends
+    this process's id to the file named by ``TESTAPP_RESULTS_MARK`` and sleeps
+    ``TESTAPP_RESULTS_SECONDS`` when those are set (a slow processing in one process)."""
+    mark = os.environ.get("TESTAPP_RESULTS_MARK")
+    if mark:
+        with open(mark, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+    time.sleep(float(os.environ.get("TESTAPP_RESULTS_SECONDS", 0)))
+    return {"run": result}

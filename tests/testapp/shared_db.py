@@ -56,14 +56,15 @@ class Worker:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def worker(job, action, tmp_path, *, go=None, name=None, tethys_compute=None, **args):
+def worker(job, action, tmp_path, *, go=None, name=None, tethys_compute=None, env=None,
+           **args):
     """Start a worker that loads ``job``, waits for the file ``go`` (if given), then runs
-    ``action`` on its copy."""
+    ``action`` on its copy (``env``: more environment variables)."""
     name = name or f"{action}-{time.monotonic_ns()}"
     ready = tmp_path / f"ready-{name}"
     spec = {"job": job.pk, "action": action, "go": go and str(go), "ready": str(ready), **args}
     process = subprocess.Popen([sys.executable, "-m", "tests.testapp.worker", json.dumps(spec)],
-                               env=test_db_env(tethys_compute), stdout=subprocess.PIPE,
+                               env=test_db_env(tethys_compute, **(env or {})), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     return Worker(process, ready)
 
