@@ -178,6 +178,6 @@ def test_a_stale_copy_of_an_earlier_run_cannot_change_the_new_run(user, tmp_path
                                               - timedelta(seconds=60))
     stale._status = "RUN"  # as if the stale copy had seen run 1 running
     assert stale._write_status("COM", reason="engine status (run 1)") is False
-    assert stale.process_results() is False
+    assert (stale._status, stale.attempt) == ("RUN", 2)  # reloaded: now a copy of run 2
     row = TethysJob.objects.get(pk=job.pk)
     assert (row._status, row.attempt, row.completion_time) == ("RUN", 2, None)

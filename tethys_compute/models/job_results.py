@@ -139,7 +139,7 @@ class JobResults:
         ``datetime`` in ``extended_properties``), the job becomes Error with the reason in
         ``status_message`` and :meth:`retry_results` can run it again. An
         :class:`~tethys_compute.exceptions.EngineUnavailable` leaves the job waiting for a
-        retry instead. Nothing is raised.
+        retry instead. A failure of the processing itself is never raised.
 
         Called on a job that is not in a results status: a job type without an engine
         (``BasicJob``) is moved to Results-Ready and processed, as Tethys does; a finished
