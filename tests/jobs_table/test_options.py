@@ -227,3 +227,41 @@ def test_creation_time_order_overrides_the_querysets_order_as_tethys(make_job):
                                       sort=False).jobs] == ["job 2", "job 1", "job 0"]
     assert [j.name for j in JobsTable(jobs=newest_first, column_fields=["id"],
                                       reverse_sort=True).jobs] == ["job 2", "job 1", "job 0"]
+
+
+REAL_CLIENT_KWARGS = {
+    # C2, the Dask tutorial: a Tethys 3 kwarg (delete_btn), a results URL name.
+    "dask_tutorial": dict(column_fields=("id", "name", "description", "creation_time"),
+                          hover=True, striped=False, bordered=False, condensed=False,
+                          results_url="job_results", refresh_interval=1000, delete_btn=True,
+                          show_detailed_status=True),
+    # C5/C6 (Aquaveo): one job in a list, run/execute times, role-based show_actions.
+    "aquaveo": dict(column_fields=("id", ("Step", "name"), "extended_properties.step",
+                                   "execute_time", "run_time"),
+                    show_status=True, show_actions=False, show_detailed_status=True,
+                    refresh_interval=30000, monitor_url="job_monitor",
+                    actions=["run", "pause", "resume", "|", "logs", "|", "terminate", "delete",
+                             {"label": "Archive", "callback_or_url": acts.archive}]),
+    # C3, the Gizmo Showcase: tuple titles, delay_loading_status, both URL names.
+    "gizmo_showcase": dict(column_fields=("id", "name", ("Created At", "creation_time"),
+                                          "extended_properties.parity"),
+                           hover=True, delay_loading_status=True, refresh_interval=10000,
+                           monitor_url="job_monitor", results_url="job_results",
+                           show_detailed_status=True),
+}
+
+
+@pytest.mark.urls("tests.jobs_table.urls")
+@pytest.mark.parametrize("client", sorted(REAL_CLIENT_KWARGS))
+def test_real_clients_constructor_kwargs_build_and_render(make_job, client):
+    """F14: the JobsTable kwargs real apps pass (reference section 2) build and render."""
+    job = make_job("only", status="RUN", extended_properties={"step": "a", "parity": "odd"})
+    jobs = [job] if client == "aquaveo" else TethysJob.objects.filter(pk=job.pk)
+    table = JobsTable(jobs=jobs, **REAL_CLIENT_KWARGS[client])
+    html = render_table(table)
+    assert f'id="jobs-table-row-{job.pk}"' in html
+    assert len(table.column_fields) == len(REAL_CLIENT_KWARGS[client]["column_fields"])
+    if client == "aquaveo":
+        assert 'class="actions-col"' not in html and table.column_names[1] == "Step"
+    if client == "gizmo_showcase":
+        assert f'data-href-monitor="/monitor/{job.pk}/"' in html
