@@ -159,24 +159,40 @@ def render(ads, opts, history=False) -> str:
                 if text is not None:
                     parts.append(text)
         return "".join(parts)
-    if opts["af"] is not None:
+    # With -long or -json, -af's attributes only choose what is printed (a projection).
+    projection = opts["attributes"] or opts["af"]
+    if opts["af"] is not None and not (opts["long"] or opts["json"]):
         return _autoformat(ads, opts["af"], opts["af_opts"])
     if opts["long"]:
         return "".join(
             "".join(f"{k} = {classads.literal(v)}\n"
-                    for k, v in sorted(_project(ad, opts["attributes"]).items(),
+                    for k, v in sorted(_project(ad, projection).items(),
                                        key=lambda item: item[0].lower()))
             + "\n" for ad in ads)
     if opts["json"]:
         if not ads:
             return ""
-        items = [json.dumps({k: (classads.literal(v) if isinstance(v, dict) else v)
-                             for k, v in _project(ad, opts["attributes"]).items()}, indent=2)
-                 for ad in ads]
-        return "[\n" + ",\n".join(items) + "\n]\n"
+        return "[\n" + ",\n".join(_json_ad(_project(ad, projection)) for ad in ads) + "\n]\n"
     if opts["totals"]:
         return _totals(ads) + "\n"
     return _table(ads, history)
+
+
+def _json_value(value) -> str:
+    """A value as HTCondor's ClassAd JSON unparser writes it: literals as JSON, undefined
+    as ``null``, anything else (an expression, ``error``) as ``"\\/Expr(...)\\/"``."""
+    if isinstance(value, dict):
+        return json.dumps(f"/Expr({value['expr']})/", ensure_ascii=False).replace("/", "\\/")
+    if value is classads.cx.ERROR:
+        return '"\\/Expr(error)\\/"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_value(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_ad(ad) -> str:
+    body = ",\n".join(f"  {json.dumps(k)}: {_json_value(v)}" for k, v in ad.items())
+    return "{\n" + body + "\n}"
 
 
 def _autoformat(ads, attrs, flags):

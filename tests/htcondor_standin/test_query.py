@@ -88,6 +88,42 @@ def test_autoformat_options_long_json_and_attributes(standin, work):
     standin.run("condor_rm", str(cluster))
 
 
+def test_json_is_an_array_of_ads_as_htcondor_prints_it(standin, work):
+    # condor_q/condor_history -json (HTCondor manual, condor_q "-json" and "-attributes"):
+    # a JSON array of ads; -attributes (or -af's attributes) project it; expressions are
+    # "\/Expr(...)\/" strings, undefined is null; no match prints nothing.
+    import classad2
+
+    cluster = submit(standin, work, 'executable = slow.sh\n+Note = "tab\\there\\n\\"q\\""\n'
+                                    '+Twice = ProcId * 2\n+Nothing = undefined\nqueue 2\n')
+    wait_running(standin, cluster, 2)
+    raw = standin.run("condor_q", str(cluster), "-json").stdout
+    assert raw.startswith("[\n{\n") and raw.endswith("}\n]\n")
+    assert '"Twice": "\\/Expr(ProcId * 2)\\/"' in raw and '"Nothing": null' in raw
+    ads = json.loads(raw)
+    assert [(ad["ClusterId"], ad["ProcId"], ad["Note"]) for ad in ads] == [
+        (cluster, 0, 'tab\there\n"q"'), (cluster, 1, 'tab\there\n"q"')]
+    # HTCondor's own JSON ClassAd parser reads each ad and evaluates the expressions (it
+    # knows them by the escaped "\/Expr(" that HTCondor writes, so "/" is escaped again).
+    parsed = [classad2.parseOne(json.dumps(ad, ensure_ascii=False).replace("/", "\\/"),
+                                classad2.ParserType.JSON) for ad in ads]
+    assert [ad.eval("Twice") for ad in parsed] == [0, 2]
+    projected = json.loads(standin.run("condor_q", str(cluster), "-json",
+                                       "-attributes", "procid,Note,Missing").stdout)
+    assert projected == [{"ProcId": 0, "Note": 'tab\there\n"q"'},
+                         {"ProcId": 1, "Note": 'tab\there\n"q"'}]
+    by_af = json.loads(standin.run("condor_q", f"{cluster}.1", "-json", "-af", "JobStatus").stdout)
+    assert by_af == [{"JobStatus": 2}]
+    assert standin.run("condor_q", "999", "-json").stdout == ""
+    assert standin.run("condor_history", str(cluster), "-json").stdout == ""
+    standin.run("condor_rm", str(cluster))
+    assert standin.wait_until_empty()
+    history = json.loads(standin.run("condor_history", str(cluster), "-json",
+                                     "-attributes", "ProcId,JobStatus").stdout)
+    assert sorted(ad["ProcId"] for ad in history) == [0, 1]
+    assert {ad["JobStatus"] for ad in history} == {3}
+
+
 def test_constraints_ids_and_owner_selection(standin, work):
     a = submit(standin, work, "executable = slow.sh\n+Kind = \"a\"\nqueue 2\n")
     b = submit(standin, work, "executable = slow.sh\n+Kind = \"b\"\nqueue\n")

@@ -101,6 +101,20 @@ def test_one_condor_q_and_at_most_one_condor_history_per_query(standin, tmp_path
     assert {engine.query(clusters=[c]).cluster(c)[0].status for c in running} == {3}
 
 
+def test_free_text_attributes_reach_the_job_exactly(standin, tmp_path):
+    # A hold reason is free text: tabs, newlines and quotes must survive the query (the
+    # old tab-separated -af:t parse cut the reason at its first newline).
+    engine = CliEngine(LocalTransport())
+    job = engine.bind(make_job(tmp_path / "h", arguments="x 30"), str(tmp_path / "h"), None)
+    cluster = engine.submit_job(job, queue=1, options=[])
+    reason = 'disk "full"\tsee below\nsecond line\\ end'
+    held = standin.run("condor_hold", "-reason", reason, str(cluster))
+    assert held.returncode == 0, held.stderr
+    state = engine.query(clusters=[cluster]).cluster(cluster)[0]
+    assert (state.status, state.hold_reason, state.hold_reason_code) == (5, reason, 1)
+    engine.act(REMOVE, [cluster])
+
+
 def test_submit_errors_carry_htcondors_message(standin, tmp_path):
     engine = CliEngine(LocalTransport())
     job = TransportJob("bad", {"executable": "missing.sh"})

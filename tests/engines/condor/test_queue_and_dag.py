@@ -1,49 +1,63 @@
 """Queue snapshots (parsing condor_q/condor_history output) and the DAG file writer."""
 
+import json
+
 import condorpy
+import pytest
 
 from tests.htcondor_standin.dag_file import parse_dag
 from tethys_compute.engines.condor.condorpy_objects import TransportJob, TransportWorkflow
 from tethys_compute.engines.condor.dag import dag_text
-from tethys_compute.engines.condor.queue import (
-    ATTRIBUTES,
-    constraint,
-    merge,
-    parse_autoformat,
-)
+from tethys_compute.engines.condor.queue import constraint, merge, parse_json
 
 
-def line(**values):
-    return "\t".join(str(values.get(a, "undefined")) for a in ATTRIBUTES)
+def ads(*values):
+    """condor_q -json output (as HTCondor prints it: a JSON array of ads)."""
+    return json.dumps(list(values), indent=2) + "\n"
 
 
-def test_parse_autoformat_reads_every_attribute_and_free_text_last():
-    text = "\n".join([
-        line(ClusterId=5, ProcId=0, JobStatus=4, ExitCode=3, ExitBySignal="false"),
-        line(ClusterId=5, ProcId=1, JobStatus=5, HoldReasonCode=13,
-             HoldReason="Transfer input files failure\twith a tab"),
-        line(ClusterId=6, ProcId=0, JobStatus=4, ExitBySignal="true", ExitSignal=9),
-        "garbage",
-        "",
-    ])
-    states = parse_autoformat(text, in_queue=False)
+def test_parse_json_reads_every_attribute_and_free_text_whole():
+    text = ads(
+        {"ClusterId": 5, "ProcId": 0, "JobStatus": 4, "ExitCode": 3, "ExitBySignal": False},
+        {"ClusterId": 5, "ProcId": 1, "JobStatus": 5, "HoldReasonCode": 13,
+         "HoldReason": 'Transfer input files failure\twith a tab\nand "a second line"'},
+        {"ClusterId": 6, "ProcId": 0, "JobStatus": 4, "ExitBySignal": True, "ExitSignal": 9,
+         "SomeNewAttribute": "ignored", "DAGNodeName": None},
+        {"ClusterId": 7, "JobStatus": 1},  # no ProcId: not a job ad
+    )
+    states = parse_json(text, in_queue=False)
     assert [(s.cluster, s.proc, s.status) for s in states] == [(5, 0, 4), (5, 1, 5), (6, 0, 4)]
     assert states[0].failed and states[0].describe_exit() == "exited with code 3"
-    assert states[1].hold_reason == "Transfer input files failure\twith a tab"
+    assert states[1].hold_reason == 'Transfer input files failure\twith a tab\nand "a second line"'
     assert states[1].hold_reason_code == 13
     assert states[2].exit_by_signal and states[2].describe_exit() == "was killed by signal 9"
+    assert states[2].node_name is None and not states[2].in_queue
+
+
+def test_parse_json_empty_output_expressions_and_garbage():
+    assert parse_json("", in_queue=True) == []  # HTCondor prints nothing when nothing matched
+    (state,) = parse_json(ads({"ClusterId": 1, "ProcId": 0, "JobStatus": 5,
+                               "HoldReason": "/Expr(strcat(\"a\", \"b\"))/",
+                               "ExitCode": "/Expr(1 + 1)/"}), in_queue=True)
+    assert state.hold_reason is None and state.exit_code is None
+    for bad in ("1 2 3 4", '{"ClusterId": 1}', "[1, 2]"):
+        with pytest.raises(ValueError):
+            parse_json(bad, in_queue=True)
 
 
 def test_history_wins_and_dag_nodes_use_their_latest_job():
-    queued = parse_autoformat("\n".join([
-        line(ClusterId=10, ProcId=0, JobStatus=2),
-        line(ClusterId=12, ProcId=0, JobStatus=2, DAGManJobId=10, DAGNodeName="B"),
-    ]), True)
-    history = parse_autoformat("\n".join([
-        line(ClusterId=11, ProcId=0, JobStatus=4, ExitCode=1, DAGManJobId=10, DAGNodeName="B"),
-        line(ClusterId=13, ProcId=0, JobStatus=4, ExitCode=0, DAGManJobId=10, DAGNodeName="A"),
-        line(ClusterId=12, ProcId=0, JobStatus=4, ExitCode=0, DAGManJobId=10, DAGNodeName="B"),
-    ]), False)
+    queued = parse_json(ads(
+        {"ClusterId": 10, "ProcId": 0, "JobStatus": 2},
+        {"ClusterId": 12, "ProcId": 0, "JobStatus": 2, "DAGManJobId": 10, "DAGNodeName": "B"},
+    ), True)
+    history = parse_json(ads(
+        {"ClusterId": 11, "ProcId": 0, "JobStatus": 4, "ExitCode": 1, "DAGManJobId": 10,
+         "DAGNodeName": "B"},
+        {"ClusterId": 13, "ProcId": 0, "JobStatus": 4, "ExitCode": 0, "DAGManJobId": 10,
+         "DAGNodeName": "A"},
+        {"ClusterId": 12, "ProcId": 0, "JobStatus": 4, "ExitCode": 0, "DAGManJobId": 10,
+         "DAGNodeName": "B"},
+    ), False)
     snapshot = merge(queued, history)
     assert snapshot.cluster(12)[0].status == 4  # left the queue between the two calls
     nodes = snapshot.dag_nodes(10)

@@ -17,7 +17,7 @@ import re
 from ...exceptions import EngineUnavailable
 from ...log_files import CALL_MAX_BYTES, open_within
 from .errors import CondorError, NotInQueue
-from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_autoformat
+from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_json
 from .transport import Transport
 
 logger = logging.getLogger("tethys_compute.condor")
@@ -222,15 +222,21 @@ class CliEngine(CondorEngine):
         return cluster
 
     def _run_query(self, tool, clusters, dags, in_queue):
-        result = self.transport.run(
-            [tool, "-constraint", constraint(clusters, dags), "-af:t", *ATTRIBUTES])
+        result = self.transport.run([tool, "-constraint", constraint(clusters, dags),
+                                     "-json", "-attributes", ",".join(ATTRIBUTES)])
         if not result.ok:
             message = _condor_message(result.stderr or result.stdout)
             raise EngineUnavailable(
                 f"{tool} failed on {self.describe()}: "
                 f"{message or f'exit status {result.exit_code}'}"
             )
-        return parse_autoformat(result.stdout, in_queue)
+        try:
+            return parse_json(result.stdout, in_queue)
+        except ValueError as exc:
+            raise EngineUnavailable(
+                f"{tool} on {self.describe()} answered with output that is not -json ads "
+                f"({exc}): {_condor_message(result.stdout)[:200]}"
+            ) from None
 
     def query(self, clusters=(), dags=()):
         expected, dags = expected_procs(clusters, dags)

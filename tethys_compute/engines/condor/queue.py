@@ -8,9 +8,10 @@ between the two calls) is taken from the history, which is the later answer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
-#: Attributes read for each job; ``HoldReason`` is last because it is free text.
+#: Attributes read for each job (``condor_q -json -attributes``; the bindings' projection).
 ATTRIBUTES = (
     "ClusterId", "ProcId", "JobStatus", "ExitCode", "ExitBySignal", "ExitSignal",
     "HoldReasonCode", "DAGManJobId", "EnteredCurrentStatus", "DAGNodeName", "HoldReason",
@@ -108,6 +109,8 @@ def _int(value):
 def _text(value):
     if value in (None, "undefined", "error"):
         return None
+    if isinstance(value, str) and value.startswith("/Expr(") and value.endswith(")/"):
+        return None  # an unevaluated expression in -json output, not text
     return str(value)
 
 
@@ -131,16 +134,25 @@ def proc_state(values: dict, in_queue: bool) -> ProcState | None:
     )
 
 
-def parse_autoformat(text: str, in_queue: bool) -> list[ProcState]:
-    """Parse ``-af:t`` output of :data:`ATTRIBUTES` (one job per line, tab-separated)."""
+def parse_json(text: str, in_queue: bool) -> list[ProcState]:
+    """Parse ``condor_q``/``condor_history`` ``-json`` output: a JSON array of job ads, or
+    nothing at all when no job matched (HTCondor manual, condor_q ``-json``).
+
+    JSON carries every value whole, so free text (a ``HoldReason`` with tabs, newlines or
+    quotes) and attributes added to :data:`ATTRIBUTES` later cannot shift other fields.
+    An attribute the ad lacks is absent (undefined); one holding an expression arrives
+    as the string ``"/Expr(...)/"`` and is read as undefined.
+
+    :raises ValueError: the output is not a JSON array of objects.
+    """
+    if not text.strip():
+        return []
+    ads = json.loads(text)
+    if not isinstance(ads, list) or not all(isinstance(ad, dict) for ad in ads):
+        raise ValueError("expected a JSON array of job ads")
     states = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        fields = line.split("\t", len(ATTRIBUTES) - 1)
-        if len(fields) < len(ATTRIBUTES) - 1:
-            continue
-        state = proc_state(dict(zip(ATTRIBUTES, fields, strict=False)), in_queue)
+    for ad in ads:
+        state = proc_state(ad, in_queue)
         if state is not None:
             states.append(state)
     return states
