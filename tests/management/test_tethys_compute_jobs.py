@@ -72,7 +72,7 @@ def test_list_json_fields(run, jobs, no_engine_calls):
     row = json.loads(run(CMD, "list", "--format", "json", "--user", "bob").out)[0]
     assert row["status"] == "Complete" and row["status_code"] == "COM"
     assert row["type"] == "BasicJob" and row["app"] == "other_app"
-    assert row["completed"] and row["created"].endswith("+00:00")
+    assert row["completed"] and row["created"].endswith("Z")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -107,6 +107,22 @@ def test_show_json_with_type_fields_and_logs(run, jobs, monkeypatch):
     assert data["fields"]["scheduler_id"] == b.scheduler_id
     assert data["logs"] == {"scheduler": "started", "workers": {"w1": "ok"}}
     assert data["status_history"] == []
+
+
+def test_json_output_writes_values_as_djangos_json_encoder(run, jobs):
+    # Dates as Django's JsonResponse writes them (ECMA-262: milliseconds, "Z" for UTC),
+    # durations in seconds, and a stored result of any type (Decimal, set...) never fails.
+    from decimal import Decimal
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    a = jobs[0]
+    row = next(r for r in json.loads(run(CMD, "list", "--format", "json").out) if r["id"] == a.pk)
+    assert row["created"] == DjangoJSONEncoder().default(a.creation_time)
+    assert row["created"].endswith("Z")
+    from tethys_compute.management.commands._output import to_json
+    assert json.loads(to_json({"d": Decimal("1.10"), "t": timedelta(minutes=1, seconds=1),
+                               "s": {3}})) == {"d": "1.10", "t": 61.0, "s": "{3}"}
 
 
 def test_show_logs_text_and_failure(run, jobs, monkeypatch):

@@ -4,10 +4,11 @@ keeps Django from listing it)."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -25,17 +26,23 @@ def format_table(headers, rows) -> str:
     return "\n".join(lines)
 
 
-def _json_default(value):
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return str(value)
+class OutputEncoder(DjangoJSONEncoder):
+    """Django's JSON encoder (dates and times in ECMA-262 form as ``JsonResponse`` writes
+    them, decimals, UUIDs and lazy strings as text), with durations in seconds and any
+    other value (e.g. a job's stored result) as its ``str()``."""
+
+    def default(self, o):
+        if isinstance(o, timedelta):
+            return o.total_seconds()
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
 
 
 def to_json(data) -> str:
-    """``data`` as indented JSON (datetimes in ISO 8601, durations in seconds)."""
-    return json.dumps(data, indent=2, default=_json_default)
+    """``data`` as indented JSON (:class:`OutputEncoder`)."""
+    return json.dumps(data, indent=2, cls=OutputEncoder)
 
 
 def when(value) -> str:
