@@ -167,3 +167,34 @@ def test_logs_of_scheduler_and_workers(client):
     scheduler_lines, worker_lines = tasks.logs(client, 10)
     assert isinstance(scheduler_lines, (list, tuple))
     assert len(worker_lines) == 1
+
+
+def test_hold_is_a_variable_in_place_when_submit_returns(client, dask_cluster, tmp_path):
+    # The hold uses distributed's public Variable: when submit() returns, the scheduler
+    # already holds the key for the job's variable (no one-way message still in flight),
+    # any client can follow it with Variable.get, and release/cancel delete the variable
+    # and its holder on the scheduler.
+    from distributed import Variable
+
+    def holders():
+        return [name for name in client.run_on_scheduler(work.client_names)
+                if name.startswith("variable-")]
+
+    key = tasks.new_key("inc")
+    tasks.submit(client, work.inc, 41, key=key)
+    assert f"variable-{key}" in holders()
+    with own_client(dask_cluster.scheduler_address) as other:
+        assert Variable(key, other).get(timeout=20).result(timeout=20) == 42
+    tasks.release(client, [key])
+    _wait_state(client, key, None)
+    assert f"variable-{key}" not in holders()
+
+    gate = tmp_path / "gate"
+    running = tasks.new_key("nap")
+    tasks.submit(client, work.nap_until_file, str(gate), key=running)
+    _wait_state(client, running, "processing")
+    tasks.cancel(client, [running], reason="stopped by a test")
+    _wait_state(client, running, None)
+    wait_until(lambda: f"variable-{running}" not in holders(),
+               message="the variable's holder to go")
+    gate.touch()

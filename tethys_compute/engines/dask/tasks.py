@@ -6,34 +6,36 @@ distributed, so status is asked of the scheduler by key):
 * each job's task has its own key (``<name>-<32 hex>``; a ``Delayed`` or a ``Future`` is
   wrapped in a one-step task of its own), so identical computations of two jobs never
   share a key;
-* right after submission the key is *held* by a scheduler-side pseudo-client,
-  :data:`HOLDER`, exactly as ``fire_and_forget`` holds keys under the pseudo-client
-  ``"fire-and-forget"``, but without releasing them on completion. The task therefore
-  keeps running when the web process that submitted it exits, and its result or error
-  stays on the cluster until tethys_compute has stored it and calls :func:`release`;
+* right after submission the task's future is set as a ``distributed.Variable`` named
+  by its key (distributed's public API for sharing a future between clients).
+  ``Variable.set`` returns once the scheduler holds the key for the variable (it waits
+  until the submission itself has reached the scheduler), so the task keeps running when
+  the web process that submitted it exits, and its result or error stays on the cluster
+  until tethys_compute has stored it and calls :func:`release` (``Variable.delete``,
+  which also removes the variable's holder from the scheduler). Any process can follow
+  the task with ``Variable.get`` (:func:`future_for_key`); :func:`cancel` is
+  ``Client.cancel(..., force=True)`` followed by :func:`release`.
+  (``Client.publish_dataset`` holds keys the same way, but the scheduler keeps one
+  ``published-<name>`` client record per dataset name for ever, even after
+  ``unpublish_dataset``: one per job on a long-lived scheduler. ``fire_and_forget``
+  drops the result on completion.)
 * status is read by key with the scheduler's ``get_task_status`` handler (one call for
   any number of keys), results are gathered by key through the scheduler's ``gather``
   handler, and exception texts are read on the scheduler with ``run_on_scheduler``.
   None of this needs a ``Future`` or the client that submitted the task.
 
-Holding, releasing and cancelling are one-way messages on the client's batched stream
-(ordered after the submission, no round trip), sent with ``Client._send_to_scheduler``
-exactly as ``distributed.fire_and_forget`` sends its own; ``client.scheduler`` (the
-client's RPC to its scheduler) carries the queries. Both are distributed internals that
-its public helpers are built on; tests/engines/dask exercises them on the installed
-version.
+``client.scheduler`` (the client's RPC to its scheduler) carries the queries;
+tests/engines/dask exercises them on the installed version.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
 
 from .errors import DaskJobException, DaskSchedulerUnavailable
-
-#: Name of the scheduler-side pseudo-client that holds the tasks of tethys_compute jobs.
-HOLDER = "tethys-compute"
 
 #: Annotation (``dask.annotate``) that carries a job's key and status token to the
 #: scheduler plugin (:mod:`tethys_compute.engines.dask.plugin`).
@@ -67,11 +69,10 @@ def _rpc(client, method, timeout, **kwargs):
         raise _unavailable(client, exc, method) from exc
 
 
-def _send(client, message):
-    try:
-        client._send_to_scheduler(message)  # the channel fire_and_forget uses
-    except Exception as exc:  # noqa: BLE001 - a closed client raises a bare Exception
-        raise _unavailable(client, exc, message.get("op")) from exc
+def _timeout(timeout):
+    from .clients import connect_timeout
+
+    return connect_timeout(timeout)
 
 
 # --- submission --------------------------------------------------------------------------
@@ -113,7 +114,13 @@ def submit(client, work, *args, key, annotation=None, **kwargs):
                 f"with its arguments, not {type(work).__name__}."
             )
     key = future.key
-    hold(future.client, [key])
+    try:
+        hold(future.client, [future])
+    except DaskSchedulerUnavailable:
+        # Not held: let the task go rather than leave it to a client that may close.
+        with contextlib.suppress(Exception):
+            future.client.cancel([future], force=True, reason="tethys_compute: hold failed")
+        raise
     return key
 
 
@@ -128,33 +135,61 @@ def keyed_delayed(delayed, key):
     return dask.delayed(identity, pure=False)(delayed, dask_key_name=key)
 
 
-def hold(client, keys):
-    """Keep ``keys`` (and their results) on the scheduler until :func:`release`."""
-    _send(client, {"op": "client-desires-keys", "keys": list(keys), "client": HOLDER})
+def hold(client, futures, timeout=None):
+    """Keep the futures' tasks (and results) on the scheduler until :func:`release`:
+    each is set as a ``distributed.Variable`` named by its key.
+
+    :param futures: ``distributed.Future`` objects of ``client``.
+    :param timeout: seconds to wait for the scheduler (None/0: distributed's connect
+        timeout).
+    :raises DaskSchedulerUnavailable: the scheduler did not confirm within ``timeout``.
+    """
+    from distributed import Variable
+
+    seconds = _timeout(timeout)
+    for future in futures:
+        try:
+            Variable(future.key, client).set(future, timeout=seconds,
+                                             callback_timeout=seconds)
+        except (OSError, TimeoutError) as exc:
+            raise _unavailable(client, exc, "Variable.set") from exc
 
 
-def release(client, keys):
-    """Let the scheduler forget ``keys`` once nothing else needs them. Unknown keys and a
-    scheduler that restarted since (no holder) are fine."""
+def release(client, keys, timeout=None):
+    """Let the scheduler forget ``keys`` once nothing else needs them (``Variable.delete``,
+    one message on the client's stream per key). Keys never held, or held by a scheduler
+    that restarted since, are ignored.
+
+    :raises DaskSchedulerUnavailable: the client is closed.
+    """
+    from distributed import Variable
+
+    for key in keys:
+        try:
+            Variable(key, client).delete()
+        except Exception as exc:  # noqa: BLE001 - a closed client raises a bare Exception
+            raise _unavailable(client, exc, "Variable.delete") from exc
+
+
+def cancel(client, keys, reason="cancelled by tethys_compute", timeout=None):
+    """Cancel ``keys`` for every client that wants them (``Client.cancel(force=True)``),
+    then :func:`release` them: queued work is dropped, and a result computed by a task
+    still running is discarded (distributed cannot interrupt a running Python function).
+
+    :raises DaskSchedulerUnavailable: the client is closed, or the scheduler did not
+        answer within ``timeout`` seconds.
+    """
+    from distributed import Future
+
     keys = list(keys)
     if not keys:
         return
-    # Desiring no keys creates the holder if the scheduler restarted since: releasing
-    # keys of an unknown client would break the client's stream.
-    _send(client, {"op": "client-desires-keys", "keys": [], "client": HOLDER})
-    _send(client, {"op": "client-releases-keys", "keys": keys, "client": HOLDER})
-
-
-def cancel(client, keys, reason="cancelled by tethys_compute"):
-    """Cancel ``keys`` for every holder (``force=True``): queued work is dropped, and a
-    result computed by a task still running is discarded (distributed cannot interrupt a
-    running Python function)."""
-    keys = list(keys)
-    if not keys:
-        return
-    _send(client, {"op": "client-desires-keys", "keys": [], "client": HOLDER})
-    _send(client, {"op": "cancel-keys", "keys": keys, "client": HOLDER, "force": True,
-                   "reason": reason, "msg": reason})
+    try:
+        client.cancel([Future(key, client) for key in keys], force=True, reason=reason,
+                      msg=reason)
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, "cancel") from exc
+    release(client, keys, timeout)
 
 
 # --- queries -----------------------------------------------------------------------------
@@ -227,14 +262,26 @@ def gather(client, keys, timeout):
     return response["data"]
 
 
-def future_for_key(client, key):
-    """A ``distributed.Future`` for ``key`` that follows the task (the scheduler is told
-    this client wants it, which ``Future(key, client)`` alone no longer does)."""
-    from distributed import Future
+def future_for_key(client, key, timeout=None):
+    """A ``distributed.Future`` for ``key`` that follows the task: the job's variable
+    (``Variable.get``, which also tells the scheduler this client wants it). A key no
+    longer held (released, or unknown) gives a Future that stays pending.
 
-    future = Future(key, client)
-    _send(client, {"op": "client-desires-keys", "keys": [key]})
-    return future
+    :raises DaskSchedulerUnavailable: the scheduler did not answer within ``timeout``.
+    """
+    from distributed import Future, Variable
+
+    seconds = _timeout(timeout)
+    # Variable.get waits for a variable that is not set: ask only for a key the
+    # scheduler knows (the variable holds it until release).
+    if task_states(client, [key], seconds).get(key) is not None:
+        try:
+            return Variable(key, client).get(timeout=seconds, callback_timeout=seconds)
+        except OSError as exc:
+            raise _unavailable(client, exc, "Variable.get") from exc
+        except TimeoutError:
+            pass  # released meanwhile
+    return Future(key, client)
 
 
 def scheduler_info(client, timeout):

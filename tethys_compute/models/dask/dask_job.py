@@ -80,8 +80,9 @@ class DaskJob(TethysJob):
 
         cached = self.__dict__.get("_future")
         if cached is None or cached.key != self.key:
-            with self._require_scheduler().connection() as client:
-                cached = tasks.future_for_key(client, self.key)
+            scheduler = self._require_scheduler()
+            with scheduler.connection() as client:
+                cached = tasks.future_for_key(client, self.key, scheduler.call_timeout)
             self.__dict__["_future"] = cached
         return cached
 
@@ -337,7 +338,7 @@ class DaskJob(TethysJob):
             return
         try:
             with self.scheduler.connection() as client:
-                tasks.release(client, [self.key])
+                tasks.release(client, [self.key], self.scheduler.call_timeout)
         except DaskJobException as exc:
             logger.warning("Job %s: releasing task %s failed: %s", self.pk, self.key, exc)
 
@@ -357,8 +358,10 @@ class DaskJob(TethysJob):
     def _cancel_task(self, key):
         from ...engines.dask import tasks
 
-        with self._require_scheduler().connection() as client:
-            tasks.cancel(client, [key], reason=f"tethys_compute job {self.pk} stopped")
+        scheduler = self._require_scheduler()
+        with scheduler.connection() as client:
+            tasks.cancel(client, [key], reason=f"tethys_compute job {self.pk} stopped",
+                         timeout=scheduler.call_timeout)
 
     def pause(self):
         """Not supported: distributed cannot suspend a task."""

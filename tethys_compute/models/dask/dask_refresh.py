@@ -73,7 +73,7 @@ def bulk_refresh(jobs) -> int:
         if _wants_query(job):
             groups[job.scheduler_id].append(job)
     schedulers = DaskScheduler.objects.in_bulk(list(groups)) if groups else {}
-    releases = defaultdict(list)
+    releases: defaultdict[int, list[str]] = defaultdict(list)
     for scheduler_id, group in groups.items():
         scheduler = schedulers.get(scheduler_id)
         if scheduler is None:
@@ -115,7 +115,7 @@ def _release(schedulers, releases):
             continue
         try:
             with schedulers[scheduler_id].connection() as client:
-                tasks.release(client, keys)
+                tasks.release(client, keys, schedulers[scheduler_id].call_timeout)
         except DaskJobException as exc:
             logger.warning("Releasing %d finished tasks failed: %s", len(keys), exc)
 
