@@ -3,6 +3,15 @@
 condorpy 0.7 drops ``RETRY ... UNLESS-EXIT`` and ``ABORT-DAG-ON`` and puts ``DIR``,
 ``NOOP`` and ``DONE`` on a line of their own, which DAGMan rejects; this writer emits
 every node option in DAGMan's syntax (HTCondor manual, "DAGMan Workflows").
+
+``htcondor2.dags`` (htcondor 25.14) was considered and not adopted: its writer puts a
+category limit on a ``CATEGORY <name> <limit>`` line instead of ``MAXJOBS <name>
+<limit>``, which DAGMan reads as a node named after the category; it makes each
+relative submit-file path absolute against the web process's working directory (wrong
+on a remote submit host, and our code never depends on the working directory); it
+writes only to a local directory (our DAG files also go over SFTP); and it names nodes
+``<layer>:<index>`` unless given a formatter. This writer keeps condorpy's node model
+and Tethys's node names.
 """
 
 from __future__ import annotations
