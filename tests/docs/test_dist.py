@@ -2,6 +2,7 @@
 everything the app needs at run time (templates, static files, migrations, template tags),
 the sdist the whole source tree (so the tests and docs can be run from it)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +13,11 @@ import pytest
 
 from tests.docs.conftest import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("TETHYS_TEST_DB") == "postgres",
+                       reason="no database involved: runs in the SQLite pass"),
+]
 
 
 def tracked(*patterns):
