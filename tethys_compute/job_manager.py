@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from .models import BasicJob, CondorJob, CondorWorkflow, DaskJob, TethysJob
+from .models.validation import check_fields
 from .workspaces import new_job_workspace
 
 JOB_TYPES = {
@@ -90,7 +91,9 @@ class JobManager:
             ``attributes``, ``extended_properties``...); ``label`` and ``workspace`` may
             be overridden.
         :returns: the job, unsaved unless ``groups`` was given (as Tethys).
-        :raises ValueError: on an unknown ``job_type`` or an empty ``name``.
+        :raises ValueError: on an unknown ``job_type`` or an empty ``name``; an
+            ``InvalidField`` (also a ``ValidationError``) naming each field whose value
+            cannot be stored (longer than its field, NUL characters, out of range).
         :raises TypeError: if ``user`` is not a saved user, or groups are not Groups.
         """
         job_class = _resolve_job_type(job_type)
@@ -105,6 +108,7 @@ class JobManager:
         if "workspace" not in kwargs:
             kwargs["workspace"] = str(new_job_workspace(kwargs["label"], user.get_username()))
         job = job_class(name=name, user=user, **kwargs)
+        check_fields(job)
         if group_list:
             with transaction.atomic():
                 job.save()

@@ -44,7 +44,8 @@ def page_of(user, config, ids: list[int], number: int = 1, sort: int | None = No
     data_table = config.data_table or {}
     length = data_table.get("page_length", 10) if data_table.get("paging") else max(len(ids), 1)
     base = table_jobs(user, config).filter(pk__in=ids)
-    query = (query or "").strip()[:MAX_QUERY]
+    # NUL cannot be in a stored name (PostgreSQL refuses it in a query): it matches nothing.
+    query = (query or "").replace("\x00", "").strip()[:MAX_QUERY]
     if query and data_table.get("searching"):
         base = base.filter(Q(name__icontains=query) | Q(description__icontains=query))
     expression = None

@@ -38,6 +38,8 @@ from .tokens import BadTableToken, TableConfig, load_ids
 logger = logging.getLogger("tethys_compute.jobs_table")
 
 NO_SUCH_JOB = "No such job."
+#: Largest job id (a 64-bit primary key); larger ones exist nowhere.
+MAX_JOB_ID = 2**63 - 1
 
 
 class Refused(Exception):
@@ -88,7 +90,7 @@ def _job_id(value) -> int:
         job_id = int(str(value))
     except (TypeError, ValueError):
         raise Refused(404, NO_SUCH_JOB) from None
-    if job_id < 1:
+    if not 1 <= job_id <= MAX_JOB_ID:
         raise Refused(404, NO_SUCH_JOB)
     return job_id
 
@@ -136,6 +138,8 @@ def poll(request):
                    if int(key) in asked}
     except (ValueError, TypeError, AttributeError):
         return _error(400, "Malformed request.")
+    if any(not 1 <= key <= MAX_JOB_ID for key in asked):
+        return _error(400, f"Malformed request: row ids are from 1 to {MAX_JOB_ID}.")
     user = _user(request)
     config = _config(body.get("config"))
     if len(asked) > int(get_config()["JOBS_TABLE_POLL_MAX_ROWS"]):

@@ -53,7 +53,7 @@ RESULTS_RETRY = "retry"
 
 
 def _short(text, limit=2048):
-    text = str(text)
+    text = str(text).replace("\x00", "\ufffd")  # PostgreSQL cannot store NUL
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

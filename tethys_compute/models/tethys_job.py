@@ -41,6 +41,7 @@ from ..functions import function_path, import_function
 from .job_results import JobResults
 from .job_status import STATUS_FIELDS, JobStatusRules, _short
 from .querysets import TethysJobManager
+from .validation import check_fields, no_nul
 
 logger = logging.getLogger("tethys_compute.jobs")
 
@@ -195,11 +196,17 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         database writes only the fields changed since it was loaded, so saving a stale
         copy never undoes a newer status or result. A changed ``_status`` goes through
         the status rules (:meth:`update_status`) rather than a plain write.
+
+        :raises InvalidField: (a ``ValidationError`` and ``ValueError``) naming each field
+            whose value cannot be stored (too long, NUL characters, out of range); nothing
+            is written.
         """
         self._check_extended_properties()
         loaded = "_loaded_values" in self.__dict__
         if self._state.adding or kwargs.get("force_insert") or not loaded:
+            check_fields(self)
             return self._save_new(*args, **kwargs)
+        check_fields(self, kwargs.get("update_fields") or self._changed_fields())
         if kwargs.get("update_fields") is not None:
             super().save(*args, **kwargs)
             self._take_snapshot(set(kwargs["update_fields"]))
@@ -574,7 +581,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             raise ValueError(f"Progress must be a number from 0 to 100, not {percent!r}.")
         values = {"progress": round(value)}
         if message is not None:
-            values["progress_message"] = _short(message, 1024)
+            values["progress_message"] = no_nul(_short(message, 1024))
         return values
 
     def get_logs(self):

@@ -113,7 +113,10 @@ def _apply(key, token, start, finish, params):
 def _recheck(key):
     from ..models import DaskJob
 
-    job = DaskJob.objects.select_related("scheduler").filter(key=key).first()
+    max_length = DaskJob._meta.get_field("key").max_length
+    job = None
+    if "\x00" not in key and len(key) <= max_length:  # else no job has it
+        job = DaskJob.objects.select_related("scheduler").filter(key=key).first()
     if job is None:
         return _answer(404, success=False, error="no such job")
     if job.is_terminal:
