@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.core.management.base import CommandError
@@ -63,11 +64,13 @@ def parse_when(text, option) -> datetime:
         if moment is None:
             day = parse_date(text)
             moment = datetime(day.year, day.month, day.day) if day else None
-    except ValueError:
+        if moment is not None and settings.USE_TZ and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        if moment is not None and moment.tzinfo is not None:
+            moment.astimezone(dt_timezone.utc)  # in range once converted (databases use UTC)
+    except (ValueError, OverflowError):
         moment = None
     if moment is None:
-        raise CommandError(f'{option} takes a date (YYYY-MM-DD) or an ISO 8601 date-time, '
-                           f'not "{text}".')
-    if settings.USE_TZ and timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+        raise CommandError(f'{option} takes a date (YYYY-MM-DD) or an ISO 8601 date-time '
+                           f'from the years 1 to 9999, not "{text}".')
     return moment

@@ -20,10 +20,13 @@ from ...admin.job_filters import added_fields, job_type_q, job_types, status_q
 from ...admin.jobs import owner_name, workflow_nodes
 from ...admin.logs import resolve_logs, sections_as_dict
 from ...models import CondorPyWorkflow, DaskSerializedField, TethysJob
+from ._arguments import MAX_INT, no_nul_anywhere, seconds, text, whole_number
 from ._output import format_table, parse_when, to_json, when
 
 #: Jobs deleted per database transaction by ``prune``.
 PRUNE_BATCH = 200
+#: Largest ``prune --older-than`` (days): a hundred years.
+MAX_DAYS = 36500
 
 
 def parse_status(text, *, finished_only=False):
@@ -60,6 +63,8 @@ def get_job(job_id) -> TethysJob:
         pk = int(job_id)
     except (TypeError, ValueError):
         raise CommandError(f'A job id is a number, not "{job_id}".') from None
+    if not 1 <= pk <= MAX_INT:
+        raise CommandError(f"No job with id {pk}.")
     try:
         return TethysJob.objects.get_subclass(pk=pk)
     except TethysJob.DoesNotExist:
@@ -164,10 +169,13 @@ class Command(BaseCommand):
                     else '"active" and "finished" select groups.'))
 
     def handle(self, *args, action, **options):
+        no_nul_anywhere(options)
         getattr(self, "do_" + action)(**options)
 
     # --- selection -------------------------------------------------------------------
     def _filtered(self, app=None, user=None, status=(), finished_only=False, **options):
+        text(app, "--app")
+        text(user, "--user")
         jobs = TethysJob.objects.all()
         if app:
             jobs = jobs.for_app(app)
@@ -190,8 +198,9 @@ class Command(BaseCommand):
     # --- list ------------------------------------------------------------------------
     def do_list(self, job_type=None, search=None, created_after=None, created_before=None,
                 limit=100, output_format="table", **options):
-        if limit < 0:
-            raise CommandError("--limit takes 0 (all) or a positive number.")
+        limit = whole_number(limit, "--limit")
+        text(search, "--search")
+        text(job_type, "--type")
         jobs = self._filtered(**options)
         if job_type:
             types = job_types()
@@ -314,8 +323,8 @@ class Command(BaseCommand):
 
     # --- prune -----------------------------------------------------------------------
     def do_prune(self, older_than, execute=False, **options):
-        if older_than < 0:
-            raise CommandError("--older-than takes a number of days, 0 or more.")
+        older_than = seconds(older_than, "--older-than", high=MAX_DAYS, allow_zero=True,
+                             unit="days")
         cutoff = timezone.now() - timedelta(days=older_than)
         jobs = (
             self._filtered(finished_only=True, **options)

@@ -17,6 +17,10 @@ from django.utils import timezone
 
 from ...conf import get_config
 from ...monitor import next_request_due, run_cycle
+from ._arguments import seconds, text
+
+#: Longest pause between cycles (seconds): a day.
+MAX_INTERVAL = 86400.0
 
 
 class Command(BaseCommand):
@@ -33,7 +37,8 @@ class Command(BaseCommand):
             "--interval",
             type=float,
             default=None,
-            help='Seconds between cycles (default TETHYS_COMPUTE["MONITOR_INTERVAL"], 10).',
+            help='Seconds between cycles, more than 0 and at most 86400 (default '
+                 'TETHYS_COMPUTE["MONITOR_INTERVAL"], 10).',
         )
         parser.add_argument(
             "--label", default=None, help="Only the jobs of this app (its package name)."
@@ -53,9 +58,12 @@ class Command(BaseCommand):
             return None
 
     def handle(self, *args, once=False, interval=None, label=None, **options):
-        interval = get_config()["MONITOR_INTERVAL"] if interval is None else interval
-        if interval <= 0:
-            raise CommandError(f"--interval must be a positive number of seconds, not {interval}.")
+        if interval is None:
+            interval = seconds(get_config()["MONITOR_INTERVAL"],
+                               'TETHYS_COMPUTE["MONITOR_INTERVAL"]', high=MAX_INTERVAL)
+        else:
+            interval = seconds(interval, "--interval", high=MAX_INTERVAL)
+        text(label, "--label")
         self.verbosity = options.get("verbosity", 1)
         stop = threading.Event()
         restore = self._install_signal_handlers(stop)

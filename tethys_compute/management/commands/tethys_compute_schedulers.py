@@ -21,6 +21,7 @@ from ...admin.forms import CondorSchedulerForm, DaskSchedulerForm
 from ...admin.secrets import MASK, SECRET_FIELDS
 from ...app_base import registered_apps
 from ...models import CondorScheduler, DaskScheduler, Scheduler, SchedulerSetting
+from ._arguments import no_nul_anywhere
 from ._output import format_table, to_json
 
 ENGINE_NAMES = {"htcondor": "HTCondor", "dask": "Dask"}
@@ -40,6 +41,8 @@ def find_scheduler(ref) -> Scheduler:
     :raises CommandError: when none or several match.
     """
     ref = str(ref).strip()
+    if "\x00" in ref:
+        raise CommandError("A scheduler's name or id must not contain NUL characters.")
     model = Scheduler
     prefix, sep, rest = ref.partition(":")
     if sep and prefix.lower() in TYPE_PREFIXES:
@@ -48,7 +51,7 @@ def find_scheduler(ref) -> Scheduler:
         raise CommandError("Name a scheduler (its name or id).")
     schedulers = model.objects.select_subclasses() if model is Scheduler else model.objects
     kind = model._meta.verbose_name
-    if ref.isdigit():
+    if ref.isdigit() and int(ref) <= 2**63 - 1:
         found = schedulers.filter(pk=int(ref)).first()
         if found is not None:
             return found
@@ -166,6 +169,7 @@ class Command(BaseCommand):
                        help="Re-encrypt stored secrets with the newest key (after rotation).")
 
     def handle(self, *args, action, **options):
+        no_nul_anywhere(options)
         handler = getattr(self, "do_" + action.replace("-", "_"))
         handler(**options)
 
