@@ -60,9 +60,13 @@ def test_jobs_command_other_bad_arguments(run, args):
 
 
 @pytest.mark.parametrize("args", [
-    ("remove", HUGE, "-f"), ("remove", "a\x00b", "-f"), ("settings", "--app", "x\x00"),
-    ("link", "\x00", "test_app:x"),
+    ("test", HUGE), ("remove", "a\x00b", "-f"), ("settings", "--app", "x\x00"),
+    ("link", "\x00", "test_app:x"), ("link", HUGE, "test_app:x"),
 ])
 def test_schedulers_command_bad_arguments(run, args):
     with pytest.raises(CommandError):
         run("tethys_compute_schedulers", *args)
+
+
+def test_removing_a_scheduler_id_beyond_the_column_removes_nothing(run):
+    assert "Nothing was removed" in run("tethys_compute_schedulers", "remove", HUGE, "-f").out
