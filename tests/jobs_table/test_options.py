@@ -200,6 +200,8 @@ def test_legacy_button_kwargs_are_accepted_with_a_warning(make_job, caplog, lega
         table = JobsTable(jobs=[make_job()], column_fields=["id"], **legacy)
     assert dropped not in table.actions
     assert f"{next(iter(legacy))} is a Tethys 2/3 argument" in caplog.text
+    no_logs = JobsTable(jobs=[make_job()], column_fields=["id"], show_log_btn=False)
+    assert list(no_logs.actions) == ["Run", "Resubmit", "_sep_2", "Terminate", "Delete"]
     kept = JobsTable(jobs=[make_job()], column_fields=["id"], delete_btn=True, run_btn=True)
     assert list(kept.actions) == ["Run", "Resubmit", "_sep_2", "View Logs", "_sep_4",
                                   "Terminate", "Delete"]

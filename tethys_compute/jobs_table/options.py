@@ -233,8 +233,7 @@ class JobsTable(dict):
             statuses += [s for s in klass.ACTIVE_STATUSES if s not in statuses]
         return statuses
 
-    @staticmethod
-    def _legacy_actions(actions, legacy):
+    def _legacy_actions(self, actions, legacy):
         """Apply Tethys 2/3's ``*_btn`` arguments (warned about) to the default menu."""
         given = {name: value for name, value in legacy.items() if value is not None}
         for name in given:
@@ -245,7 +244,13 @@ class JobsTable(dict):
         if actions is not None or not given:
             return actions
         dropped = {LEGACY_BUTTONS[name] for name, value in given.items() if not value}
-        return [item for item in DEFAULT_ACTIONS if item not in dropped]
+        dropped |= {key for key in ("monitor", "results") if not getattr(self, f"{key}_url")}
+        menu = []
+        for item in DEFAULT_ACTIONS:
+            if item in dropped or (item == SEPARATOR and menu[-1:] == [SEPARATOR]):
+                continue  # no two separators in a row once an action is dropped
+            menu.append(item)
+        return menu
 
     def _build_menu(self, actions):
         """The menu as built-in keys, separators and :class:`CustomJobAction` objects."""
