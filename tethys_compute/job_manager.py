@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from .models import BasicJob, CondorJob, CondorWorkflow, DaskJob, TethysJob
 from .models.validation import check_fields
-from .workspaces import new_job_workspace
+from .workspaces import get_user_workspace, new_job_workspace
 
 JOB_TYPES = {
     "CONDOR": CondorJob,
@@ -30,8 +30,12 @@ def _app_package(app):
     ``package`` attribute, or a Django ``AppConfig`` (its ``label``)."""
     from django.apps import AppConfig
 
+    from .app_base import TethysAppBase
+
     if isinstance(app, AppConfig):
         return app.label
+    if type(app) is TethysAppBase:
+        return ""  # a bare TethysAppBase() (apps' tests use one): label "", as Tethys
     package = getattr(app, "package", None)
     if not package or not isinstance(package, str):
         raise TypeError(
@@ -105,8 +109,11 @@ class JobManager:
             )
         group_list = _as_groups(groups)
         kwargs.setdefault("label", self.label)
+        # As Tethys, the user's workspace is made even when ``workspace=`` overrides it.
+        user_dir = get_user_workspace(self.app, user).path
         if "workspace" not in kwargs:
-            kwargs["workspace"] = str(new_job_workspace(kwargs["label"], user.get_username()))
+            kwargs["workspace"] = str(
+                new_job_workspace(kwargs["label"], user.get_username(), parent=user_dir))
         job = job_class(name=name, user=user, **kwargs)
         check_fields(job)
         if group_list:

@@ -38,9 +38,36 @@ def user_workspace(package: str, username: str) -> Path:
     )
 
 
-def new_job_workspace(package: str, username: str) -> Path:
-    """Create and return a new, empty directory for one job in the user's workspace."""
-    path = user_workspace(package, username) / f"job-{uuid.uuid4().hex[:16]}"
+class UserWorkspace:
+    """A user's workspace of an app (Tethys's workspace object: its ``path`` is a ``str``)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __repr__(self):
+        return f"<UserWorkspace {self.path}>"
+
+
+def get_user_workspace(app, user) -> UserWorkspace:
+    """Return the user's workspace of ``app`` (an app class or instance, or anything with
+    a ``package``), creating its directory: ``<root>/<package>/user_workspaces/<username>``.
+
+    Named as Tethys's, because apps' tests patch ``tethys_compute.job_manager.get_user_workspace``.
+    """
+    if isinstance(app, str):
+        package = app
+    else:  # a Tethys app (its package; "" for a bare TethysAppBase) or an AppConfig
+        package = getattr(app, "package", None) or getattr(app, "label", None) or "app"
+    path = user_workspace(package, user.get_username())
+    path.mkdir(parents=True, exist_ok=True)
+    return UserWorkspace(path)
+
+
+def new_job_workspace(package: str, username: str, parent=None) -> Path:
+    """Create and return a new, empty directory for one job in the user's workspace (or
+    in ``parent`` when given)."""
+    base = Path(parent) if parent is not None else user_workspace(package, username)
+    path = base / f"job-{uuid.uuid4().hex[:16]}"
     path.mkdir(parents=True, exist_ok=False)
     return path
 

@@ -6,10 +6,10 @@ import pytest
 
 from tethys_compute import app_base
 
-from .apps import aquaveo, dask_tutorial, gwdm
+from .apps import aquaveo, dask_tutorial, fimeval, gwdm
 
 CLIENT_APPS = {cls.package: cls for cls in (
-    dask_tutorial.DaskTutorial, gwdm.Gwdm, aquaveo.Atcore, aquaveo.Tribs)}
+    dask_tutorial.DaskTutorial, gwdm.Gwdm, aquaveo.Atcore, aquaveo.Tribs, fimeval.FimEval)}
 for _package in CLIENT_APPS:
     app_base._registry.pop(_package, None)
 

@@ -104,10 +104,12 @@ def test_delete_cleans_the_step_workspace_but_not_the_shared_parent(user, local_
 def test_tribs_resource_filter_is_faithful_and_the_alternative_works(user, local_pool):
     aquaveo.Tribs.sync_scheduler_settings()
     manager = aquaveo.Tribs.get_job_manager()
+    workspaces = {}
     for resource in ("abc-123", "def-456"):
         job = manager.create_job(f"tribs {resource}", user, job_type="CONDORWORKFLOW",
                                  extended_properties={"resource_id": resource})
         job.save()
+        workspaces[resource] = job.workspace
     # Tethys 4: never matches (PostgreSQL) or NotSupportedError (SQLite); swallowed.
     assert aquaveo.delete_resource_jobs("abc-123") in (None, 0)
     if connection.vendor == "sqlite":
@@ -115,6 +117,8 @@ def test_tribs_resource_filter_is_faithful_and_the_alternative_works(user, local
             list(manager.list_jobs(filters={"extended_properties__contains": "abc-123"}))
     assert manager.list_jobs().count() == 2
     assert aquaveo.delete_resource_jobs_working("abc-123") >= 1
+    # A bulk delete cleans up each job as job.delete() does.
+    assert not os.path.exists(workspaces["abc-123"]) and os.path.isdir(workspaces["def-456"])
     assert [job.extended_properties["resource_id"] for job in manager.list_jobs()] == [
         "def-456"]
 
