@@ -52,9 +52,10 @@ DEFAULTS: dict = {
     "CALLBACK_MAX_DELAY": 3600,
     # Seconds between two monitor cycles (`tethys_compute_monitor --interval`).
     "MONITOR_INTERVAL": 10,
-    # Seconds a monitor (or any batch refresh) holds its lease on the jobs it refreshes;
-    # a crashed holder's jobs are taken over once it runs out.
-    "MONITOR_LEASE": 300,
+    # Seconds a monitor (or any batch refresh) holds its lease on the jobs it refreshes,
+    # renewed every third of it while the refresh runs; a crashed holder's jobs are taken
+    # over once it runs out.
+    "MONITOR_LEASE": 15,
     # Most jobs one monitor cycle claims (the stalest first).
     "MONITOR_BATCH_SIZE": 2000,
     # Seconds a job may stay unknown to its engine (no longer in condor_q/condor_history,

@@ -3,10 +3,13 @@ several monitors (and web processes) never refresh one job at the same time.
 
 A lease is two columns of ``tethys_compute_tethysjob``: ``lease_owner`` (who holds it)
 and ``lease_expires`` (when it stops holding; a crashed holder's jobs are taken over
-after that). Claiming is one conditional ``UPDATE`` (``... WHERE lease is free``), so two
-claimants can never both win a row; on databases that support it (PostgreSQL, MySQL) the
-candidate rows are first read with ``SELECT ... FOR UPDATE SKIP LOCKED``, so a second
-claimant skips rows being claimed instead of waiting for them.
+after that). Leases are short (``MONITOR_LEASE``, 15 s by default) and renewed by the
+holder while its work runs (:class:`KeepAlive`, every third of the lease), so a holder
+killed with SIGKILL frees its jobs within seconds while a live one keeps them however
+long its engine queries take. Claiming is one conditional ``UPDATE`` (``... WHERE lease
+is free``), so two claimants can never both win a row; on databases that support it
+(PostgreSQL, MySQL) the candidate rows are first read with ``SELECT ... FOR UPDATE SKIP
+LOCKED``, so a second claimant skips rows being claimed instead of waiting for them.
 
 Refresh requests (``?delay=`` of update-job-status) live in ``refresh_requested_at``:
 one pending time per job, the earliest one asked for.
@@ -14,8 +17,10 @@ one pending time per job, the earliest one asked for.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 
@@ -24,6 +29,8 @@ from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from .conf import get_config
+
+logger = logging.getLogger("tethys_compute.monitor")
 
 
 def new_owner() -> str:
@@ -105,6 +112,69 @@ def release(owner: str, ids, *, clear_requests_before=None) -> int:
             default=F("refresh_requested_at"),
         )
     return TethysJob.objects.filter(pk__in=ids, lease_owner=owner).update(**values)
+
+
+def renew(owner: str, ids, *, seconds: float | None = None) -> int:
+    """Extend ``owner``'s lease on jobs ``ids`` to ``seconds`` from now (default
+    ``MONITOR_LEASE``); a lease since taken over is left alone. One ``UPDATE``.
+
+    :returns: the number of leases renewed.
+    """
+    from .models import TethysJob
+
+    ids = list(ids)
+    if not ids:
+        return 0
+    seconds = get_config()["MONITOR_LEASE"] if seconds is None else seconds
+    expires = timezone.now() + timedelta(seconds=seconds)
+    return TethysJob.objects.filter(pk__in=ids, lease_owner=owner).update(lease_expires=expires)
+
+
+class KeepAlive:
+    """Renew ``owner``'s lease on ``ids`` every third of the lease while the ``with``
+    block runs, from a daemon thread with its own database connection.
+
+    Nothing is renewed when the caller is inside a transaction (another connection could
+    not see its rows, and on SQLite would wait for its lock): such callers (tests) finish
+    within the lease. A failed renewal is logged and tried again at the next beat.
+
+    :param seconds: lease length; default ``TETHYS_COMPUTE["MONITOR_LEASE"]``.
+    """
+
+    def __init__(self, owner: str, ids, *, seconds: float | None = None):
+        self.owner = owner
+        self.ids = list(ids)
+        self.seconds = float(get_config()["MONITOR_LEASE"] if seconds is None else seconds)
+        self.renewals = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        from .models import TethysJob
+
+        alias = router.db_for_write(TethysJob)
+        if self.ids and not connections[alias].in_atomic_block:
+            self._thread = threading.Thread(target=self._beat, daemon=True,
+                                            name=f"tethys-compute-lease-{self.owner}")
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return False
+
+    def _beat(self):
+        try:
+            while not self._stop.wait(self.seconds / 3):
+                try:
+                    renew(self.owner, self.ids, seconds=self.seconds)
+                    self.renewals += 1
+                except Exception:  # noqa: BLE001 - logged; the next beat tries again
+                    logger.exception("Renewing the lease of %d jobs failed", len(self.ids))
+        finally:
+            connections.close_all()  # this thread's connections only
 
 
 def request_refresh(job, delay: float):

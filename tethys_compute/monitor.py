@@ -84,8 +84,9 @@ def refresh_jobs(jobs, *, lease_owner=None, stop=None) -> RefreshStats:
     goes to its class's ``bulk_update_status`` (one engine query per scheduler for the
     engine classes); finished jobs with incomplete results get their processing retried.
 
-    Each job is refreshed under its lease (:mod:`tethys_compute.leases`): jobs another
-    process is refreshing, or that changed since they were loaded, are left out.
+    Each job is refreshed under its lease (:mod:`tethys_compute.leases`), renewed while
+    the refresh runs: jobs another process is refreshing, or that changed since they were
+    loaded, are left out (and not counted in ``checked``).
 
     :param lease_owner: the caller already holds these jobs' leases under this name
         (the monitor); nothing is claimed or released here.
@@ -103,7 +104,8 @@ def refresh_jobs(jobs, *, lease_owner=None, stop=None) -> RefreshStats:
     owner = leases.new_owner()
     claimed = leases.claim(TethysJob.objects.filter(pk__in=[job.pk for job in jobs]), owner)
     try:
-        return _refresh(_unchanged(jobs, claimed), stop)
+        with leases.KeepAlive(owner, claimed):
+            return _refresh(_unchanged(jobs, claimed), stop)
     finally:
         leases.release(owner, claimed)
 
@@ -201,8 +203,9 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
     """Run one monitor cycle: claim up to ``batch_size`` candidate jobs (default
     ``TETHYS_COMPUTE["MONITOR_BATCH_SIZE"]``; due refresh requests first, then the
     stalest statuses) whose lease is free,
-    refresh them with :func:`refresh_jobs`, then release them and clear the refresh
-    requests carried out.
+    refresh them with :func:`refresh_jobs` (renewing the leases every third of
+    ``MONITOR_LEASE`` while it runs, so a monitor killed mid-cycle frees its jobs within
+    one lease), then release them and clear the refresh requests carried out.
 
     A job with a due refresh request (``?delay=``) is refreshed even when its status is
     fresher than ``update_status_interval``: requests merge per job, so this costs at most
@@ -233,11 +236,12 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
     stats = CycleStats(claimed=len(ids))
     try:
         if ids:
-            jobs = list(TethysJob.objects.filter(pk__in=ids).select_subclasses())
-            for job in jobs:
-                if job.refresh_requested_at is not None and job.refresh_requested_at <= now:
-                    _force_refresh(job)
-            stats.add(refresh_jobs(jobs, lease_owner=owner, stop=stop))
+            with leases.KeepAlive(owner, ids):
+                jobs = list(TethysJob.objects.filter(pk__in=ids).select_subclasses())
+                for job in jobs:
+                    if job.refresh_requested_at is not None and job.refresh_requested_at <= now:
+                        _force_refresh(job)
+                stats.add(refresh_jobs(jobs, lease_owner=owner, stop=stop))
     finally:
         if ids:
             leases.release(owner, ids, clear_requests_before=now)

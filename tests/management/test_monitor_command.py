@@ -2,6 +2,7 @@
 refresh requests, a clean stop on SIGTERM (real processes), and two monitors on
 PostgreSQL never refreshing one job at the same time."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from tests.conftest import requires_postgres
 from tests.testapp.engine import FakeEngine
@@ -198,3 +200,90 @@ def test_two_monitors_on_postgresql_never_refresh_one_job_at_once(user, tmp_path
             assert start2 >= end1, f"job {key} was refreshed by two monitors at once"
     assert not TethysJob.objects.filter(lease_owner__isnull=False).exists()
     assert not TethysJob.objects.filter(refresh_requested_at__isnull=False).exists()
+
+
+# --- short leases, renewed while a cycle runs (both databases) ----------------------------
+
+def _monitor_process(engine_dir, **tethys_compute):
+    """A ``tethys_compute_monitor`` process on this test's database (SQLite file or the
+    PostgreSQL test database: ``transaction=True`` makes the rows visible to it)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="tests.testapp.live_settings",
+               TESTAPP_ENGINE_DIR=str(engine_dir),
+               TESTAPP_TETHYS_COMPUTE=json.dumps(tethys_compute))
+    if connection.vendor == "sqlite":
+        env["TETHYS_TEST_SQLITE_FILE"] = connection.settings_dict["NAME"]
+    else:
+        env["PGDATABASE"] = connection.settings_dict["NAME"]
+    return subprocess.Popen([sys.executable, "-m", "django", "tethys_compute_monitor",
+                             "--interval", "0.2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_monitor_killed_mid_cycle_frees_its_jobs_within_one_short_lease(user, tmp_path,
+                                                                          settings, client):
+    engine_dir = tmp_path / "engine"
+    settings.TESTAPP_ENGINE_DIR = str(engine_dir)
+    engine = FakeEngine(engine_dir)
+    (job,) = make_jobs(engine, user, 1, state="running", age=60)
+    gate = engine_dir / "alpha.gate"
+    engine.set_gate("alpha", gate)
+    monitor = _monitor_process(engine_dir)  # the default MONITOR_LEASE
+    try:
+        wait_for(lambda: Path(f"{gate}.waiting").exists() or monitor.poll() is not None,
+                 timeout=60, what="the monitor's engine query")
+        assert monitor.poll() is None, monitor.communicate()
+        url = f"/update-job-status/{job.pk}/"
+        # The monitor holds the job's lease: a callback runs nothing, and says so.
+        assert client.get(url).json() == {"success": True, "refresh": "skipped"}
+    finally:
+        monitor.kill()  # SIGKILL: no cleanup of any kind
+        monitor.communicate(timeout=30)
+    killed = time.monotonic()
+    engine.set_gate("alpha", "")
+    answers = []
+
+    def refreshed():
+        answers.append(client.get(url).json()["refresh"])
+        return answers[-1] == "done"
+
+    wait_for(refreshed, timeout=60, what="a refresh after the killed monitor's lease")
+    assert time.monotonic() - killed < 25, answers  # seconds, not MONITOR_LEASE=300
+    assert set(answers[:-1]) <= {"skipped"}
+    assert row(job)._status == "RUN"
+    assert row(job).lease_owner is None
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_live_monitor_renews_its_short_lease_while_a_slow_cycle_runs(user, tmp_path,
+                                                                       settings):
+    engine_dir = tmp_path / "engine"
+    settings.TESTAPP_ENGINE_DIR = str(engine_dir)
+    engine = FakeEngine(engine_dir)
+    (job,) = make_jobs(engine, user, 1, state="running", age=60)
+    gate = engine_dir / "alpha.gate"
+    engine.set_gate("alpha", gate)
+    monitor = _monitor_process(engine_dir, MONITOR_LEASE=3)
+    try:
+        wait_for(lambda: Path(f"{gate}.waiting").exists() or monitor.poll() is not None,
+                 timeout=60, what="the monitor's engine query")
+        assert monitor.poll() is None, monitor.communicate()
+        held_until = time.monotonic() + 10  # more than three lease lengths
+        expiries = set()
+        while time.monotonic() < held_until:
+            leased = TethysJob.objects.get(pk=job.pk)
+            assert leased.lease_owner is not None
+            assert leased.lease_expires > timezone.now(), "the lease ran out mid-cycle"
+            expiries.add(leased.lease_expires)
+            time.sleep(0.1)
+        assert len(expiries) >= 3  # renewed, not one long lease
+        gate.touch()
+        wait_for(lambda: row(job)._status == "RUN", timeout=60, what="the monitor's cycle")
+        wait_for(lambda: row(job).lease_owner is None, timeout=30, what="the release")
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        out, err = monitor.communicate(timeout=60)
+    assert monitor.returncode == 0, err
+    assert "Traceback" not in err

@@ -81,12 +81,14 @@ class _RefreshThreads:
             self._threads = {thread for thread in self._threads if thread.is_alive()}
             if len(self._threads) >= get_config()["CALLBACK_REFRESH_WORKERS"]:
                 return None
+            outcome = {}
             thread = threading.Thread(
                 target=_run_in_thread,
-                args=(work, job),
+                args=(work, job, True, outcome),
                 name=f"tethys-compute-{work.__name__}-{job.pk}",
                 daemon=True,
             )
+            thread.outcome = outcome
             self._threads.add(thread)
         thread.start()
         return thread
@@ -104,9 +106,13 @@ class _RefreshThreads:
 refresh_threads = _RefreshThreads()
 
 
-def _run_in_thread(work, job, close=True):
+def _run_in_thread(work, job, close=True, outcome=None):
+    """Run ``work(job)``; its answer (a string, e.g. ``"skipped"``) goes to
+    ``outcome["answer"]``."""
     try:
-        work(job)
+        answer = work(job)
+        if outcome is not None and isinstance(answer, str):
+            outcome["answer"] = answer
     except Exception:  # noqa: BLE001 - logged; the monitor tries again
         logger.exception("Job %s: %s started by a callback failed", job.pk, work.__name__)
     finally:
@@ -115,7 +121,9 @@ def _run_in_thread(work, job, close=True):
 
 
 def _refresh(job):
-    refresh_jobs([job])
+    """Refresh ``job`` under its lease: ``"done"``, or ``"skipped"`` when nothing ran
+    (another process holds the lease, or refreshed the job since it was loaded)."""
+    return "done" if refresh_jobs([job]).checked else "skipped"
 
 
 def _process_results(job):
@@ -124,19 +132,23 @@ def _process_results(job):
 
 def run_bounded(work, job):
     """Run ``work(job)`` for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of this
-    request's time: ``"done"``, ``"running"`` (it goes on in the background) or
-    ``"queued"`` (all workers busy: handed to the monitor as a due refresh request)."""
+    request's time: ``"done"`` (or the answer ``work`` returned, e.g. ``"skipped"``
+    when nothing ran), ``"running"`` (it goes on in the background) or ``"queued"`` (all
+    workers busy: handed to the monitor as a due refresh request)."""
     if connections[router.db_for_write(TethysJob)].in_atomic_block:
         # Another thread could not see this transaction's writes (a test's transaction):
         # do the work here.
-        _run_in_thread(work, job, close=False)
-        return "done"
+        outcome = {}
+        _run_in_thread(work, job, close=False, outcome=outcome)
+        return outcome.get("answer", "done")
     thread = refresh_threads.start(work, job)
     if thread is None:
         leases.request_refresh(job, 0)
         return "queued"
     thread.join(get_config()["CALLBACK_REFRESH_TIMEOUT"])
-    return "running" if thread.is_alive() else "done"
+    if thread.is_alive():
+        return "running"
+    return thread.outcome.get("answer", "done")
 
 
 def _parse_delay(value):
