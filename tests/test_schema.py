@@ -36,7 +36,8 @@ TETHYS_COLUMNS = {
 
 # Our additions are nullable columns, so rows inserted by Tethys itself stay valid.
 ADDED_TETHYSJOB_COLUMNS = {"progress", "progress_message", "_results_state", "_results_claimed_at",
-                           "refresh_requested_at", "lease_owner", "lease_expires"}
+                           "refresh_requested_at", "lease_owner", "lease_expires",
+                           "_other_status"}
 
 
 def columns(table):
@@ -80,3 +81,38 @@ def test_no_missing_migrations():
     out = StringIO()
     call_command("makemigrations", "tethys_compute", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_custom_status_texts_left_by_tethys_move_to_their_column_and_back():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("tethys_compute")
+    before = [("tethys_compute", "0006_run_attempt_and_results_claim")]
+    try:
+        executor.migrate(before)
+        old = MigrationExecutor(connection).loader.project_state(before[0]).apps
+        user = old.get_model("auth", "User").objects.create(username="tethys")
+        Job = old.get_model("tethys_compute", "TethysJob")
+        common = dict(user_id=user.pk, label="app", name="j", workspace="")
+        custom = Job.objects.create(_status="OTH", extended_properties={
+            "__other_status__": "Meshing", "a": 1}, **common)
+        stray = Job.objects.create(_status="RUN", extended_properties={
+            "__other_status__": "left over"}, **common)
+        plain = Job.objects.create(_status="RUN", extended_properties=None, **common)
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+        from tethys_compute.models import TethysJob
+
+        rows = {row.pk: row for row in TethysJob.objects.all()}
+        assert (rows[custom.pk]._other_status, rows[custom.pk].extended_properties) == (
+            "Meshing", {"a": 1})
+        assert rows[custom.pk].cached_status == "Meshing"
+        assert (rows[stray.pk]._other_status, rows[stray.pk].extended_properties) == (None, {})
+        assert rows[plain.pk].extended_properties is None
+        MigrationExecutor(connection).migrate(before)
+        back = Job.objects.get(pk=custom.pk)
+        assert back.extended_properties == {"a": 1, "__other_status__": "Meshing"}
+    finally:
+        MigrationExecutor(connection).migrate(latest)

@@ -448,13 +448,44 @@ def test_other_status_text_is_kept_and_cleared(user):
     job.status = "Checking inputs"
     row = TethysJob.objects.get(pk=job.pk)
     assert row._status == "OTH"
-    assert row.extended_properties[TethysJob.OTHER_STATUS_KEY] == "Checking inputs"
+    # Its own column, out of reach of plain saves of extended_properties.
+    assert row._other_status == "Checking inputs"
+    assert TethysJob.OTHER_STATUS_KEY not in row.extended_properties
     assert row.cached_status == "Checking inputs"
     assert not row.is_terminal
     row.status = "Running"
     row = TethysJob.objects.get(pk=job.pk)
-    assert TethysJob.OTHER_STATUS_KEY not in row.extended_properties
+    assert row._other_status is None
     assert row.cached_status == "Running"
+
+
+def test_a_row_made_the_tethys_way_keeps_its_custom_status(user):
+    """Text in extended_properties["__other_status__"] (Tethys's place) is read, and a job
+    created with it stores it in the column."""
+    created = TethysJob.objects.create(name="t", user=user, label="test_app", _status="OTH",
+                                       extended_properties={"__other_status__": "Meshing", "a": 1})
+    row = TethysJob.objects.get(pk=created.pk)
+    assert (row._other_status, row.extended_properties) == ("Meshing", {"a": 1})
+    TethysJob.objects.filter(pk=created.pk).update(
+        _other_status=None, extended_properties={"__other_status__": "Written by Tethys"})
+    row = TethysJob.objects.get(pk=created.pk)
+    assert row.cached_status == "Written by Tethys"
+    assert TethysJob.objects.active().filter(pk=created.pk).exists()
+
+
+def test_save_merges_extended_properties_changes_into_the_stored_dict(user):
+    job = make(user, extended_properties={"a": 1, "b": 2, "gone": 0})
+    stale = TethysJob.objects.get(pk=job.pk)
+    job.extended_properties["c"] = 3
+    job.save()
+    stale.extended_properties["b"] = 20
+    del stale.extended_properties["gone"]
+    stale.save()
+    assert stale.extended_properties == {"a": 1, "b": 20, "c": 3}
+    assert TethysJob.objects.get(pk=job.pk).extended_properties == {"a": 1, "b": 20, "c": 3}
+    stale.extended_properties = None
+    stale.save(update_fields=["extended_properties"])
+    assert TethysJob.objects.get(pk=job.pk).extended_properties is None
 
 
 def test_other_status_without_its_text_does_not_crash(user):

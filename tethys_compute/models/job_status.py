@@ -37,6 +37,7 @@ STATUS_FIELDS = (
     "_results_claimed_at",
     "_results_claim",
     "attempt",
+    "_other_status",
 )
 
 # Prefixes of the status messages written while an engine could not answer; cleared as
@@ -93,12 +94,8 @@ class JobStatusRules:
             values.update(self._cleared_problem())  # a status change ends an engine warning
         values.update(extra or {})
         if new == st.OTHER or old == st.OTHER:
-            props = dict(self.extended_properties or {})
-            if new == st.OTHER:
-                props[st.OTHER_STATUS_KEY] = other
-            else:
-                props.pop(st.OTHER_STATUS_KEY, None)
-            values["extended_properties"] = props
+            # Its own column: extended_properties (other processes' keys) is not touched.
+            values["_other_status"] = _short(other, 1024) if new == st.OTHER and other else None
         if self.is_terminal and not from_terminal:
             return False
         rows = _job_model().objects.filter(pk=self.pk, _status=old, attempt=self.attempt)
@@ -131,7 +128,7 @@ class JobStatusRules:
     def _reload_status_fields(self):
         row = (
             _job_model().objects.filter(pk=self.pk)
-            .values(*STATUS_FIELDS, "extended_properties", "execute_time")
+            .values(*STATUS_FIELDS, "execute_time")
             .first()
         )
         if row is None:

@@ -1,9 +1,9 @@
 """Query vocabulary of jobs: ``TethysJob.objects.active()``, ``.terminal()``,
 ``.for_app(label)``, ``.visible_to(user)``."""
 
-from django.db.models import Q, TextField
+from django.db.models import Q, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 
 from .. import status as st
@@ -29,7 +29,10 @@ class TethysJobQuerySet(InheritanceQuerySet):
 
     def _with_other(self):
         # Cast: a plain text comparison (SQLite would parse `IN` values as JSON).
-        text = Cast(KeyTextTransform(st.OTHER_STATUS_KEY, "extended_properties"), TextField())
+        # The column, or for rows written by Tethys itself, extended_properties's key.
+        legacy = Cast(KeyTextTransform(st.OTHER_STATUS_KEY, "extended_properties"), TextField())
+        # Never NULL: "NOT (NULL IN (...))" would leave a textless "Other" out of active().
+        text = Coalesce("_other_status", legacy, Value(""), output_field=TextField())
         return self.alias(_other_text=text)
 
     def active(self):

@@ -29,7 +29,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core import signing
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -126,6 +126,10 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     attempt = models.PositiveIntegerField(default=0, db_default=0)
     # The token of the result-processing claim being held (a fencing token).
     _results_claim = models.CharField(max_length=32, blank=True, null=True)
+    #: The text of a custom (``OTH``) status. Tethys keeps it in
+    #: ``extended_properties["__other_status__"]``, where a plain save of a stale copy
+    #: could erase it; here it is a status field, written only by status writes.
+    _other_status = models.CharField(max_length=1024, blank=True, null=True)
 
     objects = TethysJobManager()
 
@@ -208,8 +212,14 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             return self._save_new(*args, **kwargs)
         check_fields(self, kwargs.get("update_fields") or self._changed_fields())
         if kwargs.get("update_fields") is not None:
-            super().save(*args, **kwargs)
-            self._take_snapshot(set(kwargs["update_fields"]))
+            fields = list(kwargs.pop("update_fields"))
+            if "extended_properties" in fields:
+                fields.remove("extended_properties")
+                self._merge_extended_properties()
+                if not fields:
+                    return None
+            super().save(*args, update_fields=fields, **kwargs)
+            self._take_snapshot(set(fields))
             return None
         changed = self._changed_fields()
         status_change = None
@@ -218,13 +228,68 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             self._status = self._loaded_values["_status"]
             status_change = new
         plain = [name for name in changed if name not in STATUS_FIELDS]
-        if plain:
-            super().save(*args, update_fields=plain, **kwargs)
-            self._take_snapshot(set(plain))
+        self._save_plain_fields(plain, *args, **kwargs)
         if status_change is not None:
-            other = (self.extended_properties or {}).get(st.OTHER_STATUS_KEY)
+            other = self._other_status or (self.extended_properties or {}).get(
+                st.OTHER_STATUS_KEY)
             self.update_status(other if status_change == st.OTHER and other else status_change)
         return None
+
+    def _save_plain_fields(self, names, *args, **kwargs):
+        """Write the changed non-status fields ``names``: ``extended_properties`` as a
+        merge of this copy's own changes into the stored value (:meth:`_merge_extended_properties`),
+        the others with ``update_fields``."""
+        names = list(names)
+        if "extended_properties" in names:
+            names.remove("extended_properties")
+            self._merge_extended_properties()
+        if names:
+            super().save(*args, update_fields=names, **kwargs)
+            self._take_snapshot(set(names))
+
+    def _merge_extended_properties(self):
+        """Write the keys of ``extended_properties`` this copy added, changed or removed
+        since it was loaded into the stored dict, keeping the keys other processes wrote
+        meanwhile (a change to one key replaces that key's whole value).
+
+        One transaction: a no-op ``UPDATE`` of the row first takes its write lock (the
+        row's on PostgreSQL and MySQL, the database's on SQLite), then the stored dict is
+        read, merged and written; a concurrent merge waits for it. A dict replaced by
+        ``None`` (or a row loaded with ``None``) is written as it is.
+        """
+        current = self.extended_properties
+        loaded = self.__dict__.get("_loaded_values", {}).get("extended_properties")
+        if current is None:
+            TethysJob._base_manager.filter(pk=self.pk).update(extended_properties=None)
+            self._take_snapshot({"extended_properties"})
+            return
+        loaded = loaded if isinstance(loaded, dict) else {}
+        changed = {k: v for k, v in current.items() if k not in loaded or loaded[k] != v}
+        removed = [k for k in loaded if k not in current]
+        self.extended_properties = self.merge_extended_properties(changed, removed)
+        self._take_snapshot({"extended_properties"})
+
+    def merge_extended_properties(self, changed=None, removed=()):
+        """Set the keys ``changed`` (a dict) and remove the keys ``removed`` in the stored
+        ``extended_properties`` of this job, keeping every other stored key, atomically
+        (see :meth:`save`). This instance is not changed.
+
+        :returns: the stored dict after the merge.
+        """
+        # TethysJob's own table: one single-table UPDATE takes the lock first (a subclass
+        # queryset would read the parent's ids first, and on SQLite a transaction that read
+        # before it writes can fail at once instead of waiting).
+        model = TethysJob._base_manager
+        with transaction.atomic(using=router.db_for_write(TethysJob)):
+            rows = model.filter(pk=self.pk)
+            rows.update(extended_properties=F("extended_properties"))  # the write lock
+            stored = rows.values_list("extended_properties", flat=True).first()
+            merged = dict(stored) if isinstance(stored, dict) else {}
+            for key in removed:
+                merged.pop(key, None)
+            merged.update(changed or {})
+            rows.update(extended_properties=merged)
+        return merged
 
     def _check_extended_properties(self):
         props = self.extended_properties
@@ -248,6 +313,12 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         self._take_snapshot(set(fields) if fields else None)
 
     def _save_new(self, *args, **kwargs):
+        props = self.extended_properties
+        if isinstance(props, dict) and st.OTHER_STATUS_KEY in props:
+            # A row made the Tethys way: its custom status text goes to its own column.
+            text = props.pop(st.OTHER_STATUS_KEY)
+            if not self._other_status and text:
+                self._other_status = _short(text, 1024)
         super().save(*args, **kwargs)
         if "{id}" in (self.name or ""):
             self.name = self.name.replace("{id}", str(self.pk))
@@ -318,7 +389,8 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         """The custom text of an ``OTH`` status, or ``None``."""
         if self._status != st.OTHER:
             return None
-        return (self.extended_properties or {}).get(st.OTHER_STATUS_KEY)
+        # Rows written by Tethys itself keep the text in extended_properties.
+        return self._other_status or (self.extended_properties or {}).get(st.OTHER_STATUS_KEY)
 
     @property
     def cached_status(self):
@@ -488,9 +560,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
     def _save_changed_plain_fields(self):
         changed = [n for n in (self._changed_fields() or []) if n not in STATUS_FIELDS]
-        if changed:
-            super().save(update_fields=changed)
-            self._take_snapshot(set(changed))
+        self._save_plain_fields(changed)
 
     def resubmit(self, *args, **kwargs):
         """Run the job again: its status goes back to Pending (times, results state and

@@ -3,7 +3,6 @@ import os
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from ..tethys_job import TethysJob
 from . import condor_status as cs
 from .condor_base import CondorBase
 from .condor_py_job import CondorPyJob
@@ -78,14 +77,9 @@ class CondorJob(CondorBase, CondorPyJob):
     def _store_proc_statuses(self, counts):
         if self.cached_statuses == counts:
             return
-        from django.db import transaction
-
-        with transaction.atomic():
-            row = (TethysJob.objects.select_for_update().filter(pk=self.pk)
-                   .values_list("extended_properties", flat=True).first())
-            props = dict(row or {})
-            props[self.PROC_STATUSES_KEY] = counts
-            self._write_fields(extended_properties=props)
+        props = self.merge_extended_properties({self.PROC_STATUSES_KEY: counts})
+        self.extended_properties = props
+        self._take_snapshot({"extended_properties"})
 
     def _status_counts(self, snapshot):
         from ...engines.condor.queue import CONDOR_STATUS_NAMES
