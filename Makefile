@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 DIST   ?= dist
 BIN     = $(VENV)/bin
 
-.PHONY: demo smoke test test-postgres docs lint dist venv system-deps clean
+.PHONY: demo smoke test test-postgres docs lint typecheck dist venv system-deps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ dist: venv
 lint: venv
 	$(BIN)/ruff check tethys_compute tests benchmarks example
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m django makemigrations --check --dry-run
+
+typecheck: venv
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache docs/_build .demo .demo-smoke dist build

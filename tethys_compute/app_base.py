@@ -23,15 +23,23 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils.module_loading import autodiscover_modules, import_string
 
 from .exceptions import TethysAppSettingDoesNotExist
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from .job_manager import JobManager
+    from .models import Scheduler, SchedulerSetting
+
 logger = logging.getLogger("tethys_compute.apps")
 
-_registry: dict[str, type] = {}
+_registry: dict[str, type[TethysAppBase]] = {}
 _synced: set[type] = set()
 _lock = threading.Lock()
 
@@ -53,7 +61,7 @@ class TethysAppBase:
     color = ""
     tags = ""
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("package"):
             module = cls.__module__.rsplit(".", 1)
@@ -62,16 +70,16 @@ class TethysAppBase:
             cls.name = cls.__name__
         _registry[cls.package] = cls
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
-    def scheduler_settings(self):
+    def scheduler_settings(self) -> Iterable[SchedulerSetting]:
         """Override to declare the schedulers the app needs: an iterable of unsaved
         :class:`~tethys_compute.models.SchedulerSetting`."""
         return ()
 
     @classmethod
-    def get_job_manager(cls):
+    def get_job_manager(cls) -> JobManager:
         """Return a :class:`~tethys_compute.job_manager.JobManager` for this app.
 
         Touches no database, so it may be called while a module is imported (the Dask
@@ -84,7 +92,7 @@ class TethysAppBase:
         return JobManager(cls())
 
     @classmethod
-    def get_scheduler(cls, name):
+    def get_scheduler(cls, name: str) -> Scheduler:
         """Return the scheduler assigned to the app's setting ``name``, as its subclass.
 
         :raises TethysAppSettingDoesNotExist: if the app declares no such setting.
@@ -104,7 +112,7 @@ class TethysAppBase:
         return setting.get_value()
 
     @classmethod
-    def sync_scheduler_settings(cls):
+    def sync_scheduler_settings(cls) -> QuerySet[SchedulerSetting]:
         """Make the database hold exactly the settings the app declares: add new ones,
         update descriptions, engines and ``required`` of kept ones (keeping their
         assigned schedulers), and remove the ones no longer declared.
@@ -158,12 +166,12 @@ class TethysAppBase:
         return SchedulerSetting.objects.filter(app_package=cls.package)
 
     @classmethod
-    def _ensure_synced(cls):
+    def _ensure_synced(cls) -> None:
         if cls not in _synced:
             cls.sync_scheduler_settings()
 
 
-def registered_apps() -> dict[str, type]:
+def registered_apps() -> dict[str, type[TethysAppBase]]:
     """Return ``{package: app class}`` of every known app, importing the ``app`` modules
     of ``INSTALLED_APPS`` and the classes named in ``TETHYS_COMPUTE["APPS"]``."""
     from .conf import get_config
@@ -174,7 +182,7 @@ def registered_apps() -> dict[str, type]:
     return dict(_registry)
 
 
-def sync_all_scheduler_settings(**kwargs):
+def sync_all_scheduler_settings(**kwargs: Any) -> None:
     """``post_migrate`` receiver: sync the settings of every registered app."""
     for app in registered_apps().values():
         try:
@@ -183,7 +191,7 @@ def sync_all_scheduler_settings(**kwargs):
             logger.exception("Syncing scheduler settings of %s failed", app.package)
 
 
-def forget_synced():
+def forget_synced() -> None:
     """Make every app sync again on next use (tests that flush the database)."""
     with _lock:
         _synced.clear()

@@ -33,7 +33,7 @@ class JobStateError(TethysComputeError):
 class TethysAppSettingDoesNotExist(TethysComputeError):
     """An app asked for a scheduler setting it does not declare (Tethys's name)."""
 
-    def __init__(self, setting_type, setting_name, app_name):
+    def __init__(self, setting_type: str, setting_name: str, app_name: str) -> None:
         self.setting_type = setting_type
         self.setting_name = setting_name
         self.app_name = app_name

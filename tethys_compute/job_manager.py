@@ -8,6 +8,9 @@ ones; ``{id}`` in a name is filled for every job type; each job gets its own dir
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.urls import reverse
@@ -16,7 +19,18 @@ from .models import BasicJob, CondorJob, CondorWorkflow, DaskJob, TethysJob
 from .models.validation import check_fields
 from .workspaces import get_user_workspace, new_job_workspace
 
-JOB_TYPES = {
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.db.models import QuerySet
+    from django.http import HttpRequest
+
+    UserArg = AbstractBaseUser | AnonymousUser
+
+#: A ``Group`` or an iterable of groups.
+Groups = Group | Iterable[Group]
+
+JOB_TYPES: dict[str, type[TethysJob]] = {
     "CONDOR": CondorJob,
     "CONDORJOB": CondorJob,
     "CONDORWORKFLOW": CondorWorkflow,
@@ -25,7 +39,7 @@ JOB_TYPES = {
 }
 
 
-def _app_package(app):
+def _app_package(app: Any) -> str:
     """The package name (job label) of a Tethys app instance or class, an object with a
     ``package`` attribute, or a Django ``AppConfig`` (its ``label``)."""
     from django.apps import AppConfig
@@ -45,7 +59,7 @@ def _app_package(app):
     return package
 
 
-def _resolve_job_type(job_type):
+def _resolve_job_type(job_type: str | type[TethysJob] | None) -> type[TethysJob]:
     if isinstance(job_type, type) and issubclass(job_type, TethysJob):
         return job_type
     if isinstance(job_type, str) and job_type.upper() in JOB_TYPES:
@@ -56,7 +70,7 @@ def _resolve_job_type(job_type):
     )
 
 
-def _as_groups(groups):
+def _as_groups(groups: Groups | None) -> list[Group]:
     if groups is None:
         return []
     if isinstance(groups, Group):
@@ -76,12 +90,13 @@ class JobManager:
         ``AppConfig`` (whose ``label`` becomes the job label).
     """
 
-    def __init__(self, app):
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.label = _app_package(app)
-        self.job_templates = {}
+        self.label: str = _app_package(app)
+        self.job_templates: dict[str, Any] = {}
 
-    def create_job(self, name, user, groups=None, job_type=None, **kwargs):
+    def create_job(self, name: str, user: UserArg, groups: Groups | None = None,
+                   job_type: str | type[TethysJob] | None = None, **kwargs: Any) -> TethysJob:
         """Create a job of this app for ``user``.
 
         :param name: the job's name (``str``); ``{id}`` in it is replaced by the job's id
@@ -114,7 +129,8 @@ class JobManager:
         if "workspace" not in kwargs:
             kwargs["workspace"] = str(
                 new_job_workspace(kwargs["label"], user.get_username(), parent=user_dir))
-        job = job_class(name=name, user=user, **kwargs)
+        # Checked above: a saved user of the project's AUTH_USER_MODEL.
+        job = job_class(name=name, user=cast(Any, user), **kwargs)
         check_fields(job)
         if group_list:
             with transaction.atomic():
@@ -122,7 +138,9 @@ class JobManager:
                 job.groups.add(*group_list)
         return job
 
-    def list_jobs(self, user=None, groups=None, order_by="id", filters=None):
+    def list_jobs(self, user: UserArg | None = None, groups: Groups | None = None,
+                  order_by: str = "id",
+                  filters: Mapping[str, Any] | None = None) -> QuerySet[TethysJob]:
         """Return this app's jobs, as their own classes, as a lazy queryset.
 
         :param user: only this user's jobs.
@@ -151,7 +169,8 @@ class JobManager:
             )
         return jobs.order_by(order_by).select_subclasses()
 
-    def get_job(self, job_id, user=None, filters=None):
+    def get_job(self, job_id: int | str, user: UserArg | None = None,
+                filters: Mapping[str, Any] | None = None) -> TethysJob | None:
         """Return job ``job_id`` of this app as its own class, or ``None``.
 
         :param user: when given, only a job owned by this user is returned.
@@ -167,11 +186,11 @@ class JobManager:
         except (TethysJob.DoesNotExist, ValueError, TypeError):
             return None
 
-    def get_job_status_callback_url(self, request, job_id):
+    def get_job_status_callback_url(self, request: HttpRequest, job_id: int | str) -> str:
         """Absolute URL a compute node calls to ask for a refresh of job ``job_id``."""
         return request.build_absolute_uri(reverse("update_job_status", kwargs={"job_id": job_id}))
 
-    def get_job_status_report_url(self, request, job_id):
+    def get_job_status_report_url(self, request: HttpRequest, job_id: int | str) -> str:
         """Absolute URL a compute node posts a status report to (send the job's
         ``status_report_token`` in an ``Authorization: Bearer`` header or the body).
 

@@ -23,6 +23,7 @@ import socket
 import threading
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
@@ -102,7 +103,7 @@ def release(owner: str, ids, *, clear_requests_before=None) -> int:
     ids = list(ids)
     if not ids:
         return 0
-    values = {"lease_owner": None, "lease_expires": None}
+    values: dict[str, Any] = {"lease_owner": None, "lease_expires": None}
     if clear_requests_before is not None:
         values["refresh_requested_at"] = Case(
             When(

@@ -6,27 +6,35 @@ Unlike Tethys 4.6, the constructors pass fields by keyword (name and host land i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from .models import CondorScheduler, DaskScheduler, Scheduler
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
-def list_schedulers():
+
+def list_schedulers() -> QuerySet[Scheduler]:
     """Return every scheduler, each as its own class (``CondorScheduler``/``DaskScheduler``)."""
     return Scheduler.objects.all().select_subclasses()
 
 
-def get_scheduler(name):
+def get_scheduler(name: str) -> Scheduler | None:
     """Return the first scheduler named ``name`` as its own class, or ``None``."""
     return Scheduler.objects.filter(name=name).order_by("pk").select_subclasses().first()
 
 
-def create_scheduler(name, host, scheduler_type="condor", **kwargs):
+def create_scheduler(name: str, host: str, scheduler_type: str = "condor",
+                     **kwargs: Any) -> CondorScheduler | DaskScheduler:
     """Return a new unsaved scheduler of ``scheduler_type`` (``"condor"`` or ``"dask"``).
 
     :raises ValueError: on an unknown ``scheduler_type`` or arguments that type does not
         take.
     """
     kind = str(scheduler_type).lower()
-    factories = {"condor": create_condor_scheduler, "dask": create_dask_scheduler}
+    factories: dict[str, Callable[..., CondorScheduler | DaskScheduler]] = {
+        "condor": create_condor_scheduler, "dask": create_dask_scheduler}
     if kind not in factories:
         raise ValueError(
             f'"{scheduler_type}" is not a valid scheduler_type. Must be either "dask" or "condor".'
@@ -40,9 +48,9 @@ def create_scheduler(name, host, scheduler_type="condor", **kwargs):
 
 
 def create_condor_scheduler(
-    name, host, username=None, password=None, private_key_path=None, private_key_pass=None,
-    port=22,
-):
+    name: str, host: str, username: str | None = None, password: str | None = None,
+    private_key_path: str | None = None, private_key_pass: str | None = None, port: int = 22,
+) -> CondorScheduler:
     """Return a new unsaved :class:`CondorScheduler` (``port`` is the SSH port)."""
     return CondorScheduler(
         name=name,
@@ -55,7 +63,9 @@ def create_condor_scheduler(
     )
 
 
-def create_dask_scheduler(name, host, timeout=None, heartbeat_interval=None, dashboard=None):
+def create_dask_scheduler(name: str, host: str, timeout: float | None = None,
+                          heartbeat_interval: float | None = None,
+                          dashboard: str | None = None) -> DaskScheduler:
     """Return a new unsaved :class:`DaskScheduler`; ``timeout`` and
     ``heartbeat_interval`` are seconds (``None`` or 0: distributed's default)."""
     return DaskScheduler(

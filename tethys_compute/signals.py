@@ -13,7 +13,7 @@
 
 from django.dispatch import Signal
 
-job_status_changed = Signal()
-job_submitted = Signal()
-job_finished = Signal()
-job_deleted = Signal()
+job_status_changed: Signal = Signal()
+job_submitted: Signal = Signal()
+job_finished: Signal = Signal()
+job_deleted: Signal = Signal()

@@ -19,7 +19,7 @@ from ..models import TethysJob
 
 def _ancestor_path(model) -> str:
     """Lookup path from ``TethysJob`` down to ``model`` (``"condorbase__condorjob"``)."""
-    parts = []
+    parts: list[str] = []
     link = model._meta.get_ancestor_link(TethysJob)
     while link is not None:
         parts.insert(0, link.related_query_name())

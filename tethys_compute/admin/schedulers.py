@@ -3,6 +3,8 @@ and a Dask dashboard page behind the admin login."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -28,11 +30,17 @@ DASHBOARD_PAGES = {
 }
 
 
-class SchedulerAdminMixin:
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin
+else:
+    _AdminBase = object
+
+
+class SchedulerAdminMixin(_AdminBase):
     """The "Test connection" action shared by both scheduler admins."""
 
     actions = ("test_connection",)
-    search_fields = ("name", "host")
+    search_fields: ClassVar[tuple[str, ...]] = ("name", "host")
     ordering = ("name", "pk")
 
     @admin.action(description="Test connection", permissions=["change"])

@@ -132,5 +132,7 @@ def perform_builtin(action: BuiltinAction, job):
     A job type's ``async def`` method is awaited (as Tethys's jobs table does)."""
     from ..functions import call
 
+    if action.method is None:
+        raise ValueError(f"The built-in action {action.key!r} calls no job method.")
     call(getattr(job, action.method))
     return action.success_message.format(id=job.pk)

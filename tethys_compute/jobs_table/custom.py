@@ -25,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.utils.text import slugify
@@ -33,6 +35,9 @@ from ..functions import call
 from . import callables
 from .callables import Unavailable
 from .links import check_link, is_url_spec
+
+if TYPE_CHECKING:
+    from ..models import TethysJob
 
 # Bounded: an app that builds actions with per-request texts cannot grow it without end;
 # an entry that was dropped is rebuilt from the table's signed description when needed.
@@ -82,14 +87,14 @@ class CustomJobAction:
 
     def __init__(
         self,
-        label,
-        callback_or_url=None,
-        enabled_callback=None,
-        confirmation_message=None,
-        show_overlay=False,
-        modal_url=None,
-        job_type=None,
-    ):
+        label: str,
+        callback_or_url: str | Callable[..., Any] | Any = None,
+        enabled_callback: Callable[..., Any] | None = None,
+        confirmation_message: str | None = None,
+        show_overlay: bool = False,
+        modal_url: Any = None,
+        job_type: type[TethysJob] | None = None,
+    ) -> None:
         if callback_or_url is None and modal_url is None:
             raise ValueError(
                 'A CustomJobAction requires either the "callback_or_url" argument or the '

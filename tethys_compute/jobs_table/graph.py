@@ -76,12 +76,12 @@ def status_counts(job) -> dict[str, int] | None:
             state = node.cached_node_status or "Unexpanded"
             counts[state] = counts.get(state, 0) + 1
         return counts or showcase.demo_counts(job)
-    counts = getattr(job, "cached_statuses", None)
-    if isinstance(counts, dict):
-        counts = {str(k): int(v) for k, v in counts.items() if isinstance(v, int) and v > 0}
+    stored = getattr(job, "cached_statuses", None)
+    if isinstance(stored, dict):
+        stored = {str(k): int(v) for k, v in stored.items() if isinstance(v, int) and v > 0}
     else:
-        counts = None
-    return counts or showcase.demo_counts(job)
+        stored = None
+    return stored or showcase.demo_counts(job)
 
 
 def segments(counts: dict[str, int] | None) -> list[dict]:

@@ -10,10 +10,12 @@ segment).
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from django.urls import NoReverseMatch, reverse
 
 
-def is_url_spec(value) -> bool:
+def is_url_spec(value: object) -> TypeGuard[str]:
     """True when ``value`` names a link rather than a job method (Tethys's rule: a string
     containing ``:`` or ``/``)."""
     return isinstance(value, str) and (":" in value or "/" in value)

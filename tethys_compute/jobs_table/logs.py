@@ -43,11 +43,11 @@ def tree(logs) -> list[dict]:
     group, ``{"name", "path", "content", "size"}`` for a small text (at most 16 KiB and
     ``JOBS_TABLE_LOG_MAX_BYTES``), ``{"name", "path", "lazy": true}`` for a callable or
     a larger text."""
-    entries = []
+    entries: list[dict] = []
     if not isinstance(logs, dict):
         return entries
     inline = min(INLINE_MAX, int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"]))
-    stack = [(logs, [], entries)]
+    stack: list[tuple[dict, list[str], list[dict]]] = [(logs, [], entries)]
     while stack:
         node, prefix, out = stack.pop(0)
         for key, value in node.items():

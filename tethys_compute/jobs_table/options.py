@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -15,6 +17,9 @@ from .actions import BUILTIN_ACTIONS, DEFAULT_ACTIONS, SEPARATOR
 from .custom import CustomJobAction
 from .links import check_link
 from .tokens import TableConfig, dump_ids
+
+if TYPE_CHECKING:
+    from ..models import TethysJob
 
 logger = logging.getLogger("tethys_compute.jobs_table")
 
@@ -104,31 +109,31 @@ class JobsTable(dict):
 
     def __init__(
         self,
-        jobs,
-        column_fields,
-        show_status=True,
-        show_actions=True,
-        monitor_url="",
-        results_url="",
-        hover=False,
-        striped=False,
-        bordered=False,
-        condensed=False,
-        attributes=None,
-        classes="",
-        refresh_interval=5000,
-        delay_loading_status=True,
-        show_detailed_status=False,
-        actions=None,
-        enable_data_table=False,
-        data_table_options=None,
-        sort=True,
-        reverse_sort=False,
-        run_btn=None,
-        delete_btn=None,
-        show_resubmit_btn=None,
-        show_log_btn=None,
-    ):
+        jobs: Iterable[TethysJob],
+        column_fields: Sequence[str] | None,
+        show_status: bool = True,
+        show_actions: bool = True,
+        monitor_url: Any = "",
+        results_url: Any = "",
+        hover: bool = False,
+        striped: bool = False,
+        bordered: bool = False,
+        condensed: bool = False,
+        attributes: dict[str, Any] | None = None,
+        classes: str = "",
+        refresh_interval: int = 5000,
+        delay_loading_status: bool = True,
+        show_detailed_status: bool = False,
+        actions: Sequence[str | CustomJobAction] | None = None,
+        enable_data_table: bool = False,
+        data_table_options: dict[str, Any] | None = None,
+        sort: bool | Callable[..., Any] = True,
+        reverse_sort: bool = False,
+        run_btn: bool | None = None,
+        delete_btn: bool | None = None,
+        show_resubmit_btn: bool | None = None,
+        show_log_btn: bool | None = None,
+    ) -> None:
         super().__init__()
         legacy = {"run_btn": run_btn, "delete_btn": delete_btn,
                   "show_resubmit_btn": show_resubmit_btn, "show_log_btn": show_log_btn}
@@ -139,11 +144,12 @@ class JobsTable(dict):
             raise ValueError(f"classes must be a string, not {classes!r}.")
         if data_table_options is not None and not isinstance(data_table_options, dict):
             raise ValueError(f"data_table_options must be a dict, not {data_table_options!r}.")
-        self._paged = None
+        self._paged: dict[str, Any] | None = None
         paging = bool(enable_data_table) and bool((data_table_options or {}).get("paging"))
         if paging and isinstance(jobs, QuerySet) and not callable(sort):
             self.jobs = self._paged_queryset(jobs, sort, reverse_sort, data_table_options)
-            first = self._paged["first"][0] if self._paged["first"] else None
+            paged: dict[str, Any] = self._paged or {"first": []}  # set by _paged_queryset
+            first = paged["first"][0] if paged["first"] else None
         else:
             self.jobs = _sorted(_subclass_instances(list(jobs)), sort, reverse_sort)
             first = self.jobs[0] if self.jobs else None
@@ -350,11 +356,12 @@ class JobsTable(dict):
         config = self.table_config()
         builder = RowBuilder(config)
         data_table = config.data_table
-        page = None
-        if self._paged is not None:
+        page: dict | None = None
+        if self._paged is not None and data_table:
             ids = self._paged["ids"]
-            page = first_page(ids, data_table["page_length"])
-            page["jobs"] = shown = list(self._paged["first"])
+            first = first_page(ids, data_table["page_length"])
+            first["jobs"] = shown = list(self._paged["first"])
+            page = first
         else:
             ids = [job.pk for job in self.jobs]
             shown = list(self.jobs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
@@ -84,7 +85,7 @@ class RowBuilder:
                 continue
         self._known: dict[int, dict[str, bool]] = {}
         descriptions = config.custom_descriptions()
-        self.menu = []
+        self.menu: list[tuple[str, Any]] = []
         for entry in config.actions:
             if entry == SEPARATOR:
                 self.menu.append(("sep", None))
@@ -174,7 +175,7 @@ class RowBuilder:
 
     def menu_items(self) -> list[dict]:
         """The table's menu entries (labels, kinds, confirmation texts), once per table."""
-        items = []
+        items: list[dict[str, Any]] = []
         for kind, action in self.menu:
             if kind == "sep":
                 items.append({"sep": True})

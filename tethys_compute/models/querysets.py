@@ -1,6 +1,8 @@
 """Query vocabulary of jobs: ``TethysJob.objects.active()``, ``.terminal()``,
 ``.for_app(label)``, ``.visible_to(user)``."""
 
+from __future__ import annotations
+
 from django.db.models import Q, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
@@ -35,7 +37,7 @@ class TethysJobQuerySet(InheritanceQuerySet):
         text = Coalesce("_other_status", legacy, Value(""), output_field=TextField())
         return self.alias(_other_text=text)
 
-    def active(self):
+    def active(self) -> TethysJobQuerySet:
         """Jobs whose status can still change: Pending through Paused, and custom
         statuses not registered as terminal."""
         qs = self._with_other()
@@ -44,13 +46,13 @@ class TethysJobQuerySet(InheritanceQuerySet):
             | (Q(_status=st.OTHER) & ~self._other_terminal_q())
         )
 
-    def terminal(self):
+    def terminal(self) -> TethysJobQuerySet:
         """Jobs that have ended (Complete, Error, Aborted, Various-Complete,
         Results-Ready, and custom terminal statuses)."""
         qs = self._with_other()
         return qs.filter(Q(_status__in=st.TERMINAL_STATUS_CODES) | self._other_terminal_q())
 
-    def for_app(self, label):
+    def for_app(self, label: str) -> TethysJobQuerySet:
         """Jobs of one app (``label`` is the app's package name, as Tethys stores it)."""
         return self.filter(label=label)
 

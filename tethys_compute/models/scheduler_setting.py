@@ -56,7 +56,7 @@ class SchedulerSetting(models.Model):
             )
             raise ValidationError({"scheduler_service": message})
 
-    def get_value(self):
+    def get_value(self) -> Scheduler:
         """Return the assigned scheduler as its subclass (``CondorScheduler`` or
         ``DaskScheduler``).
 

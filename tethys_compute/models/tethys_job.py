@@ -24,7 +24,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -132,6 +135,9 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     _other_status = models.CharField(max_length=1024, blank=True, null=True)
 
     objects = TethysJobManager()
+
+    #: The stored values of the fields at load (or last save), set by ``from_db``/``save``.
+    _loaded_values: dict[str, Any]
 
     class Meta:
         verbose_name = "Job"
@@ -327,27 +333,27 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
     # --- status constants and helpers --------------------------------------------------
     @classmethod
-    def add_custom_pre_running_status(cls, status):
+    def add_custom_pre_running_status(cls, status: str) -> None:
         """Register ``status`` (display text) as pre-running on this class only."""
         st.register_custom_status(cls, status, "pre_running")
 
     @classmethod
-    def add_custom_running_status(cls, status):
+    def add_custom_running_status(cls, status: str) -> None:
         """Register ``status`` (display text) as running (and active) on this class only."""
         st.register_custom_status(cls, status, "running")
 
     @classmethod
-    def add_custom_active_status(cls, status):
+    def add_custom_active_status(cls, status: str) -> None:
         """Register ``status`` (display text) as active on this class only."""
         st.register_custom_status(cls, status, "active")
 
     @classmethod
-    def add_custom_terminal_status(cls, status):
+    def add_custom_terminal_status(cls, status: str) -> None:
         """Register ``status`` (display text) as terminal on this class only."""
         st.register_custom_status(cls, status, "terminal")
 
     @property
-    def type(self):
+    def type(self) -> str:
         """The job's class name, e.g. ``"CondorWorkflow"``."""
         return type(self).__name__
 
@@ -355,7 +361,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     UPDATE_STATUS_INTERVAL_SETTING = "UPDATE_STATUS_INTERVAL"
 
     @property
-    def update_status_interval(self):
+    def update_status_interval(self) -> timedelta:
         """Minimum ``timedelta`` between two engine queries for this job: the setting named
         by ``UPDATE_STATUS_INTERVAL_SETTING`` (``TETHYS_COMPUTE["UPDATE_STATUS_INTERVAL"]``,
         10 s, for most classes), unless set on the instance. Settable."""
@@ -365,13 +371,13 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         return interval
 
     @update_status_interval.setter
-    def update_status_interval(self, value):
+    def update_status_interval(self, value: timedelta | float) -> None:
         if not isinstance(value, timedelta):
             value = timedelta(seconds=float(value))
         self._update_status_interval = value
 
     @property
-    def last_status_update(self):
+    def last_status_update(self) -> datetime:
         """When the status was last checked or changed: ``_last_status_update``, else
         ``execute_time``, else one interval ago (Tethys's rule)."""
         return (
@@ -380,12 +386,12 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             or timezone.now() - self.update_status_interval
         )
 
-    def is_time_to_update(self):
+    def is_time_to_update(self) -> bool:
         """True when the cached status is older than ``update_status_interval``."""
         return timezone.now() - self.last_status_update > self.update_status_interval
 
     @property
-    def other_status(self):
+    def other_status(self) -> str | None:
         """The custom text of an ``OTH`` status, or ``None``."""
         if self._status != st.OTHER:
             return None
@@ -393,36 +399,36 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         return self._other_status or (self.extended_properties or {}).get(st.OTHER_STATUS_KEY)
 
     @property
-    def cached_status(self):
+    def cached_status(self) -> str:
         """Display name of the stored status; never contacts an engine."""
         if self._status == st.OTHER:
             return self.other_status or "Other"
         return st.STATUS_DISPLAY.get(self._status, self._status)
 
     @property
-    def is_terminal(self):
+    def is_terminal(self) -> bool:
         """True when the job has ended (custom statuses by this class's registry)."""
         if self._status != st.OTHER:
             return self._status in st.TERMINAL_STATUS_CODES
         return self.other_status in type(self).TERMINAL_STATUSES
 
     @property
-    def post_processing_incomplete(self):
+    def post_processing_incomplete(self) -> bool:
         """True when the job reached a results status but its results are not processed."""
         return self._status in st.RESULTS_STATUS_CODES and self.completion_time is None
 
     @property
-    def status(self):
+    def status(self) -> str:
         """The job's status (display name), refreshed from the engine when stale."""
         self.update_status()
         return self.cached_status
 
     @status.setter
-    def status(self, value):
+    def status(self, value: str) -> None:
         self.update_status(status=value)
 
     @property
-    def run_time(self):
+    def run_time(self) -> timedelta | str:
         """``timedelta`` from start (or execute) to completion (or now), or ``""``."""
         start = self.start_time or self.execute_time
         if not start:
@@ -432,14 +438,15 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
     # --- tokens --------------------------------------------------------------------------
     @property
-    def status_report_token(self):
+    def status_report_token(self) -> str:
         """Signed token that lets a compute node report this job's status (and no other)."""
         if self.pk is None:
             raise JobStateError("A job has no status report token until it is saved.")
         return signing.dumps(str(self.pk), salt=self.STATUS_REPORT_SALT)
 
     @classmethod
-    def id_from_status_report_token(cls, token, max_age=_CLASS_MAX_AGE):
+    def id_from_status_report_token(cls, token: object,
+                                    max_age: Any = _CLASS_MAX_AGE) -> str | None:
         """Return the job id (a ``str``) a token was made for, or ``None`` when the token
         is not a string, is forged, or is older than the class's
         ``STATUS_REPORT_MAX_AGE``.
@@ -459,7 +466,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
 
     # --- results function ----------------------------------------------------------------
     @property
-    def process_results_function(self):
+    def process_results_function(self) -> Callable[..., Any] | None:
         """The function applied to a job's results when it completes, or ``None``.
 
         Stored as a dotted path. A path that does not resolve gives ``None`` (logged).
@@ -470,11 +477,11 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         return _resolve_function(path)
 
     @process_results_function.setter
-    def process_results_function(self, function):
+    def process_results_function(self, function: Callable[..., Any] | str | None) -> None:
         self._process_results_function = _function_path(function)
 
     # --- workspace -----------------------------------------------------------------------
-    def ensure_workspace(self):
+    def ensure_workspace(self) -> Path:
         """Create the job's directory if it does not exist; return it as a ``Path``."""
         from pathlib import Path
 
@@ -485,7 +492,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         return path
 
     # --- lifecycle -------------------------------------------------------------------------
-    def execute(self, *args, **kwargs):
+    def execute(self, *args: Any, **kwargs: Any) -> None:
         """Submit the job to its engine (``_execute``); the job becomes Submitted, or the
         status the engine reports at once (a Dask job is Running).
 
@@ -562,7 +569,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         changed = [n for n in (self._changed_fields() or []) if n not in STATUS_FIELDS]
         self._save_plain_fields(changed)
 
-    def resubmit(self, *args, **kwargs):
+    def resubmit(self, *args: Any, **kwargs: Any) -> None:
         """Run the job again: its status goes back to Pending (times, results state and
         progress cleared) and ``attempt`` takes the next number, in one conditional
         UPDATE; then ``_resubmit`` runs it.
@@ -629,7 +636,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
                 )
             sleep(0.1)
 
-    def set_progress(self, percent, message=None):
+    def set_progress(self, percent: float, message: str | None = None) -> None:
         """Record progress: ``percent`` 0-100 (int or float) and an optional message.
 
         :raises ValueError: if ``percent`` is not a number between 0 and 100.
@@ -637,7 +644,7 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         self._write_fields(**self.progress_fields(percent, message))
 
     @staticmethod
-    def progress_fields(percent, message=None):
+    def progress_fields(percent: float, message: str | None = None) -> dict[str, Any]:
         """The row values :meth:`set_progress` writes: ``{"progress": int, ...}`` (and
         ``"progress_message"`` when ``message`` is given, cut to 1024 characters).
 
@@ -649,19 +656,19 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             raise ValueError(f"Progress must be a number from 0 to 100, not {percent!r}.") from None
         if not 0 <= value <= 100:
             raise ValueError(f"Progress must be a number from 0 to 100, not {percent!r}.")
-        values = {"progress": round(value)}
+        values: dict[str, Any] = {"progress": round(value)}
         if message is not None:
             values["progress_message"] = no_nul(_short(message, 1024))
         return values
 
-    def get_logs(self):
+    def get_logs(self) -> dict[str, Any]:
         """Return the job's logs: a dict of name -> text, or name -> dict for groups
         (values may be callables returning the text, as Tethys). Empty when the job has
         none."""
         logs = self._get_logs()
         return {} if logs is None else logs
 
-    def apply_node_statuses(self, status_by_name):
+    def apply_node_statuses(self, status_by_name: Any) -> dict[str, str]:
         """Apply reported per-node statuses; only workflows have nodes (returns ``{}``)."""
         return {}
 
@@ -689,13 +696,13 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         """Hook run before the job row is deleted: stop and clean up engine-side work."""
         return None
 
-    def stop(self):
+    def stop(self) -> None:
         raise NotImplementedError(f"{self.type} does not implement stop().")
 
-    def pause(self):
+    def pause(self) -> None:
         raise NotImplementedError(f"{self.type} does not implement pause().")
 
-    def resume(self):
+    def resume(self) -> None:
         raise NotImplementedError(f"{self.type} does not implement resume().")
 
 

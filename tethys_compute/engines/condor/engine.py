@@ -140,7 +140,7 @@ class CondorEngine:
         """Relative paths matching ``pattern`` (wildcards in the last part only), locally
         and, for a remote job, on the submit host; sorted, without duplicates."""
         folder, name = os.path.split(pattern)
-        found = set()
+        found: set[str] = set()
         local_dir = os.path.join(workspace, folder)
         if os.path.isdir(local_dir):
             found.update(n for n in os.listdir(local_dir) if fnmatch.fnmatchcase(n, name))

@@ -75,7 +75,7 @@ class QueueSnapshot:
 
     def dag_nodes(self, dag_id) -> dict[str, list[ProcState]]:
         """Node name -> procs of the node's latest job (its last retry) in DAG ``dag_id``."""
-        latest = {}
+        latest: dict[str, int] = {}
         for cluster, procs in self.procs.items():
             for state in procs.values():
                 if state.dag_id == dag_id and state.node_name:

@@ -95,7 +95,7 @@ def find_setting(ref) -> SchedulerSetting:
 
 
 def _form_errors(form) -> str:
-    lines = []
+    lines: list[str] = []
     for field, errors in form.errors.items():
         label = "" if field == "__all__" else f"{form.fields[field].label or field}: "
         lines.extend(f"{label}{error}" for error in errors)

@@ -12,6 +12,9 @@ the job's name. Pure functions: no condorpy needed, and tests compare them with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 def _new_syntax(item, quote_escape='"'):
     text = str(item).replace("'", "''").replace('"', quote_escape + '"')
@@ -42,7 +45,8 @@ def submit_value(name: str, value):
     if value is True:
         return "true"
     if isinstance(value, (list, tuple)):
-        separator, escape = ", ", str
+        separator: str = ", "
+        escape: Callable[[Any], str] = str
         for suffix, sep, esc in _JOINS:
             if name.endswith(suffix):
                 separator, escape = sep, esc
