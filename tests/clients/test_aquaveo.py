@@ -65,6 +65,7 @@ def test_resource_workflow_runs_in_the_chosen_workspace(user, local_pool):
     assert os.path.exists(os.path.join(workspace, "prepare_inputs", "args_prepare.txt"))
     with open(os.path.join(workspace, "run_model", "args_run.txt")) as handle:
         assert handle.read().split() == ["run", "res-1", "3"]
+    assert os.path.exists(os.path.join(workspace, "post_script_ran"))  # node post_script=
 
 
 def test_node_attributes_read_back_as_the_app_parses_them(user, local_pool):
@@ -98,7 +99,7 @@ def test_delete_cleans_the_step_workspace_but_not_the_shared_parent(user, local_
     assert os.path.isdir(second.workspace)  # the resource's shared parent stays
     # A rerun of the step into the same path starts clean (C5 relies on it).
     again = aquaveo.run_resource_workflow(user, "res-3", step_dir(user, "res-3", "one"))
-    assert sorted(os.listdir(again.workspace)) == ["node.sh"]
+    assert sorted(os.listdir(again.workspace)) == ["node.sh", "post_done.sh"]
 
 
 def test_tribs_resource_filter_is_faithful_and_the_alternative_works(user, local_pool):
@@ -115,6 +116,11 @@ def test_tribs_resource_filter_is_faithful_and_the_alternative_works(user, local
     if connection.vendor == "sqlite":
         with pytest.raises(NotSupportedError):
             list(manager.list_jobs(filters={"extended_properties__contains": "abc-123"}))
+    else:  # jsonb: '{"resource_id": "abc-123"}' @> '"abc-123"' is false
+        assert not manager.list_jobs(
+            filters={"extended_properties__contains": "abc-123"}).exists()
+        assert manager.list_jobs(
+            filters={"extended_properties__contains": {"resource_id": "abc-123"}}).count() == 1
     assert manager.list_jobs().count() == 2
     assert aquaveo.delete_resource_jobs_working("abc-123") >= 1
     # A bulk delete cleans up each job as job.delete() does.

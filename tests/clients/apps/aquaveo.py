@@ -83,8 +83,11 @@ def run_resource_workflow(user, resource_id, step_workspace, **workflow_kwargs):
     run.add_parent(prepare)
     post = CondorWorkflowJobNode(name="post", workflow=workflow,
                                  condorpy_template_name="vanilla_base",
-                                 remote_input_files=[script],
+                                 remote_input_files=[script], post_script="post_done.sh",
                                  attributes=dict(executable=script, arguments="post x"))
+    with open(os.path.join(step_workspace, "post_done.sh"), "w") as handle:
+        handle.write("#!/bin/sh\ntouch post_script_ran\n")
+    os.chmod(os.path.join(step_workspace, "post_done.sh"), 0o755)
     post.save()
     post.add_parent(run)
     workflow.extended_properties["nodes"] = 3
