@@ -16,6 +16,7 @@ import logging
 import secrets
 import threading
 from datetime import timedelta
+from typing import Any
 
 from django.db import connections, models, router, transaction
 from django.db.models import Q
@@ -125,7 +126,7 @@ class JobResults:
             self.__dict__["_results_fence"] = {"attempt": self.attempt, "_results_claim": token}
         return bool(claimed)
 
-    def process_results(self, *args, **kwargs):
+    def process_results(self, *args: Any, **kwargs: Any) -> bool:
         """Process the results of a completed run of the job, once per run.
 
         Claims the processing with an atomic conditional update, so concurrent callers

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -62,6 +63,30 @@ def _job_model():
     from .tethys_job import TethysJob
 
     return TethysJob
+
+
+class _StatusJob(Protocol):
+    """What :meth:`JobStatusRules.update_status` uses of the job (``TethysJob``): the
+    type checker's view of the mixin's ``self``."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def _status(self) -> str: ...
+    def save(self, *args: Any, **kwargs: Any) -> None: ...
+    @property
+    def is_terminal(self) -> bool: ...
+    @property
+    def post_processing_incomplete(self) -> bool: ...
+    @property
+    def other_status(self) -> str | None: ...
+    def process_results(self, *args: Any, **kwargs: Any) -> Any: ...
+    def is_time_to_update(self) -> bool: ...
+    def _write_status(self, new: Any, *, other: Any = ..., reason: Any = ...) -> Any: ...
+    def _after_status_change(self) -> Any: ...
+    def _results_retry_due(self) -> Any: ...
+    def _has_engine(self) -> Any: ...
+    def _refresh_from_engine(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class JobStatusRules:
@@ -152,7 +177,8 @@ class JobStatusRules:
         )
 
     # --- the status algorithm ------------------------------------------------------------
-    def update_status(self, status=None, *args, reason="", **kwargs):
+    def update_status(self: _StatusJob, status: str | None = None, *args: Any,
+                      reason: str = "", **kwargs: Any) -> bool:
         """Apply a status, or refresh it from the engine when it is stale.
 
         :param status: a code (``"COM"``), a display name (``"Complete"``) or custom text
@@ -192,7 +218,7 @@ class JobStatusRules:
         return self._refresh_from_engine(*args, **kwargs)
 
     @classmethod
-    def bulk_update_status(cls, jobs):
+    def bulk_update_status(cls, jobs: list[Any]) -> int:
         """Refresh the status of many jobs of this class that share a batch key
         (:meth:`status_batch_key`, e.g. one scheduler), all due for a refresh.
 
