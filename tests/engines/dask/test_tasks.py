@@ -198,3 +198,10 @@ def test_hold_is_a_variable_in_place_when_submit_returns(client, dask_cluster, t
     wait_until(lambda: f"variable-{running}" not in holders(),
                message="the variable's holder to go")
     gate.touch()
+
+
+def test_cancel_with_a_closed_client_is_scheduler_unavailable(dask_cluster):
+    closed = own_client(dask_cluster.scheduler_address)
+    closed.close()
+    with pytest.raises(tasks.DaskSchedulerUnavailable, match="cancel"):
+        tasks.cancel(closed, ["any-key"])

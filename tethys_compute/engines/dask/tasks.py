@@ -187,7 +187,7 @@ def cancel(client, keys, reason="cancelled by tethys_compute", timeout=None):
     try:
         client.cancel([Future(key, client) for key in keys], force=True, reason=reason,
                       msg=reason)
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a closed client raises a bare Exception
         raise _unavailable(client, exc, "cancel") from exc
     release(client, keys, timeout)
 
