@@ -68,3 +68,26 @@ def test_release_clears_only_requests_carried_out(user):
     leases.release("m", ids, clear_requests_before=now)
     values = dict(TethysJob.objects.values_list("pk", "refresh_requested_at"))
     assert values[created[0].pk] is None and values[created[1].pk] is not None
+
+
+# --- named leases (one engine refresh per scheduler) -----------------------------------------
+def test_a_named_lease_has_one_holder_until_released():
+    from tethys_compute.models import EngineLease
+
+    assert leases.claim_named("scheduler 1", "a", seconds=60)
+    assert not leases.claim_named("scheduler 1", "b", seconds=60)
+    assert leases.claim_named("scheduler 2", "b", seconds=60)  # names are independent
+    assert not leases.release_named("scheduler 1", "b")  # not b's to release
+    assert leases.release_named("scheduler 1", "a")
+    assert leases.claim_named("scheduler 1", "b", seconds=60)
+    assert EngineLease.objects.get(name="scheduler 1").owner == "b"
+
+
+def test_a_named_lease_that_ran_out_is_taken_over():
+    from tethys_compute.models import EngineLease
+
+    assert leases.claim_named("scheduler 1", "crashed", seconds=60)
+    EngineLease.objects.filter(name="scheduler 1").update(
+        expires=timezone.now() - timedelta(seconds=1))
+    assert leases.claim_named("scheduler 1", "next", seconds=60)
+    assert not leases.release_named("scheduler 1", "crashed")

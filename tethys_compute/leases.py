@@ -25,7 +25,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
@@ -197,3 +197,43 @@ def request_refresh(job, delay: float):
     if not updated and job.refresh_requested_at is not None:
         due = min(due, job.refresh_requested_at)
     return due
+
+
+# --- named leases (one engine refresh per scheduler, across processes) --------------------
+def claim_named(name: str, owner: str, *, seconds: float | None = None) -> bool:
+    """Give ``owner`` the lease named ``name`` (an
+    :class:`~tethys_compute.models.EngineLease` row) unless another owner holds it.
+
+    One conditional ``UPDATE`` (the row's lease is free) or, for a name never used, one
+    ``INSERT`` that fails for all but one of several claimants: two processes never both
+    hold a name.
+
+    :param seconds: lease length; default ``TETHYS_COMPUTE["MONITOR_LEASE"]``.
+    :returns: True when ``owner`` now holds the lease.
+    """
+    from .models import EngineLease
+
+    now = timezone.now()
+    seconds = get_config()["MONITOR_LEASE"] if seconds is None else seconds
+    expires = now + timedelta(seconds=seconds)
+    free = Q(expires__isnull=True) | Q(expires__lt=now) | Q(owner__isnull=True)
+    if EngineLease.objects.filter(free, name=name).update(owner=owner, expires=expires):
+        return True
+    if EngineLease.objects.filter(name=name).exists():
+        return False
+    try:
+        with transaction.atomic(using=router.db_for_write(EngineLease)):
+            EngineLease.objects.create(name=name, owner=owner, expires=expires)
+    except IntegrityError:
+        return False  # another claimant inserted it first
+    return True
+
+
+def release_named(name: str, owner: str) -> bool:
+    """Give up ``owner``'s lease ``name``; one taken over meanwhile is left alone.
+    Returns True when it was released."""
+    from .models import EngineLease
+
+    return bool(
+        EngineLease.objects.filter(name=name, owner=owner).update(owner=None, expires=None)
+    )

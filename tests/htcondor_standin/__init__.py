@@ -99,6 +99,15 @@ class StandIn:
         return subprocess.run([str(self.bin / tool), *map(str, args)], cwd=cwd, env=env,
                               capture_output=True, text=True, check=check, timeout=timeout)
 
+    def slow(self, tool, seconds):
+        """Make ``tool`` (e.g. ``"condor_q"``) wait ``seconds`` before answering, as a
+        busy schedd does; ``None`` makes it answer at once again."""
+        path = self.state / f"{tool}.delay"
+        if seconds is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(str(float(seconds)))
+
     def calls(self):
         """Names of the tools run so far (one per invocation), in order."""
         try:

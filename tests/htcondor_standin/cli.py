@@ -136,6 +136,19 @@ def condor_wait(args):
         time.sleep(0.05)
 
 
+def _answer_delay(tool):
+    """A busy schedd: ``<state>/<tool>.delay`` holds the seconds the tool takes before
+    it answers (``StandIn.slow``), as ``condor_q`` does when the schedd is overloaded."""
+    state = os.environ.get("HTCONDOR_STANDIN_STATE")
+    if not state:
+        return
+    try:
+        seconds = float(open(os.path.join(state, f"{tool}.delay")).read())  # noqa: SIM115
+    except (OSError, ValueError):
+        return
+    time.sleep(max(seconds, 0.0))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     tool, args = argv[0], argv[1:]
@@ -158,6 +171,7 @@ def main(argv=None):
         if handler is None:
             sys.stderr.write(f"{tool}: not part of the HTCondor stand-in\n")
             sys.exit(2)
+    _answer_delay(tool)
     out, err, code = handler(args)
     sys.stdout.write(out)
     sys.stderr.write(err)

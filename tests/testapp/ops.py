@@ -5,7 +5,8 @@ monitor): sets up and reads a database those processes share.
 
 Prints a JSON answer. Commands: ``create`` (jobs on the fake engine), ``show`` (rows),
 ``delete`` (jobs), ``age`` (make statuses stale), ``request`` (refresh requests),
-``leases`` (how many jobs are leased).
+``leases`` (how many jobs are leased), ``session`` (a logged-in session key),
+``table_token`` (the signed configuration of a jobs table of some jobs).
 """
 
 import json
@@ -60,6 +61,23 @@ def main(argv):
 
         jobs = TethysJob.objects.filter(pk__in=args["ids"])
         return [request_refresh(job, args["delay"]).isoformat() for job in jobs]
+    if command == "session":
+        # A logged-in session of the user (cookie value) for requests to a live server.
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+        from django.contrib.sessions.backends.db import SessionStore
+
+        user = get_user_model().objects.get(username=args.get("user", "alice"))
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        return session.session_key
+    if command == "table_token":
+        from tethys_compute.gizmos import JobsTable
+
+        jobs = list(TethysJob.objects.filter(pk__in=args["ids"]).select_subclasses())
+        return JobsTable(jobs=jobs, column_fields=["id", "name"]).table_config().dumps()
     if command == "leases":
         return TethysJob.objects.filter(lease_owner__isnull=False).count()
     raise SystemExit(f"unknown command {command}")

@@ -13,6 +13,7 @@ from .dask.dask_field import DaskSerializedField
 from .dask.dask_job import DaskJob
 from .dask.dask_job_exception import DaskJobException
 from .dask.dask_scheduler import DaskScheduler
+from .engine_lease import EngineLease
 from .scheduler import Scheduler
 from .scheduler_setting import SchedulerSetting
 from .status_change import JobStatusChange
@@ -32,6 +33,7 @@ __all__ = [
     "DaskJobException",
     "DaskScheduler",
     "DaskSerializedField",
+    "EngineLease",
     "JobStatusChange",
     "Scheduler",
     "SchedulerSetting",
