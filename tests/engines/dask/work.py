@@ -55,3 +55,9 @@ def not_json():
 def client_names(dask_scheduler=None):
     """Run on a scheduler: the names of its clients (pseudo-clients included)."""
     return sorted(dask_scheduler.clients)
+
+
+def size(data, seconds=0.0):
+    """``len(data)`` after ``seconds``: a task whose argument can be made large."""
+    time.sleep(seconds)
+    return len(data)

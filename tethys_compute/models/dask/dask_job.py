@@ -196,12 +196,29 @@ class DaskJob(TethysJob):
         with scheduler.connection() as client:
             key = self.__dict__.pop("_planned_key", None) or tasks.new_key(computation.name)
             annotation = {"key": key, "token": make_token(self.pk, key)}
-            tasks.submit(client, computation.work, *computation.args, key=key,
-                         annotation=annotation, **computation.kwargs)
+            try:
+                # Wait until the scheduler has the task: a job read right after is never
+                # "unknown to the engine", and a refused task is the job's error now.
+                tasks.submit(client, computation.work, *computation.args, key=key,
+                             annotation=annotation, accept_timeout=scheduler.call_timeout,
+                             **computation.kwargs)
+            except DaskJobException:
+                self._forget_unaccepted(client, key)
+                raise
         self.__dict__["_submitted_key"] = key
         self.key = key
         self.result = None
         return st.RUNNING
+
+    def _forget_unaccepted(self, client, key):
+        """A submission that failed or went unconfirmed: cancel the key, so that a task
+        the scheduler takes in late never runs without its job."""
+        from ...engines.dask import tasks
+
+        try:
+            tasks.cancel(client, [key], reason=f"tethys_compute job {self.pk}: submission failed")
+        except DaskJobException:
+            logger.info("Job %s: cancelling unconfirmed task %s failed", self.pk, key)
 
     # --- status --------------------------------------------------------------------------
     def _update_status(self, *args, **kwargs):
