@@ -94,6 +94,12 @@ DEFAULTS: dict = {
     # Minimum seconds between two scheduler queries for one Dask job (Tethys: 0; a query
     # is one cheap scheduler call).
     "DASK_UPDATE_STATUS_INTERVAL": 0,
+    # Seconds to connect to a Dask scheduler (handshake included) and for each scheduler
+    # call, for schedulers whose `timeout` is 0 (Tethys: distributed's 30 s).
+    "DASK_TIMEOUT": 10,
+    # Seconds a scheduler that could not be reached (or did not answer in time) is
+    # remembered as failed: meanwhile its jobs' engine calls fail at once (0: never).
+    "ENGINE_FAILURE_MEMORY": 15,
     # Seconds to wait when gathering a finished Dask job's result.
     "DASK_RESULT_TIMEOUT": 60,
     # Dotted path of a serializer for Dask results that are not JSON-able (None: JSON

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from ..conf import get_config
-from ..exceptions import JobStateError
+from ..exceptions import EngineUnavailable, JobStateError
 from ..functions import call
 from . import graph
 from . import logs as log_tools
@@ -237,6 +237,10 @@ def action(request):
     except ActionUnavailable:
         return _error(500, f"Unable to {chosen.label.lower()} job {job_id}: this server "
                            "process cannot run this action (see the server log).")
+    except EngineUnavailable as exc:
+        # The engine did not answer (within its timeout): the job keeps its status; say why.
+        logger.warning("Jobs table: %s of job %s: %s", chosen.label, job_id, exc)
+        return _error(503, f"Unable to {chosen.label.lower()} job {job_id}: {exc}")
     except Exception:  # noqa: BLE001 - reported to the user, logged with its traceback
         logger.exception("Jobs table: %s of job %s failed", chosen.label, job_id)
         return _error(500, f"Unable to {chosen.label.lower()} job {job_id}.")

@@ -147,7 +147,9 @@ def test_files_up_down_and_cleanup(ssh_server, tmp_path):
             transport.remove_tree(bad)
 
 
-def test_one_connection_shared_by_threads_and_reopened_after_a_drop(ssh_server):
+def test_one_connection_shared_by_threads_and_reopened_after_a_drop(ssh_server, settings):
+    # Reconnect at once after the restart (the failure memory has a test of its own).
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "ENGINE_FAILURE_MEMORY": 0}
     settings = settings_for(ssh_server)
     first, second = SSHTransport(settings), SSHTransport(settings)
     assert first.conn is second.conn
@@ -182,3 +184,36 @@ def test_password_never_appears_in_the_pool_key(ssh_server):
     settings = settings_for(ssh_server, "password")
     assert settings.password not in repr(settings.pool_key())
     assert shlex.quote(settings.password) not in repr(settings.pool_key())
+
+
+@pytest.mark.parametrize("kind", ["down", "silent"])
+def test_an_unreachable_host_is_bounded_and_remembered(kind, settings):
+    """A closed port, or a listener that never sends the SSH banner: the first use fails
+    within the connect timeout, the next ones at once (ENGINE_FAILURE_MEMORY)."""
+    import time
+
+    from tests.engines.dask.unreachable import SilentScheduler, closed_port_address, timed
+
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "ENGINE_FAILURE_MEMORY": 30}
+    silent = SilentScheduler()
+    try:
+        port = silent.port if kind == "silent" else int(closed_port_address().rsplit(":", 1)[1])
+        transport = SSHTransport(SSHSettings(host="127.0.0.1", port=port, username="nobody",
+                                             password="x", connect_timeout=1))
+        first = timed(lambda: transport.run(["true"]), limit=30)
+        assert first.finished and isinstance(first.error, SSHConnectionError), first
+        assert first.seconds < 1 + 4, first.seconds
+        accepted = silent.accepted
+        again = timed(lambda: transport.run(["true"]), limit=30)
+        assert isinstance(again.error, SSHConnectionError)
+        assert "not asked again" in str(again.error)
+        assert again.seconds < 0.5, again.seconds
+        assert silent.accepted == accepted
+        ssh.forget_failure("127.0.0.1", port)
+        started = time.monotonic()
+        with pytest.raises(SSHConnectionError) as caught:
+            transport.run(["true"])
+        assert "not asked again" not in str(caught.value)
+        assert time.monotonic() - started < 1 + 4
+    finally:
+        silent.close()

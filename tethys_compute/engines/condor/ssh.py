@@ -10,7 +10,11 @@ changed host key is always refused.
 One connection per set of login parameters is kept per process and shared by threads
 (SSH multiplexes channels); a dropped connection is reopened on the next use. Every
 failure to reach the host raises :class:`~tethys_compute.exceptions.EngineUnavailable`,
-which the status rules treat as transient.
+which the status rules treat as transient. Connecting is bounded by
+``CONDOR_SSH_TIMEOUT`` for each of the TCP connection, the SSH banner and the login; a
+host that could not be reached (refused, unreachable, no answer in time) is remembered
+for ``TETHYS_COMPUTE["ENGINE_FAILURE_MEMORY"]`` seconds, during which connecting to it
+fails at once with the remembered reason (:func:`forget_failure` ends it early).
 """
 
 from __future__ import annotations
@@ -132,7 +136,19 @@ class _Connection:
                     return client
                 client.close()
                 self.client = None
-            self.client = _connect(self.settings)
+            where = f"{self.settings.host}:{self.settings.port}"
+            reason = _remembered_failure(where)
+            if reason is not None:
+                raise SSHConnectionError(
+                    f"{self.settings.describe()} could not be reached less than "
+                    f"{_failure_memory():g} s ago and is not asked again yet ({reason})"
+                )
+            try:
+                self.client = _connect(self.settings)
+            except SSHConnectionError as exc:
+                if getattr(exc, "unreachable", False):
+                    _remember_failure(where, exc)
+                raise
             return self.client
 
     def sftp(self):
@@ -209,15 +225,57 @@ def _connect(settings: SSHSettings) -> paramiko.SSHClient:
                 f"{source} (ssh-keyscan -p {settings.port} {settings.host} >> {source}) or set "
                 'TETHYS_COMPUTE["CONDOR_SSH_HOST_KEY_POLICY"].'
             ) from None
-        raise SSHConnectionError(f"SSH connection to {where} failed: {exc}") from None
+        # No banner in time, a broken handshake: the host does not answer as an SSH
+        # server should (remembered, as an unreachable host).
+        raise _unreachable(f"SSH connection to {where} failed: {exc}") from None
     except TimeoutError:
         client.close()
-        raise SSHConnectionError(f"{where} did not answer within {timeout} seconds.") from None
+        raise _unreachable(f"{where} did not answer within {timeout} seconds.") from None
     except (OSError, EOFError) as exc:
         client.close()
-        raise SSHConnectionError(f"Cannot connect to {where}: {exc}") from None
+        raise _unreachable(f"Cannot connect to {where}: {exc}") from None
     client.get_transport().set_keepalive(30)
     return client
+
+
+def _unreachable(message) -> SSHConnectionError:
+    exc = SSHConnectionError(message)
+    exc.unreachable = True  # remembered (ENGINE_FAILURE_MEMORY); a refused login is not
+    return exc
+
+
+_failures: dict[str, tuple[float, str]] = {}
+_failures_lock = threading.Lock()
+
+
+def _failure_memory() -> float:
+    from ...conf import get_config
+
+    return float(get_config()["ENGINE_FAILURE_MEMORY"] or 0)
+
+
+def _remember_failure(where, exc):
+    seconds = _failure_memory()
+    if seconds > 0:
+        with _failures_lock:
+            _failures[where] = (time.monotonic() + seconds, str(exc))
+
+
+def _remembered_failure(where):
+    with _failures_lock:
+        failure = _failures.get(where)
+        if failure is None:
+            return None
+        if failure[0] <= time.monotonic():
+            del _failures[where]
+            return None
+        return failure[1]
+
+
+def forget_failure(host, port) -> None:
+    """Forget that ``host``:``port`` could not be reached: the next use tries again."""
+    with _failures_lock:
+        _failures.pop(f"{host}:{port}", None)
 
 
 _pool: dict = {}
@@ -235,7 +293,10 @@ def connection(settings: SSHSettings) -> _Connection:
 
 
 def close_all():
-    """Close every pooled SSH connection (at exit, and in tests)."""
+    """Close every pooled SSH connection (at exit, and in tests) and forget every
+    remembered failure."""
+    with _failures_lock:
+        _failures.clear()
     with _pool_lock:
         connections = list(_pool.values())
         _pool.clear()

@@ -11,6 +11,13 @@ on every access (see "Differences from Tethys" in the docs). Here:
   closes it;
 * a client that distributed has closed (the scheduler went away for longer than the
   client's reconnect window) is replaced on next use;
+* connecting is bounded as a whole, the handshake included (distributed bounds the TCP
+  connect by the timeout but then waits for the scheduler's first words forever: a
+  listener that accepts and never answers would hold the caller for good);
+* a scheduler that could not be reached, or did not answer a call in time, is
+  remembered for ``TETHYS_COMPUTE["ENGINE_FAILURE_MEMORY"]`` seconds: meanwhile every use
+  of its address fails at once with the remembered reason instead of each paying the
+  timeout again (per process; :func:`forget_failure` or a success ends it early);
 * a forked child process never uses its parent's clients (their IO loop thread does not
   exist in the child); it opens its own;
 * every client is closed when the interpreter exits.
@@ -21,11 +28,13 @@ the default scheduler of ``dask.compute`` in the web process.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import logging
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 from .errors import DaskJobException, DaskSchedulerUnavailable
@@ -68,6 +77,7 @@ class ClientCache:
         address = normalize_address(address)
         with self._lock:
             self._check_fork()
+            _raise_if_remembered(address)
             entry = self._entries.get(address)
             if entry is not None and _alive(entry.client):
                 entry.users += 1
@@ -76,13 +86,19 @@ class ClientCache:
         # Connect outside the cache lock: a slow scheduler never blocks other addresses.
         with address_lock:
             with self._lock:
+                # Another thread may have failed meanwhile, while this one waited.
+                _raise_if_remembered(address)
                 entry = self._entries.get(address)
                 if entry is not None and _alive(entry.client):
                     entry.users += 1
                     return address, entry
                 if entry is not None:
                     self._retire(address, entry)
-            client = _connect(address, timeout, heartbeat_interval)
+            try:
+                client = _connect(address, timeout, heartbeat_interval)
+            except DaskSchedulerUnavailable as exc:
+                remember_failure(address, exc)
+                raise
             with self._lock:
                 entry = _Entry(client)
                 entry.users = 1
@@ -158,14 +174,67 @@ def _alive(client) -> bool:
 
 
 def connect_timeout(timeout) -> float:
-    """Seconds to wait for the scheduler: ``timeout`` if positive, else distributed's
-    ``distributed.comm.timeouts.connect`` (as Tethys passes 0 as "use the default")."""
-    if timeout:
-        return float(timeout)
-    import dask
-    from dask.utils import parse_timedelta
+    """Seconds to wait for the scheduler: ``timeout`` if positive, else
+    ``TETHYS_COMPUTE["DASK_TIMEOUT"]`` (10 s by default; Tethys's 0 means distributed's
+    ``distributed.comm.timeouts.connect``, 30 s, too long for a web request)."""
+    from ...conf import get_config
 
-    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s"))
+    return float(timeout or get_config()["DASK_TIMEOUT"])
+
+
+# --- failure memory ------------------------------------------------------------------------
+_FAILURES: dict[str, tuple[float, str]] = {}
+_FAILURES_LOCK = threading.Lock()
+
+
+def _failure_memory() -> float:
+    from ...conf import get_config
+
+    return float(get_config()["ENGINE_FAILURE_MEMORY"] or 0)
+
+
+def remember_failure(address, exc) -> None:
+    """Remember that ``address`` did not answer (``exc`` says how), for
+    ``TETHYS_COMPUTE["ENGINE_FAILURE_MEMORY"]`` seconds. A
+    :class:`~tethys_compute.engines.dask.tasks.ResultsMissing` (a worker left; the
+    scheduler answered) is not a scheduler failure and is ignored."""
+    from .tasks import ResultsMissing
+
+    seconds = _failure_memory()
+    if seconds <= 0 or isinstance(exc, ResultsMissing):
+        return
+    address = normalize_address(address)
+    with _FAILURES_LOCK:
+        _FAILURES[address] = (time.monotonic() + seconds, str(exc))
+
+
+def forget_failure(address) -> None:
+    """Forget a remembered failure of ``address``: the next use tries it again."""
+    with _FAILURES_LOCK:
+        _FAILURES.pop(normalize_address(address), None)
+
+
+def remembered_failure(address) -> str | None:
+    """The reason ``address`` failed, while that is remembered; else ``None``."""
+    address = normalize_address(address)
+    with _FAILURES_LOCK:
+        failure = _FAILURES.get(address)
+        if failure is None:
+            return None
+        if failure[0] <= time.monotonic():
+            del _FAILURES[address]
+            return None
+        return failure[1]
+
+
+def _raise_if_remembered(address):
+    reason = remembered_failure(address)
+    if reason is not None:
+        raise DaskSchedulerUnavailable(
+            f"The Dask scheduler at {address} failed less than "
+            f"{_failure_memory():g} s ago and is not asked again yet ({reason})",
+            address=address,
+        )
 
 
 #: Connection attempts when distributed's client handshake is interrupted (see _connect).
@@ -181,9 +250,28 @@ def _client_class():
     thread cannot take distributed's loop lock (another client is starting): seen here as
     a 10 s stall and a failed connection. Closing at once avoids it.
     """
+    from dask.utils import parse_timedelta
     from distributed import Client
+    from distributed.utils import wait_for
 
     class ClosingClient(Client):
+        #: The scheduler address the client was opened for (set by ``_connect``).
+        tethys_address = None
+
+        async def _start(self, timeout=None, **kwargs):
+            # distributed bounds the TCP connect by the timeout, not the handshake that
+            # follows (it reads the scheduler's first message with no limit): bound the
+            # whole start.
+            bound = parse_timedelta(timeout if timeout is not None else self._timeout, "s")
+            if not bound:
+                return await super()._start(timeout=timeout, **kwargs)
+            try:
+                return await wait_for(super()._start(timeout=timeout, **kwargs), bound)
+            except asyncio.TimeoutError as exc:
+                raise TimeoutError(
+                    f"no answer to the connection handshake within {bound:g} s"
+                ) from exc
+
         def start(self, **kwargs):
             try:
                 return super().start(**kwargs)
@@ -233,6 +321,7 @@ def _connect(address, timeout, heartbeat_interval):
             raise DaskJobException(
                 f"Cannot connect to the Dask scheduler at {address}: {exc}"
             ) from exc
+        client.tethys_address = address
         logger.info("Connected to the Dask scheduler at %s", address)
         return client
 
@@ -257,12 +346,18 @@ def connection(address, timeout=None, heartbeat_interval=None):
     :param timeout: seconds to wait when connecting (0/None: distributed's default).
     :param heartbeat_interval: seconds between client heartbeats (0/None: default).
     :raises DaskSchedulerUnavailable: the scheduler cannot be reached within the timeout
-        (a :class:`DaskJobException` naming the address; transient for job status).
+        (connect and handshake), or it failed less than
+        ``TETHYS_COMPUTE["ENGINE_FAILURE_MEMORY"]`` seconds ago (a
+        :class:`DaskJobException` naming the address; transient for job status). The
+        block raising it also makes the address remembered as failed.
     :raises DaskJobException: the address is not valid.
     """
     address, entry = _CACHE.acquire(address, timeout, heartbeat_interval)
     try:
         yield entry.client
+    except DaskSchedulerUnavailable as exc:
+        remember_failure(address, exc)
+        raise
     finally:
         _CACHE.release(address, entry)
 
@@ -285,8 +380,11 @@ def close_client(address) -> bool:
 
 
 def close_all():
-    """Close every client of this process (also done at interpreter exit)."""
+    """Close every client of this process (also done at interpreter exit) and forget
+    every remembered failure."""
     _CACHE.close_all()
+    with _FAILURES_LOCK:
+        _FAILURES.clear()
 
 
 def open_addresses() -> list[str]:

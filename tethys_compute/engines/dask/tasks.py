@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 import uuid
 
 from .errors import DaskJobException, DaskSchedulerUnavailable
@@ -54,8 +55,10 @@ def new_key(name) -> str:
 
 
 def _unavailable(client_or_address, exc, what):
-    address = getattr(client_or_address, "scheduler", None)
-    address = getattr(address, "address", client_or_address)
+    address = getattr(getattr(client_or_address, "scheduler", None), "address", None)
+    # A client that distributed is closing has no scheduler RPC left: the address it was
+    # opened for (engines.dask.clients sets it).
+    address = address or getattr(client_or_address, "tethys_address", None) or client_or_address
     return DaskSchedulerUnavailable(
         f"The Dask scheduler at {address} did not answer ({what}): {exc or type(exc).__name__}",
         address=address,
@@ -76,17 +79,21 @@ def _timeout(timeout):
 
 
 # --- submission --------------------------------------------------------------------------
-def submit(client, work, *args, key, annotation=None, **kwargs):
+def submit(client, work, *args, key, annotation=None, accept_timeout=None, **kwargs):
     """Submit ``work`` under ``key`` and hold the key (see module docs).
 
     :param work: a ``dask.delayed.Delayed``, a ``distributed.Future`` or a callable
         (called on a worker with ``*args, **kwargs``).
     :param key: the task key to use (from :func:`new_key`).
     :param annotation: a dict stored as the ``tethys_compute`` task annotation.
+    :param accept_timeout: when given, seconds to wait for the scheduler to have taken
+        the task in (:func:`wait_accepted`); ``None`` returns as soon as it is sent.
     :returns: the task key.
     :raises ValueError: ``work`` is none of the above, or ``args`` were given with a
         ``Delayed`` or ``Future``.
-    :raises DaskSchedulerUnavailable: the client can no longer reach the scheduler.
+    :raises TaskRefused: the scheduler refused the task (``accept_timeout`` given).
+    :raises DaskSchedulerUnavailable: the client can no longer reach the scheduler, or
+        it did not take the task in within ``accept_timeout`` seconds.
     """
     import dask
     from dask.delayed import Delayed
@@ -114,6 +121,9 @@ def submit(client, work, *args, key, annotation=None, **kwargs):
                 f"with its arguments, not {type(work).__name__}."
             )
     key = future.key
+    if accept_timeout is not None:
+        # Before holding: a refused task is told apart from a slow scheduler at once.
+        wait_accepted(future, accept_timeout)
     try:
         hold(future.client, [future])
     except DaskSchedulerUnavailable:
@@ -122,6 +132,56 @@ def submit(client, work, *args, key, annotation=None, **kwargs):
             future.client.cancel([future], force=True, reason="tethys_compute: hold failed")
         raise
     return key
+
+
+class TaskRefused(DaskJobException):
+    """The scheduler refused a submitted task (e.g. it could not load the task graph);
+    the message carries the scheduler's reason."""
+
+
+def wait_accepted(future, timeout):
+    """Wait until the scheduler has taken ``future``'s task in: it knows the key, or it
+    reported that it refused the task.
+
+    A submission travels on the client's batched stream while queries use other
+    connections, so a status query sent right after a submission can reach the scheduler
+    first and find no task: waiting here means a job is never read as "unknown to the
+    engine" just after it was submitted.
+
+    :param timeout: seconds (the scheduler's call timeout).
+    :raises TaskRefused: the scheduler refused the task; the message gives its reason.
+    :raises DaskSchedulerUnavailable: neither happened within ``timeout`` seconds.
+    """
+    client, key = future.client, future.key
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        refused = future.status == "error"  # read before asking: see below
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DaskSchedulerUnavailable(
+                f"The Dask scheduler at {client.scheduler.address} did not take task {key} "
+                f"in within {timeout:g} s", address=client.scheduler.address,
+            )
+        if task_states(client, [key], remaining).get(key) is not None:
+            return  # taken in (a task that ran and erred is known too, as "erred")
+        if refused:
+            # Erred and unknown to the scheduler: it never took the task in.
+            raise TaskRefused(f"The Dask scheduler refused task {key}: {_refusal(future)}")
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 2, 0.2)
+
+
+def _refusal(future):
+    try:
+        exc = future.exception(timeout=1)
+    except Exception as error:  # noqa: BLE001 - the reason is best effort
+        return f"(its reason could not be read: {error})"
+    cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else None
+    text = " ".join(str(exc or "no reason given").split())
+    if cause is not None:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text
 
 
 def keyed_delayed(delayed, key):
@@ -290,10 +350,12 @@ def scheduler_info(client, timeout):
 
 
 def logs(client, timeout):
-    """``(scheduler_lines, {worker_address: lines})``; lines are ``(level, message)``."""
-    try:
-        scheduler = client.get_scheduler_logs()
-        workers = client.get_worker_logs()
-    except (OSError, TimeoutError) as exc:
-        raise _unavailable(client, exc, "logs") from exc
+    """``(scheduler_lines, {worker_address: lines})``; lines are ``(level, message)``.
+
+    :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds (each call).
+    """
+    # The scheduler handlers behind Client.get_scheduler_logs/get_worker_logs, called
+    # with a timeout (those methods take none).
+    scheduler = _rpc(client, "logs", timeout)
+    workers = _rpc(client, "worker_logs", timeout)
     return scheduler, workers

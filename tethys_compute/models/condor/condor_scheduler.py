@@ -42,8 +42,15 @@ class CondorScheduler(Scheduler):
             condor_q answered: Total for query: 0 jobs; ..."``.
         :raises tethys_compute.exceptions.EngineUnavailable: naming what failed (host
             unreachable, login refused, unknown or changed host key, ``condor_q`` missing
-            or failing).
+            or failing). A failure remembered from earlier calls
+            (``ENGINE_FAILURE_MEMORY``) is forgotten first: the test always tries again.
         """
         from ...engines.condor import engine_for
 
+        try:
+            from ...engines.condor.ssh import forget_failure
+        except ImportError:  # pragma: no cover - without paramiko: no SSH to forget
+            pass
+        else:
+            forget_failure(self.host, int(self.port or 22))  # a test always tries again
         return engine_for(self).test_connection()

@@ -9,9 +9,10 @@ class DaskScheduler(Scheduler):
     """A ``distributed`` scheduler; ``host`` is its address (``tcp://127.0.0.1:8786``;
     ``host:port`` means tcp).
 
-    ``timeout`` is the seconds to wait when connecting and for each scheduler call;
-    ``heartbeat_interval`` the seconds between client heartbeats. 0 means distributed's
-    default for both, as in Tethys. ``dashboard`` is the dashboard's base URL, if any.
+    ``timeout`` is the seconds to wait when connecting (handshake included) and for each
+    scheduler call, 0 meaning ``TETHYS_COMPUTE["DASK_TIMEOUT"]`` (Tethys: distributed's
+    30 s); ``heartbeat_interval`` the seconds between client heartbeats, 0 meaning
+    distributed's default as in Tethys. ``dashboard`` is the dashboard's base URL, if any.
     """
 
     ENGINE = "dask"
@@ -47,8 +48,8 @@ class DaskScheduler(Scheduler):
 
     @property
     def call_timeout(self) -> float:
-        """Seconds to wait for the scheduler (``timeout``, or distributed's connect
-        timeout when 0)."""
+        """Seconds to wait for the scheduler (``timeout``, or
+        ``TETHYS_COMPUTE["DASK_TIMEOUT"]`` when 0)."""
         from ...engines.dask.clients import connect_timeout
 
         return connect_timeout(self.timeout)
@@ -82,14 +83,19 @@ class DaskScheduler(Scheduler):
         8 threads."``. The admin calls it.
 
         :raises DaskJobException: the scheduler cannot be reached or does not answer
-            within ``timeout`` seconds; the message names the address.
+            within ``timeout`` seconds (``TETHYS_COMPUTE["DASK_TIMEOUT"]`` when 0), the
+            handshake included; the message names the address. A failure remembered
+            from earlier calls (``ENGINE_FAILURE_MEMORY``) is forgotten first: the test
+            always tries again.
         """
         from ...engines.dask import tasks
+        from ...engines.dask.clients import forget_failure
 
         try:
             address = self.address
         except DaskJobException as exc:
             raise DaskJobException(f"Scheduler {self.name!r}: {exc}") from None
+        forget_failure(address)  # a test always tries again
         with self.connection() as client:
             info = tasks.scheduler_info(client, self.call_timeout)
         workers = info.get("workers") or {}
