@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tethys_compute', '0005_encrypt_scheduler_secrets'),
+        ('tethys_compute', '0007_other_status_column'),
     ]
 
     operations = [
