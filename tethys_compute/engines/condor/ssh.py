@@ -62,6 +62,10 @@ POLICIES = {
 class SSHConnectionError(EngineUnavailable):
     """The submit host could not be reached or refused the login."""
 
+    #: True when the host could not be reached at all (refused, no answer, no SSH
+    #: banner): remembered for ``ENGINE_FAILURE_MEMORY`` seconds. A refused login is not.
+    unreachable: bool = False
+
 
 @dataclass(frozen=True)
 class SSHSettings:
@@ -146,7 +150,7 @@ class _Connection:
             try:
                 self.client = _connect(self.settings)
             except SSHConnectionError as exc:
-                if getattr(exc, "unreachable", False):
+                if exc.unreachable:
                     _remember_failure(where, exc)
                 raise
             return self.client
@@ -240,7 +244,7 @@ def _connect(settings: SSHSettings) -> paramiko.SSHClient:
 
 def _unreachable(message) -> SSHConnectionError:
     exc = SSHConnectionError(message)
-    exc.unreachable = True  # remembered (ENGINE_FAILURE_MEMORY); a refused login is not
+    exc.unreachable = True
     return exc
 
 
