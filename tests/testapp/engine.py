@@ -76,6 +76,16 @@ class FakeEngine:
             data = self._load(scheduler)
             data["jobs"][key] = state
             self._store(scheduler, data)
+        if state == "queued":
+            self._journal({"scheduler": scheduler, "submitted": key, "pid": os.getpid()})
+
+    def submissions(self):
+        """Keys submitted in state ``queued`` (by ``submit()``), in order."""
+        path = self.root / "queries.jsonl"
+        if not path.exists():
+            return []
+        entries = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [entry["submitted"] for entry in entries if "submitted" in entry]
 
     def submit_many(self, scheduler, keys, state="queued"):
         with self._locked():

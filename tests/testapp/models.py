@@ -69,6 +69,10 @@ class FakeEngineJob(TethysJob):
         self.key = self.key or f"job-{self.pk}"
         engine().submit(self.scheduler_name, self.key)
 
+    def _resubmit(self, *args, **kwargs):
+        self.key = f"job-{self.pk}.{self.attempt}"  # each run is a new engine job
+        return self.execute(*args, **kwargs)
+
     def status_batch_key(self):
         return self.scheduler_name
 

@@ -50,3 +50,13 @@ def tag_run(result):
             handle.write(f"{os.getpid()}\n")
     time.sleep(float(os.environ.get("TESTAPP_RESULTS_SECONDS", 0)))
     return {"run": result}
+
+
+def soak_record(job):
+    """For the soak benchmark: append ``pk attempt pid`` to ``SOAK_RESULTS_LOG``, then take
+    a random 0-0.4 s (wider windows for races)."""
+    import random
+
+    with open(os.environ["SOAK_RESULTS_LOG"], "a") as handle:
+        handle.write(f"{job.pk} {job.attempt} {os.getpid()}\n")
+    time.sleep(random.random() * 0.4)
