@@ -124,7 +124,8 @@ class Soak:
     def report(self, job, status):
         try:
             return self.server.request(
-                "POST", f"/report-job-status/{job.pk}/", json_body={"status": status},
+                "POST", f"/report-job-status/{job.pk}/",
+                json_body={"status": status, "attempt": job.attempt},
                 headers={"Authorization": f"Bearer {job.status_report_token}"})[0]
         except OSError:
             return "error"

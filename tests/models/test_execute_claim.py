@@ -63,3 +63,32 @@ def test_a_submitted_job_never_goes_back_to_pending_except_by_resubmit(user):
     job.execute()
     assert job.update_status("Pending") is False
     assert TethysJob.objects.get(pk=job.pk)._status == "SUB"
+
+
+@pytest.mark.django_db
+def test_a_refresh_during_a_resubmit_never_takes_the_old_runs_engine_state(
+        user, fake_engine, monkeypatch):
+    """Seen in the soak (benchmarks/soak_lifecycle.py): a monitor refreshing a job while it
+    was being resubmitted (Pending, still holding the old run's key) read the old run's
+    "done" and made the new run Complete; the new engine job was then orphaned."""
+    from tests.testapp.fixtures import age, make_jobs
+    from tests.testapp.models import FakeEngineJob
+
+    (job,) = make_jobs(fake_engine, user, 1, state="done")  # made Submitted: run 0
+    assert job.status == "Complete"
+    resubmit = FakeEngineJob._resubmit
+    seen = []
+
+    def refreshed_meanwhile(self, *args, **kwargs):
+        other = age(TethysJob.objects.get_subclass(pk=self.pk))
+        seen.append((other._status, other.update_status()))
+        return resubmit(self, *args, **kwargs)
+
+    monkeypatch.setattr(FakeEngineJob, "_resubmit", refreshed_meanwhile)
+    job.resubmit()
+    assert seen == [("PEN", False)]
+    row = TethysJob.objects.get_subclass(pk=job.pk)
+    assert (row._status, row.attempt, row.key) == ("SUB", 1, f"job-{job.pk}.1")
+    assert fake_engine.submissions() == [f"job-{job.pk}.1"]
+    assert list(row.status_history.values_list("old_status", "new_status"))[-2:] == [
+        ("COM", "PEN"), ("PEN", "SUB")]

@@ -75,3 +75,24 @@ def test_a_pending_report_cannot_reopen_a_submitted_job(project, user):
     row = TethysJob.objects.get(pk=job.pk)
     assert row._status == "RUN"
     assert "PEN" not in row.status_history.values_list("new_status", flat=True)
+
+
+def test_a_report_about_an_earlier_run_changes_nothing(project, user):
+    job = BasicJob.objects.create(name="two runs", user=user, label="test_app")
+    job.execute()
+    job.update_status("Complete")
+    job.resubmit()  # run 2 is Running
+    token = job.status_report_token
+    server = project.start_server()
+    bearer = {"Authorization": f"Bearer {token}"}
+    late = server.request("POST", f"/report-job-status/{job.pk}/",
+                          json_body={"status": "Complete", "attempt": 1}, headers=bearer)
+    assert late == (409, {"success": False, "error": "report for run 1; the job is on run 2"})
+    row = TethysJob.objects.get(pk=job.pk)
+    assert (row._status, row.attempt, row.completion_time) == ("RUN", 2, None)
+    status, body = server.request("GET", f"/report-job-status/{job.pk}/?status=COM"
+                                         f"&attempt=2&token={token}")
+    assert (status, body["status"]) == (200, "Complete")
+    assert server.request("POST", f"/report-job-status/{job.pk}/",
+                          json_body={"progress": 5, "attempt": "two"},
+                          headers=bearer)[0] == 400

@@ -40,6 +40,10 @@ from .job_status import (
 logger = logging.getLogger("tethys_compute.jobs")
 
 
+class _Superseded(Exception):
+    """The claim of a processing is no longer its own: its writes are rolled back."""
+
+
 class ClaimRenewal:
     """Keeps a result-processing claim alive while the processing runs: a daemon thread
     (with its own database connection) moves ``_results_claimed_at`` forward every third
@@ -173,13 +177,14 @@ class JobResults:
         final = self._status if self._status != before else outcome
         self._status = before
         if isinstance(failure, EngineUnavailable):
-            self._write_fenced(
+            if not self._write_fenced(
                 fence,
                 _results_state=RESULTS_RETRY,
                 _results_claim=None,
                 status_message=_short(f"{RESULTS_WILL_RETRY}{failure}"),
                 _last_status_update=timezone.now(),
-            )
+            ):
+                self._superseded()
             return False
         if failure is not None:
             logger.error("Job %s: result processing failed", self.pk, exc_info=failure)
@@ -215,7 +220,6 @@ class JobResults:
     def _write_fenced(self, fence, **values):
         """Write ``values`` if the claim ``fence`` still holds; True when written."""
         if not _job_model()._base_manager.filter(pk=self.pk, **fence).update(**values):
-            self._superseded()
             return False
         for name, value in values.items():
             setattr(self, name, value)
@@ -254,9 +258,10 @@ class JobResults:
         return None
 
     def _finish_results(self, final, state, message):
-        """Write the outcome of the claimed processing: the fields its hooks changed on
-        the instance, ``completion_time``, the results state and the final status, in
-        one transaction that first checks (and locks) the claim. A value the database
+        """Write the outcome of the claimed processing in one transaction: the fields its
+        hooks changed on the instance, then ``completion_time``, the results state and
+        the final status in an UPDATE conditional on the claim (``fence``); when that
+        finds the claim gone, the transaction is rolled back. A value the database
         cannot store is dropped and the job ends in Error naming it. True when the job
         ended Complete (or Various-Complete) here."""
         fence = self.__dict__.get("_results_fence") or {
@@ -281,26 +286,28 @@ class JobResults:
                 None if self._cleared_problem() else self.status_message
             ),
         }
-        with transaction.atomic():
-            # The claim is checked and the row locked before anything is written.
-            if not _job_model()._base_manager.filter(pk=self.pk, **fence).update(
-                _results_claimed_at=timezone.now()
-            ):
-                self._superseded()
-                return False
-            # Fields a _process_results hook changed on the instance (results, keys) are kept.
-            self._save_changed_plain_fields()
-            same = final == self._status
-            if same:
-                self._write_fields(**values)
-            else:  # sends job_finished itself
-                written = self._write_status(
-                    final, reason=message or "results processed", extra=values,
-                    from_terminal=True, fence=fence,
-                )
+        same = final == self._status
+        try:
+            with transaction.atomic():
+                # Fields a _process_results hook changed on the instance (results, keys)
+                # are kept; the fenced write that follows undoes them (rollback) when the
+                # claim is no longer this processing's.
+                self._save_changed_plain_fields()
+                if same:
+                    written = self._write_fenced(fence, **values)
+                else:  # sends job_finished itself
+                    written = self._write_status(
+                        final, reason=message or "results processed", extra=values,
+                        from_terminal=True, fence=fence,
+                    )
+                if not written:
+                    raise _Superseded
+        except _Superseded:
+            self._superseded()
+            return False
         if same:
             signals.job_finished.send(sender=type(self), job=self, status=final)
-        return (same or written) and final in (st.COMPLETE, st.VARIOUS_COMPLETE)
+        return final in (st.COMPLETE, st.VARIOUS_COMPLETE)
 
     def retry_results(self):
         """Run result processing again after it failed (the job is in Error).

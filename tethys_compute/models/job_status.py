@@ -244,6 +244,11 @@ class JobStatusRules:
         return cls._update_status is not _job_model()._update_status
 
     def _refresh_from_engine(self, *args, **kwargs):
+        if self._status == st.PENDING:
+            # Not submitted, or being submitted (by execute() or resubmit()): the engine
+            # has nothing of this run yet, and what it knows of an earlier run (the same
+            # key or cluster) must not become this run's status.
+            return False
         old = self._status
         old_other = self.other_status
         try:

@@ -14,7 +14,7 @@ from django.core.exceptions import RequestDataTooBig
 
 from .. import status as st
 
-FIELDS = ("token", "status", "progress", "progress_message", "node_statuses")
+FIELDS = ("token", "status", "progress", "progress_message", "node_statuses", "attempt")
 MAX_NODES = 10_000
 
 
@@ -113,6 +113,22 @@ def parse_progress(value, message):
     if message is not None and not isinstance(message, str):
         raise BadReport("invalid progress_message: it must be a string")
     return percent, message
+
+
+def parse_attempt(value):
+    """Return the run a report is about (``job.attempt`` when its work was submitted), an
+    ``int`` of 1 or more, or ``None`` when it is not given.
+
+    :raises BadReport: if it is not a whole number of 1 or more.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadReport(f"invalid attempt: {value!r} (use the job's attempt, 1 or more)")
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        raise BadReport(f"invalid attempt: {value!r} (use the job's attempt, 1 or more)")
+    return int(text)
 
 
 def parse_node_statuses(value):

@@ -263,7 +263,9 @@ def report_job_status(request, job_id):
     (0-100) with an optional ``progress_message``, and ``node_statuses`` (a JSON object
     of node name to status, for workflows). At least one of ``status``, ``progress`` and
     ``node_statuses`` is needed. Malformed ``node_statuses`` sent with a status or
-    progress are ignored (logged; ``nodes_applied`` is 0), as Tethys does.
+    progress are ignored (logged; ``nodes_applied`` is 0), as Tethys does. ``attempt``
+    (optional, not in Tethys): the run the report is about, ``job.attempt`` when the work
+    was submitted; a report about another run is refused.
 
     Answers (JSON), checked in Tethys's order:
 
@@ -275,6 +277,9 @@ def report_job_status(request, job_id):
       repeat of its final status; nothing changes;
     * 409 ``a submitted job cannot return to Pending``: ``Pending`` reported for a job
       that was submitted; only ``resubmit()`` makes a job Pending again;
+    * 409 ``report for run N; the job is on run M``: the report names a run
+      (``attempt``, the job's ``attempt`` when its work was submitted) that is not the
+      job's current run; nothing changes;
     * 200 ``{"success": true, "nodes_applied": n, "post_processing": bool, "status":
       display name}``; ``post_processing`` is false while result processing is
       incomplete (it is retried by a repeated final report and by the monitor).
@@ -296,6 +301,7 @@ def report_job_status(request, job_id):
         percent, message = ri.parse_progress(
             fields.get("progress"), fields.get("progress_message")
         )
+        attempt = ri.parse_attempt(fields.get("attempt"))
     except ri.BadReport as exc:
         return _error(400, str(exc))
     try:
@@ -317,6 +323,10 @@ def report_job_status(request, job_id):
         return _error(403, "invalid token")
     if status is not None and not ri.is_known_status(type(job), status):
         return _error(400, f"invalid status: {status}")
+    if attempt is not None and attempt != job.attempt:
+        # About another run (a resubmit started a new one): it changes nothing. The
+        # status write below is also conditional on the run the job was loaded in.
+        return _error(409, f"report for run {attempt}; the job is on run {job.attempt}")
     if job.is_terminal:
         conflict = _finished_conflict(job, status)
         if conflict is not None:
