@@ -69,7 +69,8 @@ DEFAULTS: dict = {
     # Most jobs one poll of a table refreshes from their engines (the stalest first);
     # the rest wait for the next poll or the monitor.
     "JOBS_TABLE_REFRESH_BATCH": 20,
-    # Seconds a poll may spend starting engine refreshes; no new batch starts after it.
+    # Seconds a poll waits for the engine refreshes it started (each in a thread, one per
+    # scheduler at a time across processes); slower ones finish in the background.
     "JOBS_TABLE_REFRESH_BUDGET": 2.0,
     # Most rows one poll request may ask about.
     "JOBS_TABLE_POLL_MAX_ROWS": 5000,
