@@ -265,23 +265,33 @@ def _client_class():
             bound = parse_timedelta(timeout if timeout is not None else self._timeout, "s")
             if not bound:
                 return await super()._start(timeout=timeout, **kwargs)
+            # A little over the timeout: distributed's own connect timeout, when it is
+            # what runs out (a closed port), ends the start first and says so; a
+            # cancellation landing at that same moment was seen to be lost (seconds more).
+            bound += min(1.0, bound / 10)
             try:
                 return await wait_for(super()._start(timeout=timeout, **kwargs), bound)
             except asyncio.TimeoutError as exc:
                 raise TimeoutError(
-                    f"no answer to the connection handshake within {bound:g} s"
+                    f"no connection and handshake within {bound:g} s"
                 ) from exc
 
         def start(self, **kwargs):
             try:
                 return super().start(**kwargs)
             except BaseException:
-                try:
-                    self.close(timeout=2)
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    logger.debug("Closing a Dask client that failed to start failed",
-                                 exc_info=True)
+                # Closed now, in a thread of its own: the caller (a request) does not
+                # wait for the close, which may take its whole timeout.
+                threading.Thread(target=self._close_quietly, daemon=True,
+                                 name="tethys-compute-dask-close").start()
                 raise
+
+        def _close_quietly(self):
+            try:
+                self.close(timeout=2)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                logger.debug("Closing a Dask client that failed to start failed",
+                             exc_info=True)
 
     return ClosingClient
 
