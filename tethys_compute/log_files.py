@@ -69,6 +69,20 @@ def open_within(base: str, relative: str):
         raise
 
 
+def listdir_within(base: str, relative: str) -> list[str]:
+    """Names in the local directory ``relative`` (to ``base``), if it lies inside
+    ``base`` once every symlink is resolved.
+
+    :raises OutsideDirectory: if the directory leads outside ``base``.
+    :raises FileNotFoundError: if it does not exist.
+    """
+    root = os.path.realpath(base)
+    target = os.path.realpath(os.path.join(root, relative))
+    if not inside(root, target):
+        raise OutsideDirectory(relative)
+    return os.listdir(target)
+
+
 def _text(data: bytes, cut: bool) -> str:
     if cut:  # the cut may fall inside a UTF-8 character: start at the next one
         start = 0

@@ -13,6 +13,7 @@ from django.urls import reverse
 from tests.htcondor_standin.scenarios import condor_job, read_logs, remote, remote_scheduler
 from tethys_compute.engines.condor import ssh
 from tethys_compute.gizmos import JobsTable
+from tethys_compute.log_files import OutsideDirectory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +87,8 @@ def test_wildcard_folder_outside_the_job_directory_is_not_listed(user, secret_fi
     pattern = os.path.join(os.path.relpath(secret_file.parent, job.workspace), "*.txt")
     text = job._read_log(job._engine(), pattern)
     assert SECRET not in text and "not available" in text
+    with pytest.raises(OutsideDirectory):  # the folder is not even listed
+        job._engine().glob(job.workspace, None, pattern)
 
 
 @pytest.fixture
@@ -124,6 +127,8 @@ def test_remote_logs_outside_the_remote_directory_are_not_available(remote_job, 
     logs = read_logs(job)
     assert SECRET not in logs["error"] and "not available" in logs["error"]
     assert logs["output"] == "remote output\n"
+    text = job._read_log(job._engine(), "../*.txt")  # a wildcard in a folder outside
+    assert SECRET not in text and "not available" in text
     client.force_login(user)
     for name in ("error", "log"):
         shown, downloaded = _served(client, job, [name])

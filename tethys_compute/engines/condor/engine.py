@@ -15,7 +15,7 @@ import posixpath
 import re
 
 from ...exceptions import EngineUnavailable
-from ...log_files import CALL_MAX_BYTES, open_within
+from ...log_files import CALL_MAX_BYTES, listdir_within, open_within
 from .errors import CondorError, NotInQueue
 from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_json
 from .transport import Transport
@@ -138,15 +138,22 @@ class CondorEngine:
 
     def glob(self, workspace, remote_id, pattern) -> list[str]:
         """Relative paths matching ``pattern`` (wildcards in the last part only), locally
-        and, for a remote job, on the submit host; sorted, without duplicates."""
+        and, for a remote job, on the submit host; sorted, without duplicates. Only
+        folders inside the job's directory (symlinks resolved) are listed.
+
+        :raises OutsideDirectory: if the pattern's folder leads outside the job's
+            directory.
+        """
         folder, name = os.path.split(pattern)
         found: set[str] = set()
-        local_dir = os.path.join(workspace, folder)
-        if os.path.isdir(local_dir):
-            found.update(n for n in os.listdir(local_dir) if fnmatch.fnmatchcase(n, name))
+        try:
+            found.update(n for n in listdir_within(workspace, folder or ".")
+                         if fnmatch.fnmatchcase(n, name))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
         if self.remote and remote_id:
             try:
-                names = self.transport.listdir(self._path(workspace, remote_id, folder or "."))
+                names = self.transport.listdir_within(remote_id, folder or ".")
             except (FileNotFoundError, NotADirectoryError):
                 names = []
             found.update(n for n in names if fnmatch.fnmatchcase(n, name))

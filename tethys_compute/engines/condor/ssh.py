@@ -397,6 +397,14 @@ class SSHTransport(Transport):
                 raise IsADirectoryError(relative)
             return sftp.open(target, "rb"), attrs.st_size
 
+    def listdir_within(self, base, relative):
+        with self.sftp() as sftp:
+            root = sftp.normalize(base)
+            target = sftp.normalize(posixpath.join(root, relative))
+            if not inside(root, target, sep="/"):
+                raise OutsideDirectory(relative)
+            return sftp.listdir(target)
+
     def exists(self, path):
         with self.sftp() as sftp:
             try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...exceptions import EngineUnavailable
-from ...log_files import open_within
+from ...log_files import listdir_within, open_within
 
 #: Logs larger than this are read from their end (bytes).
 MAX_READ_BYTES = 4 * 1024 * 1024
@@ -73,6 +73,15 @@ class Transport:
         :raises OutsideDirectory: if the path leads outside ``base``.
         :raises FileNotFoundError: if it does not exist.
         :raises IsADirectoryError: if it is not a regular file.
+        """
+        raise NotImplementedError
+
+    def listdir_within(self, base, relative) -> list[str]:
+        """Names in the directory ``relative`` (to ``base``), if it lies inside ``base``
+        once every symlink is resolved.
+
+        :raises OutsideDirectory: if the directory leads outside ``base``.
+        :raises FileNotFoundError: if it does not exist.
         """
         raise NotImplementedError
 
@@ -143,6 +152,9 @@ class LocalTransport(Transport):
 
     def open_within(self, base, relative):
         return open_within(base, relative)
+
+    def listdir_within(self, base, relative):
+        return listdir_within(base, relative)
 
     def exists(self, path):
         return os.path.exists(path)
