@@ -213,12 +213,18 @@ def test_apply_node_statuses_as_tethys(user):
     assert workflow.apply_node_statuses("not a dict") == {}
 
 
-def test_pause_and_resume_hold_and_release_dagman(user):
-    workflow = condor_workflow(user, "pausable", {"A": {"arguments": "A 1"}, "B": {"parents": ["A"]}})
+def test_pause_and_resume_hold_and_release_dagman(user, tmp_path):
+    # Node A runs until the test opens its gate, so DAGMan is still in the queue when it
+    # is paused however slowly the statuses are read (a 1 s node was missed under load).
+    gate = tmp_path / "gate"
+    workflow = condor_workflow(
+        user, "pausable", {"A": {"executable": "gated.sh"}, "B": {"parents": ["A"]}},
+        scripts={"gated.sh": f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n"})
     workflow.execute()
     wait_status(workflow, "Various")
     workflow.pause()
     assert workflow.cached_status == "Paused"
+    gate.touch()  # A may end now; DAGMan is held, so it submits no new node
     time.sleep(1.5)
     assert node_statuses(workflow)["B"] == "Unexpanded"  # DAGMan is held: no new node
     workflow.resume()
