@@ -692,6 +692,12 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     def _get_logs(self):
         return {}
 
+    def _report_is_provisional(self, code):
+        """Hook: True when a compute node's report of status ``code`` (a status code) must
+        not be written, because only the engine can confirm it (see ``CondorBase``). The
+        report is then kept as a request for a prompt refresh. False by default."""
+        return False
+
     def _stop_remote_work(self):
         """Hook run before the job row is deleted: stop and clean up engine-side work."""
         return None

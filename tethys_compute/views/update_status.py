@@ -359,6 +359,8 @@ def _apply_status(job, status, extra=None):
     code, other = st.to_code(status)
     if code == job._status and other == job.other_status:
         return False
+    if job._report_is_provisional(code):
+        return False  # the engine's own answer decides (HTCondor: once the job left the queue)
     changed = job._write_status(code, other=other, reason="reported by compute node",
                                 extra=extra)
     if changed and job.post_processing_incomplete:

@@ -13,6 +13,7 @@ from collections import defaultdict
 from django.db import models
 from django.utils import timezone
 
+from ... import status as st
 from ...exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
 from ...log_files import LogFile, LogNotAvailable, OutsideDirectory
 from ..tethys_job import TethysJob
@@ -190,6 +191,24 @@ class CondorBase(TethysJob):
         for job in retries:
             changed += bool(job.update_status())
         return changed
+
+    def _report_is_provisional(self, code):
+        """A results status (Complete, Various-Complete, Results-Ready) reported by a compute
+        node is provisional while HTCondor may still have the job: its script may report
+        Complete as its last step and still write files that HTCondor transfers when it
+        exits, and its exit code may still fail it. So the report is not written; a
+        refresh is requested at once (carried out by the monitor's next cycle, or the
+        next poll), and the status follows the schedd: Complete (then the results are
+        fetched) or Error from the exit code, once the job has left the queue."""
+        if code not in st.RESULTS_STATUS_CODES or not self.cluster_id:
+            return False
+        from ... import leases
+
+        leases.request_refresh(self, 0)
+        logger.info("Job %s: %s reported by the compute node; it is final once HTCondor "
+                    "reports that cluster %s has left the queue", self.pk,
+                    st.display_name(code), self.cluster_id)
+        return True
 
     # --- results ------------------------------------------------------------------------------
     def _process_results(self, *args, **kwargs):
