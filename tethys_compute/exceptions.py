@@ -30,6 +30,17 @@ class JobStateError(TethysComputeError):
     ``execute()`` on a job that already ran; use ``resubmit()``)."""
 
 
+class RemoteWorkNotStopped(JobStateError):
+    """Deleting a job was refused because its engine-side work could not be stopped
+    (``condor_rm`` failed, the submit host or Dask scheduler could not be reached).
+
+    Nothing of the deletion happened: the row (of every job of that delete call), the
+    job's directory and its remote work are kept, so no work runs on with no row to
+    show or stop it. Delete again once the engine answers; ``job.delete(
+    keep_remote_work=True)`` deletes the row anyway and leaves the remote work as it is.
+    """
+
+
 class TethysAppSettingDoesNotExist(TethysComputeError):
     """An app asked for a scheduler setting it does not declare (Tethys's name)."""
 

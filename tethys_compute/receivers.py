@@ -1,8 +1,15 @@
-"""Signal receivers: stop remote work before a job row goes, remove its own directory
-after the deletion commits, and send ``job_deleted``.
+"""Signal receivers: stop remote work before a job row goes (or refuse the deletion),
+remove its own directory and its files on a remote host after the deletion commits, and
+send ``job_deleted``.
 
 Connected for ``TethysJob`` only: deleting any job (one object or a queryset, any
 subclass) deletes exactly one ``TethysJob`` row, so each job is handled once.
+
+The rule: a job whose remote work cannot be stopped is not deleted. ``pre_delete`` runs
+inside the deletion's transaction, so raising
+:class:`~tethys_compute.exceptions.RemoteWorkNotStopped` there rolls the whole delete
+call back; files are removed only after the deletion committed, so a refused deletion
+loses nothing.
 """
 
 import logging
@@ -12,7 +19,9 @@ from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
 
 from . import signals
+from .exceptions import RemoteWorkNotStopped
 from .models import TethysJob
+from .models.tethys_job import KEEP_REMOTE_WORK
 from .workspaces import remove_job_workspace
 
 logger = logging.getLogger("tethys_compute.jobs")
@@ -23,10 +32,19 @@ def _stop_remote_work(sender, instance, **kwargs):
     job = instance
     if type(job) is TethysJob:
         job = TethysJob.objects.get_subclass(pk=instance.pk)
-    try:
-        job._stop_remote_work()
-    except Exception:  # noqa: BLE001 - deletion goes on; the failure is logged
-        logger.exception("Job %s: stopping remote work before deletion failed", job.pk)
+    keep = instance.pk in KEEP_REMOTE_WORK.get()
+    if not keep:
+        try:
+            job._stop_remote_work()
+        except Exception as exc:  # noqa: BLE001 - any failure refuses the deletion
+            logger.warning("Job %s: not deleted, its remote work could not be stopped: %s",
+                           job.pk, exc)
+            raise RemoteWorkNotStopped(
+                f'Job {job.pk} ("{job.name}") was not deleted: its remote work could not '
+                f"be stopped ({exc}). The job and its files are kept; delete it again "
+                "once its engine answers."
+            ) from exc
+    job._keep_remote_files = keep
     instance._deleted_job = job
 
 
@@ -35,6 +53,12 @@ def _after_delete(sender, instance, **kwargs):
     job = getattr(instance, "_deleted_job", instance)
 
     def cleanup():
+        if not getattr(job, "_keep_remote_files", False):
+            try:
+                job._remove_remote_files()
+            except Exception:  # noqa: BLE001 - the row is gone; the leftover is logged
+                logger.exception("Job %s: removing its files on the remote host failed",
+                                 job.pk)
         remove_job_workspace(job)
         signals.job_deleted.send(sender=type(job), job=job)
 

@@ -440,3 +440,24 @@ def test_async_log_callables_are_awaited():
 
     (section,) = resolve_logs({"out": read})
     assert section.text == "from a coroutine"
+
+
+def test_delete_of_a_job_whose_remote_work_cannot_be_stopped_is_refused(
+        admin_client, make_job, monkeypatch):
+    from tethys_compute.exceptions import EngineUnavailable
+
+    def cannot(self):
+        raise EngineUnavailable("condor_rm failed: ERROR: Can't find address of local schedd")
+
+    monkeypatch.setattr(BasicJob, "_stop_remote_work", cannot)
+    jobs = [make_job("r0"), make_job("r1")]
+    response = act(admin_client, "delete_selected", jobs, post="yes")
+    ((level, text),) = messages_of(response)
+    assert level == "error" and "could not be stopped" in text and "Can't find" in text
+    assert TethysJob.objects.count() == 2
+    url = reverse("admin:tethys_compute_tethysjob_delete", args=[jobs[0].pk])
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert any("could not be stopped" in str(m) for m in response.context["messages"])
+    assert TethysJob.objects.count() == 2
+    assert Path(jobs[0].workspace).exists()

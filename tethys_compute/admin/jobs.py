@@ -16,8 +16,10 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
 from django.db.models import F, JSONField
 from django.forms import ModelForm, modelform_factory
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -25,6 +27,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from .. import status as st
+from ..exceptions import RemoteWorkNotStopped
 from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
 from .job_filters import AppFilter, JobTypeFilter, StatusFilter, added_fields
@@ -332,4 +335,19 @@ class JobAdmin(admin.ModelAdmin):
         # pre/post_delete signals the core's receivers use to stop each job's remote work
         # and remove its own directory.
         rows = TethysJob.objects.filter(pk__in=queryset.values("pk")).order_by("pk")
-        return django_delete_selected(self, request, rows)
+        try:
+            with transaction.atomic(using=router.db_for_write(TethysJob)):
+                return django_delete_selected(self, request, rows)
+        except RemoteWorkNotStopped as exc:  # nothing was deleted, nor logged as deleted
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """Django's delete page; a job whose remote work cannot be stopped is kept, with
+        the reason shown on its page."""
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except RemoteWorkNotStopped as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:tethys_compute_tethysjob_change", args=[unquote(object_id)]))

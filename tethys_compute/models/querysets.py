@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Q, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
@@ -51,6 +52,21 @@ class TethysJobQuerySet(InheritanceQuerySet):
         Results-Ready, and custom terminal statuses)."""
         qs = self._with_other()
         return qs.filter(Q(_status__in=st.TERMINAL_STATUS_CODES) | self._other_terminal_q())
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the jobs (see ``TethysJob.delete``), in a savepoint: when one job's remote
+        work cannot be stopped (:class:`~tethys_compute.exceptions.RemoteWorkNotStopped`)
+        none is deleted, and a caller's transaction stays usable."""
+        with transaction.atomic(using=self.db):
+            if getattr(self, "subclasses", None):
+                # select_subclasses() (e.g. JobManager.list_jobs()): Django's deletion
+                # cannot walk the mixed subclass objects; delete their base rows.
+                ids = list(self.order_by().values_list("pk", flat=True))
+                return self.model._base_manager.using(self.db).filter(pk__in=ids).delete()
+            return super().delete()
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]  # no Manager.delete()
 
     def for_app(self, label: str) -> TethysJobQuerySet:
         """Jobs of one app (``label`` is the app's package name, as Tethys stores it)."""

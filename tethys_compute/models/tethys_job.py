@@ -21,6 +21,7 @@ Fields, table and column names are those of Tethys Platform 4.6
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 import logging
@@ -47,6 +48,10 @@ from .querysets import TethysJobManager
 from .validation import check_fields, no_nul
 
 logger = logging.getLogger("tethys_compute.jobs")
+
+#: Ids of the jobs being deleted with ``keep_remote_work=True`` (see TethysJob.delete).
+KEEP_REMOTE_WORK: contextvars.ContextVar = contextvars.ContextVar(
+    "tethys_compute_keep_remote_work", default=frozenset())
 
 
 
@@ -692,6 +697,28 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     def _get_logs(self):
         return {}
 
+    def delete(self, *args, keep_remote_work=False, **kwargs):
+        """Delete the job: stop its remote work (``_stop_remote_work``), delete the row,
+        then, once that committed, remove its files on a remote host and its own
+        directory, and send ``job_deleted``. A queryset ``delete()`` does the same for
+        each job, in one transaction.
+
+        :param keep_remote_work: delete the row without stopping the remote work or
+            removing its remote files (for an engine that is gone for good).
+        :raises RemoteWorkNotStopped: when the remote work could not be stopped
+            (``condor_rm`` failed, the engine could not be reached); nothing is deleted.
+        """
+        token = KEEP_REMOTE_WORK.set(KEEP_REMOTE_WORK.get() | {self.pk}) \
+            if keep_remote_work else None
+        try:
+            # A savepoint: a refusal rolls back this deletion only, not a caller's
+            # transaction (Django's own deletion block has none).
+            with transaction.atomic(using=router.db_for_write(type(self))):
+                return super().delete(*args, **kwargs)
+        finally:
+            if token is not None:
+                KEEP_REMOTE_WORK.reset(token)
+
     def _report_is_provisional(self, code):
         """Hook: True when a compute node's report of status ``code`` (a status code) must
         not be written, because only the engine can confirm it (see ``CondorBase``). The
@@ -699,7 +726,13 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         return False
 
     def _stop_remote_work(self):
-        """Hook run before the job row is deleted: stop and clean up engine-side work."""
+        """Hook run before the job row is deleted: stop engine-side work. Raising
+        refuses the deletion (:class:`~tethys_compute.exceptions.RemoteWorkNotStopped`)."""
+        return None
+
+    def _remove_remote_files(self):
+        """Hook run after the job's deletion committed: remove its files on a remote
+        host. A failure is logged."""
         return None
 
     def stop(self) -> None:

@@ -295,19 +295,27 @@ class CondorBase(TethysJob):
         """Hook for workflows (cached node statuses)."""
 
     def _stop_remote_work(self):
-        """Before the row is deleted: remove the job from the queue and delete its remote
-        directory (the local directory is removed by the core, when it is the job's own)."""
+        """Before the row is deleted: remove the job from HTCondor's queue (``condor_rm``),
+        whatever its stored status (a reported Error or Complete does not prove that the
+        schedd let the job go); a cluster no longer in the queue is fine.
+
+        :raises EngineUnavailable: when ``condor_rm`` fails or the submit host cannot be
+            reached; the deletion is then refused.
+        """
         from ...engines.condor import REMOVE, NotInQueue
 
-        if not self.cluster_id and not self.remote_id:
+        if not self.cluster_id:
             return
-        engine = self._engine()
-        if self.cluster_id and not self.is_terminal:
-            try:
-                engine.act(REMOVE, [self.cluster_id])
-            except NotInQueue:
-                pass
-        engine.remove_workdir(self.remote_id)
+        try:
+            self._engine().act(REMOVE, [self.cluster_id])
+        except NotInQueue:
+            pass
+
+    def _remove_remote_files(self):
+        """After the deletion committed: delete the job's directory on the remote submit
+        host (the local directory is removed by the core, when it is the job's own)."""
+        if self.remote_id:
+            self._engine().remove_workdir(self.remote_id)
 
     # --- logs ---------------------------------------------------------------------------------
     def _log_files(self):
