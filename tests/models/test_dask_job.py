@@ -372,6 +372,23 @@ def test_delete_cancels_the_task(make_dask_job, tmp_path):
     gate.touch()
 
 
+def test_delete_with_an_unreachable_scheduler_is_refused_while_the_job_is_active(
+        make_dask_job):
+    from tethys_compute.exceptions import RemoteWorkNotStopped
+
+    job = make_dask_job()
+    job.execute(work.inc, 1)
+    gone = DaskScheduler.objects.create(name="gone", host="tcp://127.0.0.1:9", timeout=1)
+    DaskJob.objects.filter(pk=job.pk).update(scheduler=gone, _status="RUN")
+    with pytest.raises(RemoteWorkNotStopped, match="could not be stopped"):
+        reload(job).delete()
+    assert DaskJob.objects.filter(pk=job.pk).exists()
+    # Finished: its end came from the scheduler, nothing runs; the row may go.
+    DaskJob.objects.filter(pk=job.pk).update(_status="COM")
+    reload(job).delete()
+    assert not DaskJob.objects.filter(pk=job.pk).exists()
+
+
 # --- logs, properties ------------------------------------------------------------------
 def test_logs_name_the_task_scheduler_and_workers(make_dask_job):
     job = make_dask_job()

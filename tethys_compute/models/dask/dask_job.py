@@ -436,8 +436,20 @@ class DaskJob(TethysJob):
         return self.resubmit()
 
     def _stop_remote_work(self):
-        if self.key and self.scheduler_id is not None:
+        """Before the row is deleted: cancel the task. For an active job a failure (the
+        scheduler cannot be reached) refuses the deletion; a finished job's task runs no
+        more (its end came from the scheduler), so a failure to cancel it (to free its
+        result) is only logged."""
+        if not self.key or self.scheduler_id is None:
+            return
+        if not self.is_terminal:
             self._cancel_task(self.key)
+            return
+        try:
+            self._cancel_task(self.key)
+        except Exception as exc:  # noqa: BLE001 - nothing runs; the deletion goes on
+            logger.warning("Job %s: the finished task %s could not be cancelled: %s",
+                           self.pk, self.key, exc)
 
     # --- logs ----------------------------------------------------------------------------
     def _get_logs(self):
