@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.engines.dask.fixtures import dask_processes  # noqa: F401
 from tests.engines.dask.unreachable import SilentScheduler, closed_port_address, timed
 from tethys_compute.engines.dask import clients
 from tethys_compute.models import DaskJob, DaskScheduler, TethysJob
@@ -162,3 +163,48 @@ def test_schedulers_test_command(scheduler):
 
     result = bounded(run, DASK_TIMEOUT)
     assert scheduler.address in out.getvalue() + err.getvalue() + str(result or "")
+
+
+@pytest.fixture
+def processes(dask_processes):
+    cluster = dask_processes()
+    cluster.start_scheduler()
+    cluster.start_worker()
+    cluster.wait_for_workers(1)
+    return cluster
+
+
+def test_a_scheduler_that_dies_mid_job(alice_client, user, processes, tmp_path, settings):
+    """The scheduler process is killed while the job runs: polls answer within the budget
+    from the database, the job stays Running with the reason, and with the failure
+    remembered a poll no longer waits at all."""
+    import signal
+
+    from tests.engines.dask import work
+    from tests.engines.dask.fixtures import wait_until
+    from tests.testapp.app import TestApp
+
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "ENGINE_FAILURE_MEMORY": 30,
+                               "DASK_UPDATE_STATUS_INTERVAL": 0}
+    scheduler = DaskScheduler.objects.create(name="dies", host=processes.address)
+    job = TestApp.get_job_manager().create_job("long", user, job_type="DASK",
+                                               scheduler=scheduler)
+    job.execute(work.nap_until_file, str(tmp_path / "never"))
+    assert DaskJob.objects.get(pk=job.pk).cached_status == "Running"
+    processes.kill(processes.scheduler, signal.SIGKILL)
+    token = table([job])
+
+    def poll_once():
+        return alice_client.post(
+            reverse("jobs_table_poll"), data=json.dumps({"config": token,
+                                                         "rows": {str(job.pk): ""}}),
+            content_type="application/json")
+
+    for _ in range(3):
+        answer = bounded(poll_once, BUDGET)
+        assert answer.status_code == 200
+        assert answer.json()["rows"][str(job.pk)]["status"] == "Running"
+    wait_until(lambda: scheduler.address in (DaskJob.objects.get(pk=job.pk).status_message
+                                             or ""),
+               timeout=DASK_TIMEOUT + 30, message="the reason on the job")
+    assert DaskJob.objects.get(pk=job.pk).cached_status == "Running"
