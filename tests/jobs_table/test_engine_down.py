@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.engines.dask.fixtures import dask_processes  # noqa: F401
+from tests.engines.dask.fixtures import dask_processes  # noqa: F401 - a fixture
 from tests.engines.dask.unreachable import SilentScheduler, closed_port_address, timed
 from tethys_compute.engines.dask import clients
 from tethys_compute.models import DaskJob, DaskScheduler, TethysJob
@@ -166,8 +166,8 @@ def test_schedulers_test_command(scheduler):
 
 
 @pytest.fixture
-def processes(dask_processes):
-    cluster = dask_processes()
+def processes(request):
+    cluster = request.getfixturevalue("dask_processes")()
     cluster.start_scheduler()
     cluster.start_worker()
     cluster.wait_for_workers(1)
