@@ -21,6 +21,9 @@ pytestmark = pytest.mark.django_db
 GB = 1024**3
 MiB = 1024**2
 END = b"the last line of a huge log\n"
+#: The end of each huge log is real text (the rest is a hole of NUL bytes).
+TEXT_LINE = b"a log line in the text at the end of the file\n"
+TEXT = TEXT_LINE * (512 * 1024 // len(TEXT_LINE))
 #: Allowed peak growth of the web process for one request, whatever the log's size.
 BUDGET = 4 * MiB
 
@@ -42,7 +45,7 @@ def _peak(work):
         tracemalloc.stop()
 
 
-def _view_and_download(client, job, size, settings):
+def _view_and_download(client, job, size, settings, download=("output", None)):
     settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "JOBS_TABLE_LOG_MAX_BYTES": 256 * 1024}
     params = _params(job)
     shown, peak = _peak(lambda: client.get(reverse("jobs_table_log_content"), params))
@@ -50,7 +53,12 @@ def _view_and_download(client, job, size, settings):
     body = shown.json()
     assert body["truncated"] is True and body["size"] == size
     assert body["content"].endswith(END.decode()) and len(body["content"]) <= 256 * 1024
+    print(f"view of a {size / MiB:.0f} MiB log: peak +{peak / MiB:.2f} MiB")
     assert peak < BUDGET, f"viewing the tail grew the process by {peak / MiB:.1f} MiB"
+
+    name, download_size = download
+    size = download_size or size
+    params = _params(job, name)
 
     def download():
         response = client.get(reverse("jobs_table_log_download"), params)
@@ -66,14 +74,15 @@ def _view_and_download(client, job, size, settings):
     assert total == size and last == END
     assert int(response["Content-Length"]) == size
     assert response["Content-Disposition"].startswith("attachment;")
+    print(f"download of a {size / MiB:.0f} MiB log: peak +{peak / MiB:.2f} MiB")
     assert peak < BUDGET, f"downloading grew the process by {peak / MiB:.1f} MiB"
 
 
 def _sparse(path, size):
     with open(path, "wb") as handle:
-        handle.truncate(size - len(END))
-        handle.seek(size - len(END))
-        handle.write(END)
+        handle.truncate(size - len(TEXT) - len(END))
+        handle.seek(size - len(TEXT) - len(END))
+        handle.write(TEXT + END)
 
 
 def test_a_1gb_local_log_is_viewed_and_downloaded_in_bounded_memory(user, client, settings):
@@ -90,19 +99,24 @@ def test_a_huge_remote_log_is_viewed_and_downloaded_in_bounded_memory(user, clie
     remote(settings, ssh_server)
     ssh.close_all()
     job = condor_job(user, "huge remote", scheduler=remote_scheduler(ssh_server),
-                     attributes={"output": "huge.out"})
+                     attributes={"output": "huge.out", "error": "download.out"})
     job.remote_id = "e" * 32
     job.save()
     folder = f"{job.remote_id}/{job.condorpy_job.initial_dir}"
-    # SFTP through paramiko under tracemalloc is slow: 16 MiB, four times the budget.
-    size = 16 * MiB
-    ssh_server.run_as_user(
-        "sh", "-c", f"mkdir -p {folder} && truncate -s {size - len(END)} {folder}/huge.out"
-                    f" && printf '{END.decode().strip()}\\n' >> {folder}/huge.out")
+    # The tail of 1 GB is read by seeking; the download streams 16 MiB (four times the
+    # budget: SFTP through paramiko under tracemalloc is slow).
+    small = 16 * MiB
+    line, text = END.decode().strip(), TEXT_LINE.decode().strip()
+    count = len(TEXT) // len(TEXT_LINE)
+    for name, size in (("huge.out", GB), ("download.out", small)):
+        ssh_server.run_as_user(
+            "sh", "-c", f"mkdir -p {folder} && truncate -s {size - len(TEXT) - len(END)} "
+                        f"{folder}/{name} && yes '{text}' | head -n {count} >> {folder}/{name}"
+                        f" && printf '{line}\\n' >> {folder}/{name}")
     job._write_status("RUN")  # running: read on the submit host
     client.force_login(user)
     try:
-        _view_and_download(client, job, size, settings)
+        _view_and_download(client, job, GB, settings, download=("error", small))
     finally:
         ssh.close_all()
         ssh_server.run_as_user("rm", "-rf", job.remote_id, check=False)
