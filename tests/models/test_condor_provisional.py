@@ -101,10 +101,13 @@ def test_local_workflow_whose_node_reports_complete_then_fails_ends_error(local,
     assert "COM" not in history(workflow)
 
 
+@pytest.mark.parametrize("template", ["vanilla_base", "vanilla_transfer_files"])
 def test_remote_job_reporting_complete_keeps_the_output_written_after(on_ssh, user,
-                                                                       ssh_server, live_server):
+                                                                       ssh_server, live_server,
+                                                                       template):
+    """In place, or in a scratch directory whose outputs HTCondor transfers at exit."""
     scheduler = remote_scheduler(ssh_server)
-    job = condor_job(user, "remote reports", scheduler=scheduler)
+    job = condor_job(user, "remote reports", scheduler=scheduler, template=template)
     write_script(job.workspace, body=reporting_script(live_server, job))
     job.execute()
     wait_status(job, ("Complete", "Error"))
