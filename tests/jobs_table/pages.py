@@ -48,6 +48,8 @@ def table_page(request):
     if "refresh" in request.GET:
         options["refresh_interval"] = int(request.GET["refresh"])
     jobs = TestApp.get_job_manager().list_jobs(user) if user else []
+    if "fixed" in request.GET:  # a table of a fixed list, not of a query
+        jobs = list(jobs)
     table = JobsTable(jobs=jobs, column_fields=COLUMNS, **options)
     return HttpResponse(PAGE.render(RequestContext(request, {"table": table})))
 

@@ -101,9 +101,15 @@ def purge_anonymous_users(older_than=timedelta(days=7)) -> int:
 
 def table_jobs(user, config):
     """The jobs ``user`` may see and act on through a table with ``config``, as a
-    queryset (not yet of subclasses)."""
+    queryset (not yet of subclasses): of the table's apps, visible to ``user``, and, for
+    a table built from a query, matching that query.
+
+    :raises ValueError: if the table's query is malformed.
+    """
     from ..models import TethysJob
+    from .query import restrict
 
     if user is None:
         return TethysJob.objects.none()
-    return TethysJob.objects.filter(label__in=config.labels).visible_to(user)
+    jobs = TethysJob.objects.filter(label__in=config.labels).visible_to(user)
+    return jobs if config.source is None else restrict(jobs, config.source)

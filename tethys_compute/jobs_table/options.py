@@ -9,13 +9,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 
 from . import columns as cols
 from .actions import BUILTIN_ACTIONS, DEFAULT_ACTIONS, SEPARATOR
 from .custom import CustomJobAction
 from .links import check_link
+from .query import describe, pinned_labels
 from .tokens import TableConfig, dump_ids
 
 if TYPE_CHECKING:
@@ -45,6 +46,21 @@ def _sorted(jobs: list, sort, reverse_sort) -> list:
     elif reverse_sort:
         jobs.reverse()
     return jobs
+
+
+def _table_order(query_order: list[str], sort, reverse_sort) -> list[str]:
+    """The order of a table over a query, as ``order_by`` fields: the one
+    :func:`_sorted` gives (``creation_time`` when ``sort``, else the query's), ended by
+    the primary key so that pages never overlap."""
+    if sort:
+        order = ["creation_time", "pk"]
+    else:
+        order = list(query_order)
+        if not {name.lstrip("-") for name in order} & {"pk", "id"}:
+            order.append("pk")
+    if reverse_sort:
+        order = [name[1:] if name.startswith("-") else f"-{name}" for name in order]
+    return order
 
 
 def _subclass_instances(jobs):
@@ -145,6 +161,12 @@ class JobsTable(dict):
         if data_table_options is not None and not isinstance(data_table_options, dict):
             raise ValueError(f"data_table_options must be a dict, not {data_table_options!r}.")
         self._paged: dict[str, Any] | None = None
+        # A queryset (with no sort callable) is carried as its query, re-run by pages and
+        # live updates; one that cannot be carried exactly is kept as a list of jobs.
+        self._source = describe(jobs) \
+            if isinstance(jobs, QuerySet) and not callable(sort) else None
+        if self._source is not None:
+            self._source["o"] = _table_order(self._source["o"], sort, reverse_sort)
         paging = bool(enable_data_table) and bool((data_table_options or {}).get("paging"))
         if paging and isinstance(jobs, QuerySet) and not callable(sort):
             self.jobs = self._paged_queryset(jobs, sort, reverse_sort, data_table_options)
@@ -193,19 +215,31 @@ class JobsTable(dict):
         ordered queryset of the jobs as their own classes."""
         if hasattr(jobs, "select_subclasses"):
             jobs = jobs.select_subclasses()
-        if sort:
+        if self._source is not None:
+            jobs = jobs.order_by(*self._source["o"])
+        elif sort:
             sign = "-" if reverse_sort else ""
             jobs = jobs.order_by(f"{sign}creation_time", f"{sign}pk")
         elif reverse_sort:
             jobs = jobs.reverse()
-        pairs = list(jobs.values_list("pk", "label"))
-        ids = [pk for pk, _ in pairs]
         length = options.get("pageLength", 10)
         length = length if isinstance(length, int) and length > 0 else 10
+        if self._source is not None:
+            # By the query: its count and its first page, never the list of its ids.
+            # One query for the count and the apps: the jobs per label.
+            per_label = dict(jobs.order_by().values_list("label").annotate(n=Count("pk")))
+            labels = pinned_labels(self._source)
+            self._paged = {"ids": None, "total": sum(per_label.values()),
+                           "labels": sorted(per_label) if labels is None else labels,
+                           "first": list(jobs[:length])}
+            return jobs
+        pairs = list(jobs.values_list("pk", "label"))
+        ids = [pk for pk, _ in pairs]
         loaded = {job.pk: job for job in jobs.filter(pk__in=ids[:length])}
         self._paged = {
             "ids": ids,
             "labels": sorted({label for _, label in pairs}),
+            "total": len(ids),
             "first": [loaded[pk] for pk in ids[:length] if pk in loaded],
         }
         return jobs
@@ -213,7 +247,8 @@ class JobsTable(dict):
     def _all_labels(self):
         if self._paged is not None:
             return self._paged["labels"]
-        return sorted({job.label for job in self.jobs})
+        pinned = pinned_labels(self._source) if self._source is not None else None
+        return pinned if pinned is not None else sorted({job.label for job in self.jobs})
 
     def _some_jobs(self):
         """The jobs already loaded (the first page of a paged queryset)."""
@@ -328,6 +363,7 @@ class JobsTable(dict):
             show_actions=self.show_actions,
             show_detailed_status=self.show_detailed_status,
             data_table=self._data_table(),
+            source=self._source,
         )
 
     def _data_table(self):
@@ -350,7 +386,7 @@ class JobsTable(dict):
         """The template context of the table (rows built from the database)."""
         from django.conf import settings
 
-        from .pages import first_page
+        from .pages import digest, first_page
         from .rows import RowBuilder
 
         config = self.table_config()
@@ -359,15 +395,20 @@ class JobsTable(dict):
         page: dict | None = None
         if self._paged is not None and data_table:
             ids = self._paged["ids"]
-            first = first_page(ids, data_table["page_length"])
-            first["jobs"] = shown = list(self._paged["first"])
-            page = first
+            length = data_table["page_length"]
+            pages = max(1, -(-self._paged["total"] // length))
+            page = {"jobs": list(self._paged["first"]), "number": 1, "pages": pages,
+                    "total": self._paged["total"], "length": length}
+            shown = page["jobs"]
         else:
             ids = [job.pk for job in self.jobs]
             shown = list(self.jobs)
             if data_table and data_table["paging"]:
                 page = first_page(shown, data_table["page_length"])
                 shown = page["jobs"]
+        live = self._source is not None
+        shown_page = page or {"jobs": shown, "number": 1, "pages": 1, "total": len(shown)}
+        page_digest = digest(shown_page) if live else ""
         if not self.delay_loading_status and shown:
             from .refresh import refresh_due
 
@@ -398,7 +439,9 @@ class JobsTable(dict):
             "t": builder.table_context(),
             "menu": builder.menu_items(),
             "config_token": config.dumps(),
-            "rows_token": dump_ids(ids) if data_table else "",
+            "rows_token": dump_ids(ids) if data_table and not live else "",
+            "live": live,
+            "digest": page_digest,
             "data_table": data_table,
             "page": page,
             "refresh_interval": self.refresh_interval,

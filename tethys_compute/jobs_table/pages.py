@@ -1,12 +1,14 @@
 """Server-side paging, sorting and search of a jobs table (``enable_data_table``).
 
-The table's jobs are the ones it was rendered with (their ids travel in a signed token,
-in the table's default order), narrowed to those the viewer may see. Sorting is done by
-the database on the column's field; search matches name and description.
+A table built from a query pages by re-running it (its ``source``, in its default
+order); a table of a fixed list pages through the ids it was rendered with (in a signed
+token). Either way narrowed to the jobs the viewer may see. Sorting is done by the
+database on the column's field; search matches name and description.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 from django.db.models import Q
@@ -29,11 +31,24 @@ def first_page(jobs: list, length: int) -> dict:
             "length": length}
 
 
-def page_of(user, config, ids: list[int], number: int = 1, sort: int | None = None,
+def digest(page: dict) -> str:
+    """A short fingerprint of what a page shows (its jobs in order, its number, the
+    count of pages and jobs): a poll compares it to tell whether to send the page."""
+    text = f"{page['number']}/{page['pages']}/{page['total']}/" + \
+        ",".join(str(job.pk) for job in page["jobs"])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def flip(order: list[str]) -> list[str]:
+    return [name[1:] if name.startswith("-") else f"-{name}" for name in order]
+
+
+def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | None = None,
             descending: bool = False, query: str = "") -> dict:
     """One page of a table's jobs as ``{"jobs", "number", "pages", "total", "length"}``.
 
-    :param ids: the table's job ids in its default order.
+    :param ids: the table's job ids in its default order; ``None`` for a table built
+        from a query (``config.source``), which is re-run.
     :param number: page number, from 1 (clamped to the pages there are).
     :param sort: index of the column to sort by (``None``: default order). Columns the
         database cannot sort by, or sorting switched off, keep the default order.
@@ -42,8 +57,10 @@ def page_of(user, config, ids: list[int], number: int = 1, sort: int | None = No
     from ..models import TethysJob
 
     data_table = config.data_table or {}
-    length = data_table.get("page_length", 10) if data_table.get("paging") else max(len(ids), 1)
-    base = table_jobs(user, config).filter(pk__in=ids)
+    paging = bool(data_table.get("paging"))
+    base = table_jobs(user, config)
+    if ids is not None:
+        base = base.filter(pk__in=ids)
     # NUL cannot be in a stored name (PostgreSQL refuses it in a query): it matches nothing.
     query = (query or "").replace("\x00", "").strip()[:MAX_QUERY]
     if query and data_table.get("searching"):
@@ -51,9 +68,14 @@ def page_of(user, config, ids: list[int], number: int = 1, sort: int | None = No
     expression = None
     if sort is not None and data_table.get("ordering") and 0 <= sort < len(config.columns):
         expression = sort_expression(config.columns[sort])
-    if expression:
-        ordered = base.order_by(("-" if descending else "") + expression, "pk")
+    if expression or ids is None:
+        if expression:
+            ordered = base.order_by(("-" if descending else "") + expression, "pk")
+        else:
+            order = list(config.source["o"])
+            ordered = base.order_by(*(flip(order) if descending else order))
         total = ordered.count()
+        length = data_table.get("page_length", 10) if paging else max(total, 1)
         pages, number = _page_info(total, length, number)
         start = (number - 1) * length
         jobs = list(ordered.select_subclasses()[start:start + length])
@@ -63,6 +85,7 @@ def page_of(user, config, ids: list[int], number: int = 1, sort: int | None = No
         if descending:
             order.reverse()
         total = len(order)
+        length = data_table.get("page_length", 10) if paging else max(len(ids), 1)
         pages, number = _page_info(total, length, number)
         start = (number - 1) * length
         wanted = order[start:start + length]

@@ -6,8 +6,10 @@ cannot change them: it cannot add a column that reads some other attribute, an a
 that calls some other method, or widen the table to another app's jobs. A token grants
 nothing by itself: every request is still checked against the user (see ``access``).
 
-The list of a paged table's jobs, in its default order, travels in a second token
-(delta-encoded, compressed), sent only when asking for a page.
+A table built from a queryset carries its query (``source``, see ``query``): its pages
+and live updates re-run it. A table of a fixed list carries the list of its jobs, in its
+default order, in a second token (delta-encoded, compressed), sent only when asking
+for a page.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class TableConfig:
     show_actions: bool = True
     show_detailed_status: bool = False
     data_table: dict | None = None
+    #: The table's query (:func:`.query.describe`) for a table built from a queryset;
+    #: ``None`` for a table of a fixed list of jobs.
+    source: dict | None = None
 
     def dumps(self) -> str:
         data = {
@@ -54,6 +59,7 @@ class TableConfig:
             "k": self.links,
             "f": [self.show_status, self.show_actions, self.show_detailed_status],
             "d": self.data_table,
+            "s": self.source,
         }
         return signing.dumps(data, salt=CONFIG_SALT, compress=True)
 
@@ -74,6 +80,7 @@ class TableConfig:
                 show_actions=show_actions,
                 show_detailed_status=detailed,
                 data_table=data["d"],
+                source=_checked_source(data.get("s")),
             )
         except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
             raise BadTableToken("invalid table token") from exc
@@ -89,6 +96,19 @@ class TableConfig:
             for entry in self.actions
             if isinstance(entry, dict) and "custom" in entry
         }
+
+
+def _checked_source(source):
+    """A table's query as signed, checked to rebuild (so no request fails on it later)."""
+    if source is None:
+        return None
+    from .query import rebuild
+
+    rebuild(source)  # raises ValueError when malformed
+    if not isinstance(source.get("o"), list) or \
+            not all(isinstance(name, str) for name in source["o"]):
+        raise ValueError("malformed table order")
+    return source
 
 
 def dump_ids(ids) -> str:

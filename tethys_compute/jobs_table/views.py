@@ -30,7 +30,7 @@ from . import logs as log_tools
 from .access import anonymous_allowed, get_jobs_user, table_jobs
 from .actions import BUILTIN_ACTIONS, perform_builtin
 from .custom import ActionUnavailable
-from .pages import page_of
+from .pages import digest, page_of
 from .refresh import refresh_due
 from .rows import RowBuilder, fingerprint, is_active
 from .tokens import BadTableToken, TableConfig, load_ids
@@ -126,10 +126,13 @@ def _row_answer(builder, job):
 @require_POST
 def poll(request):
     """Live update of a table: ``{"config": token, "rows": {"<id>": "<fingerprint>"},
-    "acts": {"<id>": "<row's signed enabled states>"}}`` in (``acts`` optional),
-    ``{"success": true, "rows": {"<id>": {"fp", "active", "status", "html"}}, "gone":
-    [ids], "active": n}`` out, with only the rows whose fingerprint changed.
-    Stale jobs among them are refreshed from their engines first, bounded (``refresh``).
+    "acts": {"<id>": "<row's signed enabled states>"}, "view": {...}}`` in (``acts`` and
+    ``view`` optional), ``{"success": true, "rows": {"<id>": {"fp", "active", "status",
+    "html"}}, "gone": [ids], "active": n}`` out, with only the rows whose fingerprint
+    changed. Stale jobs among them are refreshed from their engines first, bounded
+    (``refresh``). For a table built from a query, ``view`` (the page, sort, direction,
+    search and ``digest`` the browser shows) makes the answer carry ``"page"`` (as the
+    ``rows`` endpoint answers it) when the page's jobs, order or counts changed.
     """
     try:
         body = json.loads(request.body or b"{}")
@@ -144,6 +147,9 @@ def poll(request):
     config = _config(body.get("config"))
     if len(asked) > int(get_config()["JOBS_TABLE_POLL_MAX_ROWS"]):
         return _error(400, "Too many rows in one request.")
+    view = body.get("view") if config.source is not None else None
+    if view is not None and not isinstance(view, dict):
+        return _error(400, "Malformed request.")
     jobs = list(table_jobs(user, config).filter(pk__in=list(asked)).select_subclasses()) \
         if asked else []
     refreshed = {job.pk: job for job in refresh_due(jobs)}
@@ -159,12 +165,53 @@ def poll(request):
     builder.prepare(changed)
     answer = {str(job.pk): _row_answer(builder, job) for job in changed}
     found = {job.pk for job in jobs}
-    return JsonResponse({
+    result = {
         "success": True,
         "rows": answer,
         "gone": sorted(set(asked) - found),
         "active": sum(1 for job in jobs if is_active(job)),
-    })
+    }
+    if view is not None:
+        shown = _view_page(user, config, view, {job.pk: job for job in jobs})
+        if shown is not None:
+            result["page"] = shown
+    return JsonResponse(result)
+
+
+def _view_page(user, config, view, known):
+    """For a table built from a query: the page the browser shows (``view``: ``page``,
+    ``sort``, ``dir``, ``q``, ``digest``) re-run now; ``None`` when it still shows the
+    same jobs in the same order with the same counts, else the page as the ``rows``
+    endpoint answers it (its HTML, pager, ``digest``), so new matching jobs appear and
+    deleted ones go within the same poll. Rows just loaded (``known``, refreshed) are
+    reused."""
+    try:
+        number = int(view.get("page") or 1)
+        sort = view.get("sort")
+        sort = int(sort) if sort not in (None, "") else None
+    except (TypeError, ValueError):
+        raise Refused(400, "Malformed request.") from None
+    page = page_of(user, config, None, number, sort, view.get("dir") == "desc",
+                   str(view.get("q") or ""))
+    page_digest = digest(page)
+    if page_digest == view.get("digest"):
+        return None
+    page["jobs"] = [known.get(job.pk, job) for job in page["jobs"]]
+    return _page_answer(config, page)
+
+
+def _page_answer(config, page):
+    builder = RowBuilder(config)
+    graph.prefetch_nodes(page["jobs"])
+    builder.prepare(page["jobs"])
+    return {
+        "html": builder.render([builder.row(job) for job in page["jobs"]]),
+        "pager": render_to_string("tethys_compute/jobs_table/pager.html", {"page": page}),
+        "page": page["number"],
+        "pages": page["pages"],
+        "total": page["total"],
+        "digest": digest(page),
+    }
 
 
 @endpoint
@@ -175,10 +222,12 @@ def rows(request):
     Answers ``{"success", "html", "pager", "page", "pages", "total"}``."""
     user = _user(request)
     config = _config(request.POST.get("config"))
-    try:
-        ids = load_ids(request.POST.get("rows"))
-    except BadTableToken:
-        return _error(400, "Invalid table token.")
+    ids = None
+    if config.source is None:  # a fixed list: its ids; a query is re-run
+        try:
+            ids = load_ids(request.POST.get("rows"))
+        except BadTableToken:
+            return _error(400, "Invalid table token.")
     try:
         number = int(request.POST.get("page") or 1)
         sort = request.POST.get("sort")
@@ -187,17 +236,7 @@ def rows(request):
         return _error(400, "Malformed request.")
     page = page_of(user, config, ids, number, sort, request.POST.get("dir") == "desc",
                    request.POST.get("q", ""))
-    builder = RowBuilder(config)
-    builder.prepare(page["jobs"])
-    html = builder.render([builder.row(job) for job in page["jobs"]])
-    return JsonResponse({
-        "success": True,
-        "html": html,
-        "pager": render_to_string("tethys_compute/jobs_table/pager.html", {"page": page}),
-        "page": page["number"],
-        "pages": page["pages"],
-        "total": page["total"],
-    })
+    return JsonResponse({"success": True, **_page_answer(config, page)})
 
 
 # --- actions ---------------------------------------------------------------------------------

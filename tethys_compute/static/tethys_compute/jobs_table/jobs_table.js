@@ -7,8 +7,10 @@
  * inserted with textContent, or as server-rendered, escaped row HTML.
  *
  * Live updates: one request per table per refresh interval for all its unfinished rows,
- * answered with only the rows that changed; no request while no row is unfinished or
- * while the page is hidden.
+ * answered with only the rows that changed; a table built from a query also sends the
+ * page it shows (page, sort, search, digest) and gets that page back in the same answer
+ * when matching jobs were created or deleted. No request while the page is hidden, nor
+ * while no row is unfinished in a table of a fixed list.
  */
 (function () {
   "use strict";
@@ -158,6 +160,11 @@
     this.root = root;
     this.config = data.config;
     this.rowsToken = data.rows || "";
+    // A table built from a query: each poll also asks whether the page shown changed
+    // (new or deleted matching jobs), named by its digest.
+    this.live = data.live === "true";
+    this.digest = data.digest || "";
+    this.viewSeq = 0;
     this.urls = {
       poll: data.pollUrl, action: data.actionUrl, rows: data.rowsUrl,
       logs: data.logsUrl, logContent: data.logContentUrl
@@ -222,7 +229,7 @@
   JobsTable.prototype.schedule = function (delay) {
     clearTimeout(this.timer);
     this.timer = null;
-    if (this.stopped || document.hidden || !this.activeRows().length) {
+    if (this.stopped || document.hidden || (!this.live && !this.activeRows().length)) {
       return;
     }
     var self = this;
@@ -249,14 +256,25 @@
       if (tr.dataset.acts) { acts[tr.dataset.jobId] = tr.dataset.acts; }
       count++;
     });
-    if (!count) {
+    if (!count && !this.live) {
       return;
+    }
+    var body = {config: this.config, rows: rows, acts: acts};
+    var seq = this.viewSeq;
+    if (this.live) {
+      body.view = {page: this.view.page, sort: this.view.sort, dir: this.view.dir,
+                   q: this.view.q, digest: this.digest};
     }
     this.inflight = true;
     this.polls++;
-    this.request(this.urls.poll, {method: "POST", json: {config: this.config, rows: rows, acts: acts}})
+    this.request(this.urls.poll, {method: "POST", json: body})
       .then(function (payload) {
         self.failures = 0;
+        if (payload.page) {
+          // Another page was asked for meanwhile: its own answer wins.
+          if (seq === self.viewSeq) { self.showPage(payload.page); }
+          return;
+        }
         Object.keys(payload.rows).forEach(function (id) {
           self.replaceRow(id, payload.rows[id].html);
         });
@@ -710,21 +728,36 @@
   };
 
   /* --- pages, sorting, search --------------------------------------------------------- */
+  JobsTable.prototype.showPage = function (payload) {
+    var open = this.tbody.querySelector("details.tc-actions[open]");
+    var openId = open ? open.closest("tr.job-row").dataset.jobId : null;
+    this.tbody.replaceChildren.apply(this.tbody, parseRows(payload.html));
+    var pager = this.root.querySelector(".tc-pager");
+    if (pager) {
+      pager.replaceChildren.apply(pager, Array.prototype.slice.call(
+        new DOMParser().parseFromString("<body>" + payload.pager + "</body>", "text/html").body.childNodes));
+    }
+    this.view.page = payload.page;
+    if (payload.digest) { this.digest = payload.digest; }
+    this.decorate(this.tbody);
+    var row = openId && this.findRow(openId);
+    var menu = row && row.querySelector("details.tc-actions");
+    if (menu) {
+      // A live update must not snap shut a menu the user is looking at.
+      this.buildMenu(menu);
+      menu.open = true;
+    }
+  };
+
   JobsTable.prototype.loadPage = function (number) {
     var self = this;
     var form = {
       config: this.config, rows: this.rowsToken, page: number,
       sort: this.view.sort === null ? "" : this.view.sort, dir: this.view.dir, q: this.view.q
     };
+    this.viewSeq++;
     return this.request(this.urls.rows, {method: "POST", form: form}).then(function (payload) {
-      self.tbody.replaceChildren.apply(self.tbody, parseRows(payload.html));
-      var pager = self.root.querySelector(".tc-pager");
-      if (pager) {
-        pager.replaceChildren.apply(pager, Array.prototype.slice.call(
-          new DOMParser().parseFromString("<body>" + payload.pager + "</body>", "text/html").body.childNodes));
-      }
-      self.view.page = payload.page;
-      self.decorate(self.tbody);
+      self.showPage(payload);
       self.root.querySelectorAll("th[aria-sort]").forEach(function (th) {
         var button = th.querySelector(".tc-sort");
         var on = button && String(self.view.sort) === button.dataset.sort;
