@@ -58,9 +58,11 @@ def _describe_query(query: Query) -> dict:
 
 
 def _order(query: Query) -> list[str]:
-    fields = list(query.order_by) or (
-        list(query.model._meta.ordering) if query.default_ordering else [])
-    if not all(isinstance(name, str) and name and name != "?" for name in fields):
+    model = query.model
+    given = list(query.order_by) or (
+        list(model._meta.ordering or ()) if query.default_ordering and model is not None else [])
+    fields = [name for name in given if isinstance(name, str) and name and name != "?"]
+    if len(fields) != len(given):
         raise Unsupported("order")
     if not query.standard_ordering:
         fields = [name[1:] if name.startswith("-") else f"-{name}" for name in fields]
