@@ -47,6 +47,9 @@ def table_page(request):
     options = dict(presets()[request.GET.get("preset", "default")])
     if "refresh" in request.GET:
         options["refresh_interval"] = int(request.GET["refresh"])
+    if "length" in request.GET:  # rows per page of the paged preset
+        options["data_table_options"] = {**options["data_table_options"],
+                                         "pageLength": int(request.GET["length"])}
     jobs = TestApp.get_job_manager().list_jobs(user) if user else []
     if "fixed" in request.GET:  # a table of a fixed list, not of a query
         jobs = list(jobs)

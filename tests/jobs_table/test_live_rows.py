@@ -35,7 +35,7 @@ def bulk_jobs(template, count, prefix="bulk", other_label="other_app"):
     columns = [f.column for f in TethysJob._meta.concrete_fields if f.column != "id"]
     special = {
         "name": f"'{prefix} ' || n.i",
-        "label": f"CASE WHEN (n.i * 2654435761) % 1000003 % 3 = 0 THEN '{other_label}' "
+        "label": f"CASE WHEN (n.i * 2654435761) %% 1000003 %% 3 = 0 THEN '{other_label}' "
                  f"ELSE {quote(table)}.{quote('label')} END",
     }
     values = ", ".join(special.get(c, f"{quote(table)}.{quote(c)}") for c in columns)

@@ -31,11 +31,40 @@ def first_page(jobs: list, length: int) -> dict:
             "length": length}
 
 
+class _LazyJobs:
+    """The jobs of a page's ids, loaded (one query, as their own classes) when first
+    used; a poll that finds the page unchanged never loads them."""
+
+    def __init__(self, ids, known):
+        self.ids, self.known, self.loaded = ids, known, None
+
+    def _load(self):
+        if self.loaded is None:
+            from ..models import TethysJob
+
+            missing = [pk for pk in self.ids if pk not in self.known]
+            found = dict(self.known)
+            if missing:
+                found.update((job.pk, job) for job in
+                             TethysJob.objects.filter(pk__in=missing).select_subclasses())
+            self.loaded = [found[pk] for pk in self.ids if pk in found]
+        return self.loaded
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self):
+        return len(self._load())
+
+    def __getitem__(self, index):
+        return self._load()[index]
+
+
 def digest(page: dict) -> str:
     """A short fingerprint of what a page shows (its jobs in order, its number, the
     count of pages and jobs): a poll compares it to tell whether to send the page."""
-    text = f"{page['number']}/{page['pages']}/{page['total']}/" + \
-        ",".join(str(job.pk) for job in page["jobs"])
+    ids = page["ids"] if "ids" in page else [job.pk for job in page["jobs"]]
+    text = f"{page['number']}/{page['pages']}/{page['total']}/" + ",".join(map(str, ids))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -44,7 +73,7 @@ def flip(order: list[str]) -> list[str]:
 
 
 def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | None = None,
-            descending: bool = False, query: str = "") -> dict:
+            descending: bool = False, query: str = "", known: dict | None = None) -> dict:
     """One page of a table's jobs as ``{"jobs", "number", "pages", "total", "length"}``.
 
     :param ids: the table's job ids in its default order; ``None`` for a table built
@@ -53,6 +82,8 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
     :param sort: index of the column to sort by (``None``: default order). Columns the
         database cannot sort by, or sorting switched off, keep the default order.
     :param query: search text (name or description contains it, case-insensitive).
+    :param known: jobs already loaded, by id (reused, not loaded again). The page's ids
+        are read first (no joins of the job types' tables), then only the other jobs.
     """
     from ..models import TethysJob
 
@@ -78,7 +109,9 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
         length = data_table.get("page_length", 10) if paging else max(total, 1)
         pages, number = _page_info(total, length, number)
         start = (number - 1) * length
-        jobs = list(ordered.select_subclasses()[start:start + length])
+        wanted = list(ordered.values_list("pk", flat=True)[start:start + length])
+        return {"ids": wanted, "number": number, "pages": pages, "total": total,
+                "length": length, "jobs": _LazyJobs(wanted, known or {})}
     else:
         visible = set(base.values_list("pk", flat=True))
         order = [pk for pk in ids if pk in visible]

@@ -192,15 +192,14 @@ def _view_page(user, config, view, known):
     except (TypeError, ValueError):
         raise Refused(400, "Malformed request.") from None
     page = page_of(user, config, None, number, sort, view.get("dir") == "desc",
-                   str(view.get("q") or ""))
-    page_digest = digest(page)
-    if page_digest == view.get("digest"):
+                   str(view.get("q") or ""), known=known)
+    if digest(page) == view.get("digest"):
         return None
-    page["jobs"] = [known.get(job.pk, job) for job in page["jobs"]]
     return _page_answer(config, page)
 
 
 def _page_answer(config, page):
+    page["jobs"] = list(page["jobs"])
     builder = RowBuilder(config)
     graph.prefetch_nodes(page["jobs"])
     builder.prepare(page["jobs"])
