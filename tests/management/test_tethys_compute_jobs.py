@@ -250,3 +250,22 @@ def test_show_lists_workflow_nodes(run, make_job, condor_scheduler):
                              {"name": "b", "status": None, "parents": ["a"]}]
     out = run(CMD, "show", str(workflow.pk)).out
     assert "Nodes:\n  a: Running (parents: -)\n  b: - (parents: a)" in out
+
+
+def test_prune_keeps_the_jobs_whose_remote_work_cannot_be_stopped(
+        run, finished, monkeypatch, django_capture_on_commit_callbacks):
+    from tethys_compute.exceptions import EngineUnavailable
+
+    def stop(self):
+        if self.name == "old error":
+            raise EngineUnavailable("condor_rm failed: ERROR: Can't find address of local schedd")
+
+    monkeypatch.setattr(BasicJob, "_stop_remote_work", stop)
+    old_ok, old_err, recent, active = finished
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(CommandError, match=r'1 job\(s\) kept: Job \d+ \("old error"\) was '
+                                               r"not deleted: its remote work could not be stopped"):
+            run(CMD, "prune", "--older-than", "30", "--yes")
+    assert set(TethysJob.objects.values_list("name", flat=True)) == {
+        "old error", "recent complete", "old running"}
+    assert not Path(old_ok.workspace).exists() and Path(old_err.workspace).exists()

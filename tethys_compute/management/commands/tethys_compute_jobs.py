@@ -19,6 +19,7 @@ from ... import status as st
 from ...admin.job_filters import added_fields, job_type_q, job_types, status_q
 from ...admin.jobs import owner_name, workflow_nodes
 from ...admin.logs import resolve_logs, sections_as_dict
+from ...exceptions import RemoteWorkNotStopped
 from ...models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ._arguments import MAX_INT, no_nul_anywhere, seconds, text, whole_number
 from ._output import format_table, parse_when, to_json, when
@@ -344,12 +345,24 @@ class Command(BaseCommand):
             self.stdout.write(f"Dry run: {len(ids)} finished job(s) would be deleted{more}. "
                               "Run again with --yes to delete them and their directories.")
             return
-        deleted = 0
+        deleted, refused = 0, []
         for start in range(0, len(ids), PRUNE_BATCH):
             batch = ids[start:start + PRUNE_BATCH]
             # Base rows: every deletion goes through the core's delete receivers.
-            _, per_model = TethysJob.objects.filter(pk__in=batch).delete()
-            deleted += per_model.get(TethysJob._meta.label, 0)
+            try:
+                _, per_model = TethysJob.objects.filter(pk__in=batch).delete()
+                deleted += per_model.get(TethysJob._meta.label, 0)
+                continue
+            except RemoteWorkNotStopped:
+                pass  # the batch was rolled back: one by one, keeping the refused jobs
+            for pk in batch:
+                try:
+                    _, per_model = TethysJob.objects.filter(pk=pk).delete()
+                    deleted += per_model.get(TethysJob._meta.label, 0)
+                except RemoteWorkNotStopped as exc:
+                    refused.append(str(exc))
         self.stdout.write(self.style.SUCCESS(
             f"Deleted {deleted} finished job(s), their remote work stopped and their own "
             "directories removed."))
+        if refused:
+            raise CommandError(f"{len(refused)} job(s) kept: " + " ".join(refused))
