@@ -13,12 +13,16 @@ loses nothing.
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import receiver
+from django.utils import timezone
 
 from . import signals
+from . import status as st
+from .conf import get_config
 from .exceptions import RemoteWorkNotStopped
 from .models import TethysJob
 from .models.tethys_job import KEEP_REMOTE_WORK
@@ -34,6 +38,7 @@ def _stop_remote_work(sender, instance, **kwargs):
         job = TethysJob.objects.get_subclass(pk=instance.pk)
     keep = instance.pk in KEEP_REMOTE_WORK.get()
     if not keep:
+        _refuse_while_submitting(job)
         try:
             job._stop_remote_work()
         except Exception as exc:  # noqa: BLE001 - any failure refuses the deletion
@@ -46,6 +51,20 @@ def _stop_remote_work(sender, instance, **kwargs):
             ) from exc
     job._keep_remote_files = keep
     instance._deleted_job = job
+
+
+def _refuse_while_submitting(job):
+    """A job claimed by an execute() or resubmit() that has not submitted yet (Pending with
+    an ``execute_time``) is not deleted: the engine job being made would have no row. A
+    claim older than ``RESULTS_LEASE`` (its holder presumed dead) does not hold it."""
+    row = TethysJob._base_manager.filter(pk=job.pk).values_list("_status", "execute_time")
+    status, claimed = row.first() or (None, None)
+    lease = timedelta(seconds=get_config()["RESULTS_LEASE"])
+    if status == st.PENDING and claimed is not None and timezone.now() - claimed < lease:
+        raise RemoteWorkNotStopped(
+            f'Job {job.pk} ("{job.name}") was not deleted: it is being submitted. Delete it '
+            "again once it has been submitted."
+        )
 
 
 @receiver(post_delete, sender=TethysJob, dispatch_uid="tethys_compute.job_post_delete")
