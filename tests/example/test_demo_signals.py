@@ -16,7 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("TETHYS_TEST_DB") == "postgres",
+                       reason="the demo uses its own SQLite database: runs in the SQLite pass"),
+]
 
 
 def demo_processes(directory):
