@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -115,7 +116,7 @@ def release(owner: str, ids, *, clear_requests_before=None) -> int:
     return TethysJob.objects.filter(pk__in=ids, lease_owner=owner).update(**values)
 
 
-def renew(owner: str, ids, *, seconds: float | None = None) -> int:
+def renew(owner: str, ids: Iterable[int], *, seconds: float | None = None) -> int:
     """Extend ``owner``'s lease on jobs ``ids`` to ``seconds`` from now (default
     ``MONITOR_LEASE``); a lease since taken over is left alone. One ``UPDATE``.
 
@@ -142,7 +143,7 @@ class KeepAlive:
     :param seconds: lease length; default ``TETHYS_COMPUTE["MONITOR_LEASE"]``.
     """
 
-    def __init__(self, owner: str, ids, *, seconds: float | None = None):
+    def __init__(self, owner: str, ids: Iterable[int], *, seconds: float | None = None):
         self.owner = owner
         self.ids = list(ids)
         self.seconds = float(get_config()["MONITOR_LEASE"] if seconds is None else seconds)

@@ -25,7 +25,7 @@ import contextvars
 import copy
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -280,7 +280,8 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         self.extended_properties = self.merge_extended_properties(changed, removed)
         self._take_snapshot({"extended_properties"})
 
-    def merge_extended_properties(self, changed=None, removed=()):
+    def merge_extended_properties(self, changed: dict | None = None,
+                                  removed: Iterable[str] = ()) -> dict:
         """Set the keys ``changed`` (a dict) and remove the keys ``removed`` in the stored
         ``extended_properties`` of this job, keeping every other stored key, atomically
         (see :meth:`save`). This instance is not changed.
@@ -697,7 +698,8 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
     def _get_logs(self):
         return {}
 
-    def delete(self, *args, keep_remote_work=False, **kwargs):
+    def delete(self, *args: Any, keep_remote_work: bool = False,
+               **kwargs: Any) -> tuple[int, dict[str, int]]:
         """Delete the job: stop its remote work (``_stop_remote_work``), delete the row,
         then, once that committed, remove its files on a remote host and its own
         directory, and send ``job_deleted``. A queryset ``delete()`` does the same for
