@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
-from django.db.models import Q, TextField, Value
+from django.db.models import F, Lookup, Q, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
@@ -25,6 +27,25 @@ def _terminal_other_statuses(model):
     return sorted(names - set(st.BASE_CATEGORIES["TERMINAL_STATUSES"]))
 
 
+class LiteralIn(Lookup):
+    """``lhs IN ('A', 'B')`` with the values written into the SQL, as an index's condition
+    is. Only for the fixed status codes (three capital letters), never for user input."""
+
+    lookup_name = "tc_literal_in"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        for code in self.rhs:
+            if not _STATUS_CODE.fullmatch(code):
+                raise ValueError(f"LiteralIn takes status codes only, not {code!r}")
+        values = ", ".join(f"'{code}'" for code in self.rhs)
+        return f"{lhs} IN ({values})", params
+
+
+_STATUS_CODE = re.compile(r"[A-Z]{3}")
+
+
 class TethysJobQuerySet(InheritanceQuerySet):
     def _other_terminal_q(self):
         names = _terminal_other_statuses(self.model)
@@ -42,7 +63,12 @@ class TethysJobQuerySet(InheritanceQuerySet):
         """Jobs whose status can still change: Pending through Paused, and custom
         statuses not registered as terminal."""
         qs = self._with_other()
+        # The first term is the condition of the partial index tc_job_active, word for word
+        # and with literal values: SQLite uses a partial index only when a term of the WHERE
+        # clause is its condition (https://sqlite.org/partialindex.html, section 2), and
+        # values bound as parameters inside an IN list do not count as equal.
         return qs.filter(
+            LiteralIn(F("_status"), tuple(st.MAYBE_ACTIVE_STATUS_CODES)),
             Q(_status__in=st.NON_TERMINAL_STATUS_CODES)
             | (Q(_status=st.OTHER) & ~self._other_terminal_q())
         )

@@ -151,10 +151,13 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         ]
         indexes = [
             models.Index(fields=("label", "user"), name="tc_job_label_user"),
+            # A whole app's first page, by id or newest first, without sorting its rows.
+            models.Index(fields=("label", "id"), name="tc_job_label_id"),
+            models.Index(fields=("label", "creation_time"), name="tc_job_label_created"),
             models.Index(
                 fields=("_status",),
                 name="tc_job_active",
-                condition=Q(_status__in=st.NON_TERMINAL_STATUS_CODES + [st.OTHER]),
+                condition=Q(_status__in=st.MAYBE_ACTIVE_STATUS_CODES),
             ),
         ]
         constraints = [

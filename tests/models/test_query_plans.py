@@ -1,0 +1,74 @@
+"""The queries that must stay cheap at 1,000,000 jobs use an index (issue 17).
+
+Each test reads the database's own plan (SQLite ``EXPLAIN QUERY PLAN``, PostgreSQL
+``EXPLAIN``) and asserts the index's name is in it. PostgreSQL's planner prefers a
+sequential scan of a table this small whatever the indexes, so its plans are read with
+``enable_seqscan`` off: the index must still be *usable* for the query (a partial index
+whose condition the query does not imply never is).
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection, transaction
+
+from tests.conftest import is_postgres
+from tethys_compute.job_manager import JobManager
+from tethys_compute.models import BasicJob, TethysJob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@contextmanager
+def planner():
+    """A transaction in which PostgreSQL avoids sequential scans when it can."""
+    with transaction.atomic():
+        if is_postgres():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+        yield
+
+
+def plan(queryset):
+    with planner():
+        return queryset.explain()
+
+
+@pytest.fixture
+def jobs(user, other_user):
+    made = []
+    for i in range(30):
+        for label in ("app_a", "app_b"):
+            made.append(BasicJob.objects.create(
+                name=f"j{i}", user=user if i % 2 else other_user, label=label))
+    TethysJob.objects.filter(pk__in=[j.pk for j in made[::3]]).update(_status="RUN")
+    return made
+
+
+class App:
+    package = "app_a"
+
+
+def test_app_page_by_id_uses_label_id_index(jobs):
+    text = plan(JobManager(App()).list_jobs()[:25])
+    assert "tc_job_label_id" in text, text
+
+
+def test_app_page_newest_first_uses_label_creation_index(jobs):
+    text = plan(JobManager(App()).list_jobs(order_by="-creation_time")[:25])
+    assert "tc_job_label_created" in text, text
+
+
+def test_active_uses_partial_index(jobs):
+    text = plan(TethysJob.objects.active())
+    assert "tc_job_active" in text, text
+
+
+def test_active_keeps_its_meaning(jobs, user):
+    other_active = BasicJob.objects.create(name="o1", user=user, label="app_a",
+                                           extended_properties={"__other_status__": "Checking"})
+    TethysJob.objects.filter(pk=other_active.pk).update(_status="OTH")
+    expected = {j.pk for j in TethysJob.objects.all()
+                if j._status in ("PEN", "SUB", "RUN", "VAR", "PAS", "OTH")}
+    assert {j.pk for j in TethysJob.objects.active()} == expected
+    assert other_active.pk in expected
