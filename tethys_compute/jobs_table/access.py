@@ -99,11 +99,13 @@ def purge_anonymous_users(older_than=timedelta(days=7)) -> int:
     return deleted
 
 
-def table_jobs(user, config):
+def table_jobs(user, config, among=None):
     """The jobs ``user`` may see and act on through a table with ``config``, as a
     queryset (not yet of subclasses): of the table's apps, visible to ``user``, and, for
     a table built from a query, matching that query.
 
+    :param among: job ids (an iterable of int) to keep to, or ``None`` for all: the jobs
+        and their group memberships are then looked up by primary key (a poll's rows).
     :raises ValueError: if the table's query is malformed.
     """
     from ..models import TethysJob
@@ -111,5 +113,5 @@ def table_jobs(user, config):
 
     if user is None:
         return TethysJob.objects.none()
-    jobs = TethysJob.objects.filter(label__in=config.labels).visible_to(user)
+    jobs = TethysJob.objects.filter(label__in=config.labels).visible_to(user, among=among)
     return jobs if config.source is None else restrict(jobs, config.source)

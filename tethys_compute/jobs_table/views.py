@@ -150,8 +150,7 @@ def poll(request):
     view = body.get("view") if config.source is not None else None
     if view is not None and not isinstance(view, dict):
         return _error(400, "Malformed request.")
-    jobs = list(table_jobs(user, config).filter(pk__in=list(asked)).select_subclasses()) \
-        if asked else []
+    jobs = list(table_jobs(user, config, among=asked).select_subclasses()) if asked else []
     refreshed = {job.pk: job for job in refresh_due(jobs)}
     jobs = [refreshed.get(job.pk, job) for job in jobs]
     builder = RowBuilder(config, carried)

@@ -98,21 +98,27 @@ class TethysJobQuerySet(InheritanceQuerySet):
         """Jobs of one app (``label`` is the app's package name, as Tethys stores it)."""
         return self.filter(label=label)
 
-    def visible_to(self, user):
+    def visible_to(self, user, among=None):
         """Jobs ``user`` may see: their own and their groups' jobs, or every job for a
         holder of the ``tethys_compute.jobs_table_actions`` permission. Anonymous and
-        inactive users see none."""
+        inactive users see none.
+
+        :param among: job ids (an iterable of int) to keep to, or ``None`` for all. With a
+            few ids (a table's poll), every job is looked up by its primary key, and so is
+            its group membership, instead of reading all the jobs the groups share.
+        """
         if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
+        jobs = self.all() if among is None else self.filter(pk__in=list(among))
         if user.has_perm(JOBS_TABLE_PERMISSION):
-            return self.all()
+            return jobs
         group_ids = list(user.groups.values_list("pk", flat=True))
         if not group_ids:
-            return self.filter(user=user)
-        return self.filter(
-            Q(user=user) | Q(pk__in=self.model.groups.through.objects.filter(
-                group_id__in=group_ids).values("tethysjob_id"))
-        )
+            return jobs.filter(user=user)
+        shared = self.model.groups.through.objects.filter(group_id__in=group_ids)
+        if among is not None:
+            shared = shared.filter(tethysjob_id__in=list(among))
+        return jobs.filter(Q(user=user) | Q(pk__in=shared.values("tethysjob_id")))
 
 
 TethysJobManager = InheritanceManager.from_queryset(TethysJobQuerySet)
