@@ -112,16 +112,21 @@ def test_held_by_htcondor_is_its_own_state_refreshed_until_released(user):
     assert read_logs(job)["output"] == "the data\n"
 
 
-def test_pause_really_holds_and_resume_releases(user):
-    job = condor_job(user, arguments="p 0.8")
+def test_pause_really_holds_and_resume_releases(user, tmp_path):
+    # The job runs until the test opens its gate, so it is still running when paused
+    # however slowly its status is read (a 0.8 s job was missed under load).
+    gate = tmp_path / "gate"
+    job = condor_job(user, script=f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n"
+                                   "echo done\n")
     job.execute()
     wait_status(job, "Running")
     job.pause()
     assert job.cached_status == "Paused" and job.status_message.startswith("Held by request")
+    gate.touch()  # a job still running would end now
     time.sleep(1.0)
-    assert job.status == "Paused"  # longer than the job's run: it really was stopped
+    assert job.status == "Paused"  # it really was stopped
     job.resume()
-    assert job.cached_status in ("Submitted", "Running")
+    assert job.cached_status in ("Submitted", "Running", "Complete")  # the gate is open
     wait_status(job, "Complete")
     log = read_logs(job)["log"]
     assert log.count("Job executing") == 2 and "Job was held." in log and "Job was released." in log
