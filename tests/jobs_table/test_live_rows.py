@@ -250,3 +250,28 @@ def test_forged_or_altered_configuration_is_refused(alice_client, make_job):
         answer = poll(alice_client, {**context, "config_token": bad})
         assert answer.status_code == 400
         assert rows_page(alice_client, {**context, "config_token": bad}).status_code == 400
+
+
+def test_with_the_rows_shown_only_the_new_rows_are_sent_with_the_order(alice_client, make_job):
+    jobs = [make_job(name) for name in ("bravo", "delta", "echo")]
+    table = JobsTable(jobs=manager().list_jobs(), column_fields=["name"], **PAGED)
+    context = table.get_context()
+    shown = [str(job.pk) for job in jobs]
+    BasicJob.objects.get(pk=jobs[1].pk).delete()
+    new = make_job("alpha")
+    with CaptureQueriesContext(connection) as queries:
+        answer = poll(alice_client, context, shown=shown).json()["page"]
+    assert answer["order"] == [jobs[0].pk, jobs[2].pk, new.pk]
+    assert names(answer["html"]) == ["alpha"] and answer["total"] == 3
+    # The rows it holds are not loaded again: the only job loaded is the new one.
+    loads = [q["sql"] for q in queries if "basicjob" in q["sql"].lower()]
+    assert len(loads) == 1, loads
+    gone = poll(alice_client, {**context, "digest": answer["digest"]},
+                shown=[str(pk) for pk in answer["order"]])
+    assert "page" not in gone.json()
+    BasicJob.objects.all().delete()
+    empty = poll(alice_client, {**context, "digest": answer["digest"]},
+                 shown=[str(pk) for pk in answer["order"]]).json()["page"]
+    assert empty["order"] == [] and empty["html"] == "" and empty["total"] == 0
+    bad = poll(alice_client, context, shown=["x"])
+    assert bad.status_code == 400

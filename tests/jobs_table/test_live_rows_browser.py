@@ -54,11 +54,16 @@ def test_a_job_created_in_another_tab_appears_and_a_deleted_one_goes(open_page, 
     other_tab = page.context.new_page()
     other_tab.goto(page.url)
     seen = watch(page)
+    page.evaluate("() => { document.querySelector('tr.job-row').__held = true; }")
     make_job("someone else's", owner=other_user)  # never shown
     created_at = time.monotonic()
     create_in_other_tab(other_tab, "echo")
     expect(names).to_have_text(["bravo", "delta", "echo"])
     appeared_within_one_interval(seen, created_at, time.monotonic())
+    # The rows it held are kept (not re-rendered): only the new one was sent.
+    assert page.evaluate("() => document.querySelector('tr.job-row').__held") is True
+    bodies = [json.loads(body) for _, url, body in seen if "/jobs-table/poll/" in url]
+    assert all(len(body["view"]["shown"]) in (2, 3) for body in bodies), bodies
 
     created_at = time.monotonic()
     BasicJob.objects.get(pk=gone.pk).delete()

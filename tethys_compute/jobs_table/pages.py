@@ -31,6 +31,19 @@ def first_page(jobs: list, length: int) -> dict:
             "length": length}
 
 
+def load_jobs(ids: list[int], known: dict) -> list:
+    """The jobs of ``ids`` in that order, as their own classes: those in ``known`` (by
+    id) as they are, the others in one query; ids of jobs gone meanwhile are skipped."""
+    from ..models import TethysJob
+
+    missing = [pk for pk in ids if pk not in known]
+    found = dict(known)
+    if missing:
+        found.update((job.pk, job) for job in
+                     TethysJob.objects.filter(pk__in=missing).select_subclasses())
+    return [found[pk] for pk in ids if pk in found]
+
+
 class _LazyJobs:
     """The jobs of a page's ids, loaded (one query, as their own classes) when first
     used; a poll that finds the page unchanged never loads them."""
@@ -40,14 +53,7 @@ class _LazyJobs:
 
     def _load(self):
         if self.loaded is None:
-            from ..models import TethysJob
-
-            missing = [pk for pk in self.ids if pk not in self.known]
-            found = dict(self.known)
-            if missing:
-                found.update((job.pk, job) for job in
-                             TethysJob.objects.filter(pk__in=missing).select_subclasses())
-            self.loaded = [found[pk] for pk in self.ids if pk in found]
+            self.loaded = load_jobs(self.ids, self.known)
         return self.loaded
 
     def __iter__(self):

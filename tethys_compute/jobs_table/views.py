@@ -30,7 +30,7 @@ from . import logs as log_tools
 from .access import anonymous_allowed, get_jobs_user, table_jobs
 from .actions import BUILTIN_ACTIONS, perform_builtin
 from .custom import ActionUnavailable
-from .pages import digest, page_of
+from .pages import digest, load_jobs, page_of
 from .refresh import refresh_due
 from .rows import RowBuilder, fingerprint, is_active
 from .tokens import BadTableToken, TableConfig, load_ids
@@ -190,20 +190,33 @@ def _view_page(user, config, view, known):
         sort = int(sort) if sort not in (None, "") else None
     except (TypeError, ValueError):
         raise Refused(400, "Malformed request.") from None
+    shown = view.get("shown")
+    if shown is not None:
+        try:
+            shown = {int(str(pk)) for pk in list(shown)}
+        except (TypeError, ValueError):
+            raise Refused(400, "Malformed request.") from None
+        if len(shown) > int(get_config()["JOBS_TABLE_POLL_MAX_ROWS"]):
+            shown = None  # then the whole page is sent
     page = page_of(user, config, None, number, sort, view.get("dir") == "desc",
                    str(view.get("q") or ""), known=known)
     if digest(page) == view.get("digest"):
         return None
-    return _page_answer(config, page)
+    if shown is None:
+        return _page_answer(config, page)
+    # The browser keeps the rows it holds: only the others are rendered, with the order.
+    page["jobs"] = load_jobs([pk for pk in page["ids"] if pk not in shown], known)
+    return {**_page_answer(config, page, partial=True), "order": page["ids"]}
 
 
-def _page_answer(config, page):
+def _page_answer(config, page, partial=False):
     page["jobs"] = list(page["jobs"])
     builder = RowBuilder(config)
     graph.prefetch_nodes(page["jobs"])
     builder.prepare(page["jobs"])
+    rows = [builder.row(job) for job in page["jobs"]]
     return {
-        "html": builder.render([builder.row(job) for job in page["jobs"]]),
+        "html": builder.render(rows) if rows or not partial else "",
         "pager": render_to_string("tethys_compute/jobs_table/pager.html", {"page": page}),
         "page": page["number"],
         "pages": page["pages"],

@@ -264,6 +264,9 @@
     if (this.live) {
       body.view = {page: this.view.page, sort: this.view.sort, dir: this.view.dir,
                    q: this.view.q, digest: this.digest};
+      var shown = [];
+      this.tbody.querySelectorAll("tr.job-row").forEach(function (tr) { shown.push(tr.dataset.jobId); });
+      if (shown.length <= 1000) { body.view.shown = shown; }  // else the whole page comes back
     }
     this.inflight = true;
     this.polls++;
@@ -272,8 +275,12 @@
         self.failures = 0;
         if (payload.page) {
           // Another page was asked for meanwhile: its own answer wins.
-          if (seq === self.viewSeq) { self.showPage(payload.page); }
-          return;
+          if (seq !== self.viewSeq) { return; }
+          if (!payload.page.order) {
+            self.showPage(payload.page);
+            return;
+          }
+          self.reorderPage(payload.page);
         }
         Object.keys(payload.rows).forEach(function (id) {
           self.replaceRow(id, payload.rows[id].html);
@@ -380,15 +387,19 @@
     if (detail) { detail.remove(); }
     if (row) { row.remove(); }
     if (!this.tbody.querySelector("tr.job-row")) {
-      var empty = document.createElement("tr");
-      empty.className = "tc-no-jobs";
-      var cell = document.createElement("td");
-      cell.colSpan = this.root.querySelectorAll("thead th").length;
-      cell.className = "text-center text-body-secondary";
-      cell.textContent = "No Jobs";
-      empty.appendChild(cell);
-      this.tbody.appendChild(empty);
+      this.tbody.appendChild(this.noJobsRow());
     }
+  };
+
+  JobsTable.prototype.noJobsRow = function () {
+    var empty = document.createElement("tr");
+    empty.className = "tc-no-jobs";
+    var cell = document.createElement("td");
+    cell.colSpan = this.root.querySelectorAll("thead th").length;
+    cell.className = "text-center text-body-secondary";
+    cell.textContent = "No Jobs";
+    empty.appendChild(cell);
+    return empty;
   };
 
   JobsTable.prototype.markGone = function (id) {
@@ -728,10 +739,38 @@
   };
 
   /* --- pages, sorting, search --------------------------------------------------------- */
-  JobsTable.prototype.showPage = function (payload) {
-    var open = this.tbody.querySelector("details.tc-actions[open]");
-    var openId = open ? open.closest("tr.job-row").dataset.jobId : null;
-    this.tbody.replaceChildren.apply(this.tbody, parseRows(payload.html));
+  JobsTable.prototype.reorderPage = function (payload) {
+    // The rows in payload.order: those held kept as they are (open menus, counters), the
+    // others from payload.html.
+    var self = this;
+    var fresh = {};
+    parseRows(payload.html).forEach(function (element) {
+      var id = element.dataset.jobId || element.dataset.detailFor;
+      if (id) { (fresh[id] = fresh[id] || []).push(element); }
+    });
+    var nodes = [];
+    var added = [];
+    payload.order.forEach(function (id) {
+      id = String(id);
+      var parts = fresh[id];
+      if (parts) {
+        added.push.apply(added, parts);
+      } else {
+        var row = self.findRow(id);
+        parts = row ? [row] : [];
+        var detail = row && self.findDetail(id);
+        if (detail) { parts.push(detail); }
+      }
+      nodes.push.apply(nodes, parts);
+    });
+    this.tbody.replaceChildren.apply(this.tbody, nodes);
+    if (!nodes.length) { this.tbody.appendChild(this.noJobsRow()); }
+    this.setPager(payload);
+    added.forEach(function (element) { self.decorate(element); });
+    this.ensureTicking();
+  };
+
+  JobsTable.prototype.setPager = function (payload) {
     var pager = this.root.querySelector(".tc-pager");
     if (pager) {
       pager.replaceChildren.apply(pager, Array.prototype.slice.call(
@@ -739,6 +778,13 @@
     }
     this.view.page = payload.page;
     if (payload.digest) { this.digest = payload.digest; }
+  };
+
+  JobsTable.prototype.showPage = function (payload) {
+    var open = this.tbody.querySelector("details.tc-actions[open]");
+    var openId = open ? open.closest("tr.job-row").dataset.jobId : null;
+    this.tbody.replaceChildren.apply(this.tbody, parseRows(payload.html));
+    this.setPager(payload);
     this.decorate(this.tbody);
     var row = openId && this.findRow(openId);
     var menu = row && row.querySelector("details.tc-actions");
