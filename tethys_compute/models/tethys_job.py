@@ -154,6 +154,8 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
             # A whole app's first page, by id or newest first, without sorting its rows.
             models.Index(fields=("label", "id"), name="tc_job_label_id"),
             models.Index(fields=("label", "creation_time"), name="tc_job_label_created"),
+            # The admin's date drill-down reads the oldest and newest job from it.
+            models.Index(fields=("creation_time",), name="tc_job_created"),
             models.Index(
                 fields=("_status",),
                 name="tc_job_active",
