@@ -275,3 +275,18 @@ def test_with_the_rows_shown_only_the_new_rows_are_sent_with_the_order(alice_cli
     assert empty["order"] == [] and empty["html"] == "" and empty["total"] == 0
     bad = poll(alice_client, context, shown=["x"])
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("bad_view", [
+    "page 1", [1], {"page": "x"}, {"sort": "name"}, {"page": 10**30, "sort": -5},
+    {"sort": 10**30, "dir": None, "q": ["x"]}, {"shown": 5}, {"shown": [None]},
+    {"shown": "12"}, {"digest": {"a": 1}, "q": "\x00"},
+])
+def test_a_malformed_view_is_a_clear_400_or_ignored_never_a_500(alice_client, make_job, bad_view):
+    make_job("one")
+    context = JobsTable(jobs=manager().list_jobs(), column_fields=["name"], **PAGED).get_context()
+    body = {"config": context["config_token"], "rows": {}, "view": bad_view}
+    answer = alice_client.post(reverse("jobs_table_poll"), data=json.dumps(body),
+                               content_type="application/json")
+    assert answer.status_code in (200, 400), answer.content[:300]
+    assert answer.json()["success"] is (answer.status_code == 200)
