@@ -14,6 +14,8 @@
 * ``tethys_compute.E008``: an HTCondor setting has a value it does not take
   (``CONDOR_LOCAL_TRANSPORT``, ``CONDOR_SSH_HOST_KEY_POLICY``), or
   ``CONDOR_SSH_KNOWN_HOSTS`` names a file that does not exist.
+* ``tethys_compute.W009``: the jobs' SQLite database runs the rollback journal instead of
+  the write-ahead log (database check; the monitor also reports it when it starts).
 
 Database checks read the scheduler settings table, so, as Django does with its own
 database checks, they run only for the databases a command names: ``manage.py migrate``
@@ -239,3 +241,46 @@ def check_scheduler_settings(app_configs=None, databases=None, **kwargs):
                     )
                 )
     return messages
+
+
+#: SQLite's rollback-journal modes (https://sqlite.org/pragma.html#pragma_journal_mode).
+ROLLBACK_JOURNAL_MODES = ("delete", "truncate", "persist")
+
+
+def journal_warning(connection):
+    """W009 for ``connection`` (a Django database connection) when it is SQLite running a
+    rollback journal, else ``None``. Reads ``PRAGMA journal_mode`` (the connection's
+    ``init_command`` has run by then)."""
+    if connection.vendor != "sqlite":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        mode = str(cursor.fetchone()[0]).lower()
+    if mode not in ROLLBACK_JOURNAL_MODES:
+        return None
+    return Warning(
+        f'The SQLite database "{connection.alias}" runs the rollback journal '
+        f'(journal_mode={mode}): the monitor\'s writes block the web server\'s reads, '
+        "and every commit costs several disk flushes.",
+        hint='Add "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" '
+        "to its OPTIONS (see the deployment docs).",
+        obj=connection.alias,
+        id="tethys_compute.W009",
+    )
+
+
+def jobs_database_alias():
+    """The alias of the database that jobs are written to."""
+    from .models import TethysJob
+
+    return router.db_for_write(TethysJob)
+
+
+@register(Tags.database)
+def check_sqlite_journal(app_configs=None, databases=None, **kwargs):
+    """W009: the jobs' SQLite database runs a rollback journal (see ``journal_warning``)."""
+    alias = jobs_database_alias()
+    if not databases or alias not in databases:
+        return []
+    message = journal_warning(connections[alias])
+    return [message] if message is not None else []

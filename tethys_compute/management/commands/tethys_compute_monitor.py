@@ -49,13 +49,26 @@ class Command(BaseCommand):
         stop the monitor before its first cycle (Django 6.1's model checks connect to
         every database): the cycles report it, and a long-running monitor waits for it."""
         try:
-            return super().check(*args, **kwargs)
+            result = super().check(*args, **kwargs)
+            self._warn_rollback_journal()
+            return result
         except DatabaseError as exc:
             self.stderr.write(
                 f"tethys_compute monitor: system checks skipped, the database cannot be "
                 f"used: {exc}"
             )
             return None
+
+    def _warn_rollback_journal(self):
+        """Report ``tethys_compute.W009`` (SQLite without WAL), which a plain ``check``
+        does not run (it reads the database)."""
+        from django.db import connections
+
+        from ...checks import jobs_database_alias, journal_warning
+
+        message = journal_warning(connections[jobs_database_alias()])
+        if message is not None:
+            self.stderr.write(f"tethys_compute monitor: {message} HINT: {message.hint}")
 
     def handle(self, *args, once=False, interval=None, label=None, **options):
         if interval is None:
