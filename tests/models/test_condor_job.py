@@ -70,12 +70,17 @@ def test_killed_by_a_signal_is_error(user):
     assert "was killed by signal 9" in job.status_message
 
 
-def test_multi_proc_clusters_are_various_then_various_complete(user):
-    script = "#!/bin/sh\nif [ \"$1\" = 1 ]; then sleep 2; exit 2; fi\nsleep 0.1\n"
+def test_multi_proc_clusters_are_various_then_various_complete(user, tmp_path):
+    # Proc 1 runs until the test opens its gate (a 2 s proc ended unseen on a loaded machine).
+    gate = tmp_path / "gate"
+    script = (f"#!/bin/sh\nif [ \"$1\" = 1 ]; then while [ ! -e {gate} ]; do sleep 0.05; done;"
+              " exit 2; fi\nsleep 0.1\n")
     job = condor_job(user, arguments="$(Process)", num_jobs=3, script=script)
     job.execute(queue=3)
     assert job.num_jobs == 3
-    seen = wait_status(job, "Various-Complete")
+    seen = wait_status(job, "Various")
+    gate.touch()
+    seen += wait_status(job, "Various-Complete")
     assert "Various" in seen
     assert job.status_message == f"2 of 3 procs succeeded; {job.cluster_id}.1 exited with code 2."
     assert job.completion_time is not None  # results processed: Various-Complete is terminal
@@ -113,21 +118,28 @@ def test_held_by_htcondor_is_its_own_state_refreshed_until_released(user):
 
 
 def test_pause_really_holds_and_resume_releases(user, tmp_path):
-    # The job runs until the test opens its gate, so it is still running when paused
-    # however slowly its status is read (a 0.8 s job was missed under load).
-    gate = tmp_path / "gate"
-    job = condor_job(user, script=f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n"
-                                   "echo done\n")
+    # The job runs until the test opens its gate, then leaves a mark: a 0.8 s job ended
+    # before it was paused on a loaded machine.
+    gate, passed = tmp_path / "gate", tmp_path / "passed"
+    script = f"#!/bin/sh\nwhile [ ! -e {gate} ]; do sleep 0.05; done\ntouch {passed}\n"
+    job = condor_job(user, arguments="p", script=script)
     job.execute()
     wait_status(job, "Running")
     job.pause()
     assert job.cached_status == "Paused" and job.status_message.startswith("Held by request")
-    gate.touch()  # a job still running would end now
+    deadline = time.time() + 60  # the schedd stops the job, then logs the hold
+    while "Job was held." not in read_logs(job)["log"] and time.time() < deadline:
+        time.sleep(0.05)
+    gate.touch()
     time.sleep(1.0)
-    assert job.status == "Paused"  # it really was stopped
+    assert job.status == "Paused"
+    assert not passed.exists()  # the gate was open while held: it really was stopped
+    gate.unlink()  # closed again, so the released job cannot end before it is looked at
     job.resume()
-    assert job.cached_status in ("Submitted", "Running", "Complete")  # the gate is open
+    assert job.cached_status in ("Submitted", "Running")
+    gate.touch()
     wait_status(job, "Complete")
+    assert passed.exists()
     log = read_logs(job)["log"]
     assert log.count("Job executing") == 2 and "Job was held." in log and "Job was released." in log
     with pytest.raises(JobStateError, match="no longer in HTCondor's queue"):
