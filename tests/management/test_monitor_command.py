@@ -124,21 +124,31 @@ def test_sigterm_stops_the_monitor_cleanly_mid_cycle(live_project):
 def test_monitor_wakes_up_early_for_a_due_refresh_request(live_project):
     project = live_project(UPDATE_STATUS_INTERVAL=3600)
     engine = FakeEngine(project.engine_dir)
+    # The monitor process must start and run its first cycle before the request is due: on
+    # a loaded machine that took up to 11 s (over 20 s here), so a run whose first cycle came too late is
+    # repeated with a new job and a longer delay (every assertion holds for the run that counts).
+    for delay in (20, 60, 180):
+        if _wakes_up_early(project, engine, delay):
+            return
+    raise AssertionError("the monitor's first cycle always ran after the request was due")
+
+
+def _wakes_up_early(project, engine, delay):
     (job,) = project.ops("create", count=1, age=1)
     engine.set_state("alpha", job["key"], "running")
-    # 20 s: the monitor's first cycle must run before the request is due, and a monitor
-    # took up to 11 s to start on a loaded machine (8 s was missed).
-    project.ops("request", ids=[job["id"]], delay=20)
-    started = time.monotonic()
-    process = project.spawn("monitor", "tethys_compute_monitor", "--interval", "120")
+    project.ops("request", ids=[job["id"]], delay=delay)
+    process = project.spawn(f"monitor-{delay}", "tethys_compute_monitor", "--interval", "3600")
     wait_for(lambda: project.ops("show", ids=[job["id"]])[str(job["id"])]["status"] == "RUN",
-             timeout=60, what="the delayed refresh")
-    assert time.monotonic() - started < 60  # far sooner than the 120 s interval
+             timeout=delay + 120, what="the delayed refresh")  # far sooner than 3600 s
     assert project.stop(process, signal.SIGTERM) == 0
     out, _ = project.output(process)
     cycles = [line for line in out.splitlines() if "checked" in line]
-    assert "checked 0 jobs" in cycles[0], "the first cycle ran after the request was due"
+    if "checked 0 jobs" not in cycles[0]:  # the first cycle ran after the request was due
+        assert "checked 1 jobs, changed 1" in cycles[0]
+        project.ops("delete", ids=[job["id"]])
+        return False
     assert "checked 1 jobs, changed 1" in cycles[1]  # the early wake-up
+    return True
 
 
 @pytest_slow

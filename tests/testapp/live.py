@@ -93,7 +93,7 @@ class LiveProject:
         port = free_port()
         process = self.spawn(name, "runserver", f"127.0.0.1:{port}", "--noreload")
         server = Server(process, f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded machine starts Django slowly
         while True:
             assert process.poll() is None, self.output(process)
             try:

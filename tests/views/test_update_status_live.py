@@ -104,26 +104,42 @@ def test_delay_survives_a_restart_of_the_server_process(live_project):
     # make the monitor ask the engine before then.
     project = live_project(UPDATE_STATUS_INTERVAL=3600)
     engine = FakeEngine(project.engine_dir)
+    # Two server processes and a monitor process start before the delay is due: on a loaded
+    # machine that took over 20 s, so a run that was too slow is repeated with a new job and
+    # a longer delay (every assertion still holds for the run that counts).
+    for delay in (20, 60, 180):
+        if _delay_survives_a_restart(project, engine, delay):
+            return
+    raise AssertionError("the machine was too slow for this test even with a 180 s delay")
+
+
+def _delay_survives_a_restart(project, engine, delay):
+    """One run of the scenario; False when the machine was too slow to see the delay
+    before it was due (the job is then deleted)."""
+    engine.clear_journal()
     (job,) = project.ops("create", count=1, age=1)
     engine.set_state("alpha", job["key"], "done")
-    server = project.start_server("server-1")
+    server = project.start_server(f"server-1-{delay}")
     url = f"/update-job-status/{job['id']}/"
 
     assert server.request("GET", url) == (200, {"success": True, "refresh": "skipped"})
-    status, body = server.request("GET", url + "?delay=20")
+    status, body = server.request("GET", url + f"?delay={delay}")
     assert (status, body["success"]) == (200, "scheduled")
     refresh_at = body["refresh_at"]
 
     project.stop(server.process)  # SIGKILL: nothing in the process survives
-    server = project.start_server("server-2")
-    status, body = server.request("GET", url + "?delay=600")  # merges into the earlier one
+    server = project.start_server(f"server-2-{delay}")
+    status, body = server.request("GET", url + f"?delay={delay * 30}")  # merges into the earlier one
     assert body["refresh_at"] == refresh_at
     assert show(project, job)["refresh_requested_at"] == refresh_at
 
     early = project.manage("tethys_compute_monitor", "--once")
     assert early.returncode == 0, early.stderr
     wait = (datetime.fromisoformat(refresh_at) - datetime.now().astimezone()).total_seconds()
-    assert wait > 0, "the machine is too slow for this test's 20 s delay"
+    if wait <= 0:  # the early monitor may have run after it was due: not a check of it
+        project.stop(server.process)
+        project.ops("delete", ids=[job["id"]])
+        return False
     assert show(project, job)["status"] == "SUB"  # not due yet, and rate-limited
     assert engine.queries() == []
 
@@ -138,6 +154,7 @@ def test_delay_survives_a_restart_of_the_server_process(live_project):
     assert datetime.fromisoformat(stored["last_status_update"]) >= (
         datetime.fromisoformat(refresh_at) - timedelta(seconds=0.01))
     assert json.loads(json.dumps(stored))  # the row reads back cleanly
+    return True
 
 
 def documented_snippets():
