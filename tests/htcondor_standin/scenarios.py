@@ -106,8 +106,11 @@ def condor_workflow(user, name, nodes, scheduler=None, max_jobs=None, scripts=No
     return workflow
 
 
-def wait_status(job, statuses, timeout=40, refresh=None):
-    """Refresh ``job`` until its status is one of ``statuses`` (display names)."""
+def wait_status(job, statuses, timeout=120, refresh=None):
+    """Refresh ``job`` until its status is one of ``statuses`` (display names).
+
+    The deadline is generous: on a loaded machine each refresh runs condor_q in a new process.
+    """
     statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
     seen = []
     deadline = time.time() + timeout
