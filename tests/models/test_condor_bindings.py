@@ -25,8 +25,12 @@ def _bindings(settings, standin, monkeypatch):
     bindings.CALLS.clear()
 
 
-def test_job_through_the_bindings(user, standin):
-    job = condor_job(user, "bound job", arguments="b 0.3")
+def test_job_through_the_bindings(user, standin, tmp_path):
+    # The job runs until the test opens its gate: a 0.3 s job ended before it was paused
+    # on a loaded machine.
+    gate = tmp_path / "gate"
+    script = f"#!/bin/sh\necho \"out $1\"\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n"
+    job = condor_job(user, "bound job", arguments="b", script=script)
     job.execute()
     assert job.cluster_id == 1
     assert [name for name, _ in bindings.CALLS] == ["submit"]
@@ -34,6 +38,7 @@ def test_job_through_the_bindings(user, standin):
     job.pause()
     assert job.cached_status == "Paused"
     job.resume()
+    gate.touch()
     wait_status(job, "Complete")
     assert read_logs(job)["output"].startswith("out b ")
     assert standin.calls() == []  # no command-line tool was run

@@ -29,6 +29,15 @@ def _remote(settings, ssh_server):
     ssh.close_all()
 
 
+#: The stand-in's job script, except that the job ends once a file ``gate`` is in its directory.
+GATED_JOB_SCRIPT = """#!/bin/sh
+echo "out $1 $(pwd)"
+echo "err $1" >&2
+echo "result $1" > result_$1.txt
+while [ ! -e gate ]; do sleep 0.05; done
+"""
+
+
 def remote_listing(server):
     return server.run_as_user("ls").stdout.split()
 
@@ -36,13 +45,20 @@ def remote_listing(server):
 @pytest.mark.parametrize("login", ["password", "rsa", "ed25519_pass"])
 def test_remote_job_runs_and_its_outputs_come_back(user, ssh_server, login):
     scheduler = remote_scheduler(ssh_server, login)
-    job = condor_job(user, "remote job", scheduler=scheduler, arguments="far 0.6")
+    # The job runs until the test opens a gate in its directory on the submit host, so its
+    # logs are read while it runs however slowly (a 0.6 s job ended unseen under load).
+    job = condor_job(user, "remote job", scheduler=scheduler, arguments="far",
+                     script=GATED_JOB_SCRIPT)
     job.execute()
     assert job.cluster_id and len(job.remote_id) == 32
     assert job.remote_id in remote_listing(ssh_server)
     wait_status(job, "Running")
+    deadline = time.time() + 60  # its first line may not be written yet
+    while not read_logs(job)["output"] and time.time() < deadline:
+        time.sleep(0.05)
     running = read_logs(job)  # read from the submit host while it runs
     assert running["output"].startswith("out far ") and job.remote_id in running["output"]
+    ssh_server.run_as_user("touch", os.path.join(running["output"].split(" ", 2)[2].rstrip("\n"), "gate"))
     wait_status(job, "Complete")
     assert job.completion_time is not None
     result = os.path.join(job.initial_dir, "result_far.txt")
