@@ -29,7 +29,7 @@ def test_job_through_the_bindings(user, standin, tmp_path):
     # The job runs until the test opens its gate: a 0.3 s job ended before it was paused
     # on a loaded machine.
     gate = tmp_path / "gate"
-    script = f"#!/bin/sh\necho \"out $1\"\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n"
+    script = f"#!/bin/sh\necho \"out $1 $(pwd)\"\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n"
     job = condor_job(user, "bound job", arguments="b", script=script)
     job.execute()
     assert job.cluster_id == 1
