@@ -57,10 +57,18 @@ def test_resource_workflow_runs_in_the_chosen_workspace(user, local_pool):
     assert workflow.scheduler == local_pool
     # The default user workspace exists too, as in Tethys (a side effect of create_job).
     assert user_workspace("atcore_app", user.get_username()).is_dir()
+    # The nodes wait on a gate until the test has seen the workflow under way (on a loaded
+    # machine the whole DAG had ended before its first status read).
+    gate = os.path.join(workspace, "gate")
+    with open(os.path.join(workspace, "node.sh"), "w") as handle:
+        handle.write(aquaveo.NODE_SCRIPT.replace(
+            "#!/bin/sh\n", f"#!/bin/sh\nwhile [ ! -e '{gate}' ]; do sleep 0.05; done\n", 1))
     workflow.execute()
-    seen = wait_status(workflow, ("Complete", "Error"))
+    seen = wait_status(workflow, ("Submitted", "Running", "Various"))  # display names, as C8 compares
+    open(gate, "w").close()
+    seen += wait_status(workflow, ("Complete", "Error"))
     assert workflow.cached_status == "Complete", (seen, workflow.status_message)
-    assert {"Submitted", "Running", "Various"} & set(seen)  # display names, as C8 compares
+    assert {"Submitted", "Running", "Various"} & set(seen)
     assert TethysJob.objects.get(pk=workflow.pk)._status == "COM"
     assert os.path.exists(os.path.join(workspace, "prepare_inputs", "args_prepare.txt"))
     with open(os.path.join(workspace, "run_model", "args_run.txt")) as handle:
