@@ -95,3 +95,22 @@ def test_query_count_does_not_grow_and_bounds_read_the_index(admin_client, user)
             cursor.execute("EXPLAIN QUERY PLAN " + sql)
             plan = " ".join(row[-1] for row in cursor.fetchall())
             assert "tc_job_created" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("query", ["", "?creation_time__year=2025"])
+def test_page_rows_read_the_creation_index_without_sorting(admin_client, user, query):
+    """Ordered newest first, a page (all jobs, or a year of the drill-down) reads
+    ``tc_job_created`` backwards; ordered by id, a year's page sorted all its rows."""
+    jobs_on(user, utc(2024, 1, 1), utc(2025, 3, 1), utc(2025, 4, 1))
+    response, sql = page(admin_client, query)
+    assert [j.name for j in response.context["cl"].result_list][:2] == ["j2", "j1"]
+    if is_postgres():
+        return
+    rows = [s for s in sql if s.startswith('SELECT "tethys_compute_tethysjob"."id"')
+            and "ORDER BY" in s]
+    assert len(rows) == 1, sql
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + rows[0])
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert any("tc_job_created" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
