@@ -94,3 +94,31 @@ def test_create_job_refuses_a_name_longer_than_its_field(user):
     with pytest.raises(ValidationError, match="description"):
         job.save()
     assert not TethysJob.objects.filter(name="fine").exists()
+
+
+DEEP = "[" * 100_000  # json.loads raises RecursionError, not ValueError, on this
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(client, user, job, token):
+    """Seen by a new user's trial: a body nested 100,000 deep cost a RecursionError (500)
+    before the token was even checked."""
+    response = Client().post(f"/report-job-status/{job.pk}/", DEEP,
+                             content_type="application/json")
+    _json_error(response, 400)
+    response = Client().post(f"/report-job-status/{job.pk}/", {
+        "token": job.status_report_token, "status": "RUN", "node_statuses": DEEP})
+    assert response.status_code in (200, 400), response.content[:300]
+    assert response.json()["success"] is (response.status_code == 200)
+    client.force_login(user)
+    response = client.post(reverse("jobs_table_poll"), DEEP, content_type="application/json")
+    _json_error(response, 400)
+    for name in ("jobs_table_log_content", "jobs_table_log_download"):
+        response = client.get(reverse(name), {"config": token, "job_id": job.pk, "path": DEEP})
+        assert response.status_code in (400, 404) and response.json()["success"] is False
+
+
+def test_a_progress_too_large_for_a_float_is_a_400(job):
+    response = Client().post(f"/report-job-status/{job.pk}/", json.dumps({
+        "token": job.status_report_token, "status": "RUN", "progress": 10**400}),
+        content_type="application/json")
+    _json_error(response, 400)

@@ -139,7 +139,7 @@ def poll(request):
         asked = {int(key): str(value) for key, value in dict(body.get("rows") or {}).items()}
         carried = {int(key): str(value) for key, value in dict(body.get("acts") or {}).items()
                    if int(key) in asked}
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError):
         return _error(400, "Malformed request.")
     if any(not 1 <= key <= MAX_JOB_ID for key in asked):
         return _error(400, f"Malformed request: row ids are from 1 to {MAX_JOB_ID}.")
@@ -188,7 +188,7 @@ def _view_page(user, config, view, known):
         number = int(view.get("page") or 1)
         sort = view.get("sort")
         sort = int(sort) if sort not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise Refused(400, "Malformed request.") from None
     shown = view.get("shown")
     if shown is not None:
@@ -327,7 +327,7 @@ def _logs_job(request):
 def _log_path(request):
     try:
         path = json.loads(request.GET.get("path") or "null")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Refused(400, "Malformed log path.") from None
     if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path):
         raise Refused(400, "Malformed log path.")

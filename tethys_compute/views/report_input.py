@@ -49,7 +49,7 @@ def _body_fields(request) -> dict:
         if content_type == "application/json":
             try:
                 data = json.loads(request.body or b"{}")
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 raise BadReport("the request body is not valid JSON") from None
             if not isinstance(data, dict):
                 raise BadReport("the request body must be a JSON object")
@@ -106,7 +106,7 @@ def parse_progress(value, message):
         return None, None
     try:
         percent = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         percent = math.nan
     if isinstance(value, bool) or not 0 <= percent <= 100:
         raise BadReport(f"invalid progress: {value!r} (use a number from 0 to 100)")
@@ -143,7 +143,7 @@ def parse_node_statuses(value):
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadReport("invalid node_statuses: not valid JSON") from None
     if not isinstance(value, dict):
         raise BadReport("invalid node_statuses: it must be a JSON object of node names to statuses")

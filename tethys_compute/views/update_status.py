@@ -154,7 +154,7 @@ def run_bounded(work, job):
 def _parse_delay(value):
     try:
         delay = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         delay = math.nan
     if not math.isfinite(delay) or delay < 0:
         raise ValueError(
