@@ -400,6 +400,24 @@ def test_logs_name_the_task_scheduler_and_workers(make_dask_job):
     assert logs["Worker-0"].startswith("tcp://127.0.0.1:")
 
 
+def test_logs_show_no_other_jobs_task_keys(make_dask_job):
+    """Seen in a new user's trial: the Scheduler and Worker tabs of any Dask job showed the
+    whole cluster's log, other users' task keys included (a key is enough to ask the
+    unauthenticated Dask callback about that job)."""
+    mine, theirs = make_dask_job(name="mine"), make_dask_job(name="theirs")
+    theirs.execute(work.boom, "their secret reason")
+    wait_task_state(theirs, "erred")
+    mine.execute(work.boom, "my reason")
+    wait_task_state(mine, "erred")
+    wait_until(lambda: any(mine.key in text for name, text in mine.get_logs().items()
+                           if name != "Task"))
+    logs = mine.get_logs()
+    for name, text in logs.items():
+        assert theirs.key not in text and "their secret reason" not in text, name
+    assert "my reason" in logs["Task"]
+    assert any(mine.key in text for name, text in logs.items() if name.startswith("Worker"))
+
+
 def test_logs_without_scheduler_or_reachable_scheduler(make_dask_job):
     job = make_dask_job()
     job.scheduler = None

@@ -133,8 +133,10 @@ def _apply_finished(job, reason):
 # --- logs -------------------------------------------------------------------------------
 def task_logs(job):
     """``{"Task": text, "Scheduler": text, "Worker-0": text, ...}``: the task's state and
-    exception, then the scheduler's and each worker's log lines (``LEVEL message``),
-    workers in address order, each text starting with the worker's address."""
+    exception, then the scheduler's and each worker's log entries about this job's task
+    (``LEVEL message``, only entries that name its key: a cluster is shared by every
+    user, and another job's key and errors are not this user's to read), workers in
+    address order, each text starting with the worker's address."""
     from ...engines.dask import tasks
 
     if job.scheduler_id is None:
@@ -149,14 +151,19 @@ def task_logs(job):
     except DaskJobException as exc:
         return {"Task": f"Task {job.key or '(not submitted)'}", "Scheduler": str(exc)}
     logs = {"Task": _task_text(job.key, details.get(job.key)),
-            "Scheduler": _lines_text(scheduler_lines)}
+            "Scheduler": _lines_text(scheduler_lines, job.key)}
     for number, (address, lines) in enumerate(sorted(worker_lines.items())):
-        logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines)}"
+        logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines, job.key)}"
     return logs
 
 
-def _lines_text(lines):
-    return "\n".join(f"{level} {message}" for level, message in lines or ())
+def _lines_text(lines, key):
+    """The entries of ``lines`` that name task ``key`` (none without a key), after a
+    line saying so."""
+    about = [f"{level} {message}" for level, message in lines or ()
+             if key and key in str(message)]
+    head = f"Entries about task {key} only ({len(about)})." if key else "Not submitted yet."
+    return "\n".join([head, *about])
 
 
 def _task_text(key, details):
