@@ -78,6 +78,11 @@ else:
             # shared-cache in-memory one: with the live server's threads, shared cache answers
             # "database table is locked" at once where a file waits (busy timeout), as a real
             # deployment's SQLite file does.
+            # As docs/deployment.rst recommends: a writer's transaction takes the write lock
+            # at BEGIN and waits up to the timeout for it. With SQLite's default (deferred)
+            # transactions, a transaction that read first and then writes while another
+            # process writes gets "database is locked" at once (a 500 for a Delete).
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
             "TEST": {"NAME": os.path.join(tempfile.gettempdir(),
                                           f"tethys_compute_test_{os.getpid()}.sqlite3")},
         }

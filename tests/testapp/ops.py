@@ -6,10 +6,12 @@ monitor): sets up and reads a database those processes share.
 Prints a JSON answer. Commands: ``create`` (jobs on the fake engine), ``show`` (rows),
 ``delete`` (jobs), ``age`` (make statuses stale), ``request`` (refresh requests),
 ``leases`` (how many jobs are leased), ``session`` (a logged-in session key),
-``table_token`` (the signed configuration of a jobs table of some jobs).
+``table_token`` (the signed configuration of a jobs table of some jobs), ``churn``
+(another writer's transactions until a stop file exists).
 """
 
 import json
+import os
 import sys
 from datetime import timedelta
 
@@ -78,6 +80,31 @@ def main(argv):
 
         jobs = list(TethysJob.objects.filter(pk__in=args["ids"]).select_subclasses())
         return JobsTable(jobs=jobs, column_fields=["id", "name"]).table_config().dumps()
+    if command == "churn":
+        # Another writer: read-then-write transactions on the jobs ``ids`` until the file
+        # ``stop`` exists; writes ``stop.<pid>`` once the first one committed. Returns how
+        # many committed and how many failed with "database is locked" (then retried).
+        import time
+        from pathlib import Path
+
+        from django.db import OperationalError, transaction
+
+        stop, commits, locked = Path(args["stop"]), 0, 0
+        while not stop.exists():
+            try:
+                with transaction.atomic():
+                    list(TethysJob.objects.filter(pk__in=args["ids"]).values_list("id", "status_message"))
+                    TethysJob.objects.filter(pk__in=args["ids"]).update(status_message=f"churn {commits}")
+                    time.sleep(0.01)  # holds the write lock a little, as a longer transaction would
+            except OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                locked += 1
+                continue
+            commits += 1
+            Path(f"{stop}.{os.getpid()}").touch()
+            time.sleep(0.05)  # a busy writer, not one that never lets the lock go
+        return {"commits": commits, "locked": locked}
     if command == "leases":
         return TethysJob.objects.filter(lease_owner__isnull=False).count()
     raise SystemExit(f"unknown command {command}")
