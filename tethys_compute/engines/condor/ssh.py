@@ -37,6 +37,7 @@ import paramiko
 
 from ...exceptions import EngineUnavailable
 from ...log_files import OutsideDirectory, inside
+from ..failures import FailureMemory, memory_seconds
 from .transport import MAX_READ_BYTES, CommandResult, Transport
 
 logger = logging.getLogger("tethys_compute.condor.ssh")
@@ -141,17 +142,17 @@ class _Connection:
                 client.close()
                 self.client = None
             where = f"{self.settings.host}:{self.settings.port}"
-            reason = _remembered_failure(where)
+            reason = _failures.recall(where)
             if reason is not None:
                 raise SSHConnectionError(
                     f"{self.settings.describe()} could not be reached less than "
-                    f"{_failure_memory():g} s ago and is not asked again yet ({reason})"
+                    f"{memory_seconds():g} s ago and is not asked again yet ({reason})"
                 )
             try:
                 self.client = _connect(self.settings)
             except SSHConnectionError as exc:
                 if exc.unreachable:
-                    _remember_failure(where, exc)
+                    _failures.remember(where, exc)
                 raise
             return self.client
 
@@ -248,38 +249,12 @@ def _unreachable(message) -> SSHConnectionError:
     return exc
 
 
-_failures: dict[str, tuple[float, str]] = {}
-_failures_lock = threading.Lock()
-
-
-def _failure_memory() -> float:
-    from ...conf import get_config
-
-    return float(get_config()["ENGINE_FAILURE_MEMORY"] or 0)
-
-
-def _remember_failure(where, exc):
-    seconds = _failure_memory()
-    if seconds > 0:
-        with _failures_lock:
-            _failures[where] = (time.monotonic() + seconds, str(exc))
-
-
-def _remembered_failure(where):
-    with _failures_lock:
-        failure = _failures.get(where)
-        if failure is None:
-            return None
-        if failure[0] <= time.monotonic():
-            del _failures[where]
-            return None
-        return failure[1]
+_failures = FailureMemory()  # "host:port" of submit hosts that could not be reached
 
 
 def forget_failure(host, port) -> None:
     """Forget that ``host``:``port`` could not be reached: the next use tries again."""
-    with _failures_lock:
-        _failures.pop(f"{host}:{port}", None)
+    _failures.forget(f"{host}:{port}")
 
 
 _pool: dict = {}
@@ -299,8 +274,7 @@ def connection(settings: SSHSettings) -> _Connection:
 def close_all():
     """Close every pooled SSH connection (at exit, and in tests) and forget every
     remembered failure."""
-    with _failures_lock:
-        _failures.clear()
+    _failures.clear()
     with _pool_lock:
         connections = list(_pool.values())
         _pool.clear()

@@ -34,9 +34,9 @@ import functools
 import logging
 import os
 import threading
-import time
 from contextlib import contextmanager
 
+from ..failures import FailureMemory, memory_seconds
 from .errors import DaskJobException, DaskSchedulerUnavailable
 
 logger = logging.getLogger("tethys_compute.dask")
@@ -183,14 +183,7 @@ def connect_timeout(timeout) -> float:
 
 
 # --- failure memory ------------------------------------------------------------------------
-_FAILURES: dict[str, tuple[float, str]] = {}
-_FAILURES_LOCK = threading.Lock()
-
-
-def _failure_memory() -> float:
-    from ...conf import get_config
-
-    return float(get_config()["ENGINE_FAILURE_MEMORY"] or 0)
+_FAILURES = FailureMemory()  # normalised scheduler addresses
 
 
 def remember_failure(address, exc) -> None:
@@ -200,31 +193,18 @@ def remember_failure(address, exc) -> None:
     scheduler answered) is not a scheduler failure and is ignored."""
     from .tasks import ResultsMissing
 
-    seconds = _failure_memory()
-    if seconds <= 0 or isinstance(exc, ResultsMissing):
-        return
-    address = normalize_address(address)
-    with _FAILURES_LOCK:
-        _FAILURES[address] = (time.monotonic() + seconds, str(exc))
+    if not isinstance(exc, ResultsMissing):
+        _FAILURES.remember(normalize_address(address), exc)
 
 
 def forget_failure(address) -> None:
     """Forget a remembered failure of ``address``: the next use tries it again."""
-    with _FAILURES_LOCK:
-        _FAILURES.pop(normalize_address(address), None)
+    _FAILURES.forget(normalize_address(address))
 
 
 def remembered_failure(address) -> str | None:
     """The reason ``address`` failed, while that is remembered; else ``None``."""
-    address = normalize_address(address)
-    with _FAILURES_LOCK:
-        failure = _FAILURES.get(address)
-        if failure is None:
-            return None
-        if failure[0] <= time.monotonic():
-            del _FAILURES[address]
-            return None
-        return failure[1]
+    return _FAILURES.recall(normalize_address(address))
 
 
 def _raise_if_remembered(address):
@@ -232,7 +212,7 @@ def _raise_if_remembered(address):
     if reason is not None:
         raise DaskSchedulerUnavailable(
             f"The Dask scheduler at {address} failed less than "
-            f"{_failure_memory():g} s ago and is not asked again yet ({reason})",
+            f"{memory_seconds():g} s ago and is not asked again yet ({reason})",
             address=address,
         )
 
@@ -393,8 +373,7 @@ def close_all():
     """Close every client of this process (also done at interpreter exit) and forget
     every remembered failure."""
     _CACHE.close_all()
-    with _FAILURES_LOCK:
-        _FAILURES.clear()
+    _FAILURES.clear()
 
 
 def open_addresses() -> list[str]:
