@@ -17,6 +17,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from .. import status as st
+
 logger = logging.getLogger("tethys_compute.jobs_table")
 
 EXTENDED = "extended_properties."
@@ -139,7 +141,10 @@ def cell(job, column: Column) -> dict:
         return {"text": f"{date_format(shown, 'DATETIME_FORMAT')} {shown.tzname() or ''}".strip(),
                 "iso": iso, "elapsed": None}
     if isinstance(value, datetime.timedelta):
-        running = column.field == "run_time" and not job.completion_time
+        # A job reported finished stops counting at once, before its results processing
+        # writes completion_time (a poll may land between the two writes).
+        running = (column.field == "run_time" and not job.completion_time
+                   and job._status not in st.TERMINAL_STATUS_CODES)
         return {"text": format_duration(value), "iso": None,
                 "elapsed": max(int(value.total_seconds()), 0) if running else None}
     if value is None:
