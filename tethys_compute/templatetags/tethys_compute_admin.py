@@ -1,5 +1,7 @@
 """Template tags of the job admin: ``{% job_date_hierarchy cl %}``."""
 
+import inspect
+
 from django import template
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 
@@ -7,9 +9,15 @@ from ..admin.date_hierarchy import date_hierarchy
 
 register = template.Library()
 
+# Django 6 added the tag's name as InclusionAdminNode's first argument (for its errors).
+_NODE_TAKES_NAME = "name" in inspect.signature(InclusionAdminNode.__init__).parameters
+
 
 @register.tag(name="job_date_hierarchy")
 def job_date_hierarchy_tag(parser, token):
     """Django's date drill-down, with choices that cost no per-row query."""
-    return InclusionAdminNode(parser, token, func=date_hierarchy,
-                              template_name="date_hierarchy.html", takes_context=False)
+    options = {"parser": parser, "token": token, "func": date_hierarchy,
+               "template_name": "date_hierarchy.html", "takes_context": False}
+    if _NODE_TAKES_NAME:
+        options["name"] = "job_date_hierarchy"
+    return InclusionAdminNode(**options)
