@@ -38,7 +38,7 @@ def page(client, query=""):
 
 def links(response):
     """The date drill-down's links (Django's ``admin/date_hierarchy.html``)."""
-    nav = re.search(r'<nav class="toplinks">(.*?)</nav>', response.content.decode(), re.S)
+    nav = re.search(r'<nav class="toplinks"[^>]*>(.*?)</nav>', response.content.decode(), re.S)
     if nav is None:
         return []
     return re.findall(r'<a href="\?([^"]*)">', nav.group(1))  # not the "back" link

@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import datetime
 
+from django.contrib.admin.utils import get_fields_from_path
 from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -42,7 +43,14 @@ def _number(value, low, high):
 
 def date_hierarchy(cl):
     """The context of ``admin/date_hierarchy.html`` for changelist ``cl`` (the same shape
-    as Django's ``date_hierarchy`` tag gives)."""
+    as Django's ``date_hierarchy`` tag gives, ``field_name`` included: Django 6's template
+    labels the links with it)."""
+    context = _choices(cl)
+    field = get_fields_from_path(cl.model, cl.date_hierarchy)[-1]
+    return {**context, "field_name": field.verbose_name}
+
+
+def _choices(cl):
     field_name = cl.date_hierarchy
     year_field, month_field, day_field = (f"{field_name}__{part}"
                                           for part in ("year", "month", "day"))
