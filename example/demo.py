@@ -316,7 +316,10 @@ def main(argv=None):
     finally:
         for sig in STOP_SIGNALS:  # nothing interrupts the cleanup
             signal.signal(sig, signal.SIG_IGN)
-        if "django" in sys.modules and sys.modules["django"].apps.apps.ready:
+        # A signal may land while Django is still being imported: ask the app registry
+        # only once django.apps and its registry exist.
+        registry = getattr(sys.modules.get("django.apps"), "apps", None)
+        if getattr(registry, "ready", False):
             from tethys_compute.engines.dask.clients import close_all
 
             close_all()  # this process's client, before its scheduler goes away
