@@ -358,14 +358,22 @@ class SSHTransport(Transport):
                 handle.seek(size - limit)
             return handle.read()
 
+    @staticmethod
+    def _resolved_within(sftp, base, relative):
+        """``relative`` under ``base`` as the server resolves it (SFTP realpath: symlinks
+        and ".."); the resolved path is the one used.
+
+        :raises OutsideDirectory: if it resolves outside ``base``.
+        """
+        root = sftp.normalize(base)
+        target = sftp.normalize(posixpath.join(root, relative))
+        if not inside(root, target, sep="/"):
+            raise OutsideDirectory(relative)
+        return target
+
     def open_within(self, base, relative):
-        # The server resolves the path (SFTP realpath: symlinks and "..") before the
-        # check; the resolved path is the one opened.
         with self.sftp() as sftp:
-            root = sftp.normalize(base)
-            target = sftp.normalize(posixpath.join(root, relative))
-            if not inside(root, target, sep="/"):
-                raise OutsideDirectory(relative)
+            target = self._resolved_within(sftp, base, relative)
             attrs = sftp.stat(target)
             if not stat.S_ISREG(attrs.st_mode or 0):
                 raise IsADirectoryError(relative)
@@ -373,11 +381,7 @@ class SSHTransport(Transport):
 
     def listdir_within(self, base, relative):
         with self.sftp() as sftp:
-            root = sftp.normalize(base)
-            target = sftp.normalize(posixpath.join(root, relative))
-            if not inside(root, target, sep="/"):
-                raise OutsideDirectory(relative)
-            return sftp.listdir(target)
+            return sftp.listdir(self._resolved_within(sftp, base, relative))
 
     def exists(self, path):
         with self.sftp() as sftp:
