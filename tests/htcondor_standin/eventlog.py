@@ -17,16 +17,42 @@ import time
 SUBMIT, EXECUTE, ABORTED, TERMINATED, HELD, RELEASED = 0, 1, 9, 5, 12, 13
 HOST = "<127.0.0.1:9618?addrs=127.0.0.1-9618&alias=standin>"
 
-_USAGE = (
-    "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage",
-    "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage",
-    "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Remote Usage",
-    "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Local Usage",
+_BYTES = (
     "\t0  -  Run Bytes Sent By Job",
     "\t0  -  Run Bytes Received By Job",
     "\t0  -  Total Bytes Sent By Job",
     "\t0  -  Total Bytes Received By Job",
 )
+
+
+def _cpu(seconds):
+    seconds = int(round(float(seconds or 0)))
+    days, rest = divmod(seconds, 86400)
+    return f"{days} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+
+
+def _usage(ad):
+    """The usage block of a terminated (or evicted) event, from the job ad: CPU times of
+    the run and in total, and the "Partitionable Resources" table (Usage, Request,
+    Allocated) that ``htcondor2.JobEventLog`` reads as ``MemoryUsage``, ``DiskUsage``..."""
+    ad = ad or {}
+    run = f"Usr {_cpu(ad.get('RemoteUserCpu'))}, Sys {_cpu(ad.get('RemoteSysCpu'))}"
+    total = (f"Usr {_cpu(ad.get('CumulativeRemoteUserCpu'))}, "
+             f"Sys {_cpu(ad.get('CumulativeRemoteSysCpu'))}")
+    local = "Usr 0 00:00:00, Sys 0 00:00:00"
+    cpus = int(ad.get("RequestCpus") or 1)
+    disk, memory = ad.get("RequestDisk"), ad.get("RequestMemory")
+    disk = int(disk) if isinstance(disk, (int, float)) else int(ad.get("DiskUsage") or 0)
+    memory = int(memory) if isinstance(memory, (int, float)) else 0
+    return [
+        f"\t\t{run}  -  Run Remote Usage", f"\t\t{local}  -  Run Local Usage",
+        f"\t\t{total}  -  Total Remote Usage", f"\t\t{local}  -  Total Local Usage",
+        *_BYTES,
+        "\tPartitionable Resources :    Usage  Request Allocated",
+        f"\t   Cpus                 :          {cpus:>8} {cpus:>9}",
+        f"\t   Disk (KB)            : {int(ad.get('DiskUsage') or 0):>8} {disk:>8} {disk:>9}",
+        f"\t   Memory (MB)          : {int(ad.get('MemoryUsage') or 0):>8} {memory:>8} {memory:>9}",
+    ]
 _HEADER = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.(\d+)\) ")
 
 
@@ -47,12 +73,13 @@ def executing(cluster, proc):
     return format_event(EXECUTE, cluster, proc, f"Job executing on host: {HOST}")
 
 
-def terminated(cluster, proc, exit_code=None, signal=None):
+def terminated(cluster, proc, exit_code=None, signal=None, ad=None):
+    """The Terminated event (005), with the run's usage read from the job ``ad``."""
     if signal is not None:
         body = [f"\t(0) Abnormal termination (signal {signal})", "\t(0) No core file"]
     else:
         body = [f"\t(1) Normal termination (return value {exit_code})"]
-    return format_event(TERMINATED, cluster, proc, "Job terminated.", [*body, *_USAGE])
+    return format_event(TERMINATED, cluster, proc, "Job terminated.", [*body, *_usage(ad)])
 
 
 def held(cluster, proc, reason, code, subcode=0):

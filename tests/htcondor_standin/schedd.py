@@ -33,12 +33,17 @@ from pathlib import Path
 from . import SHUTDOWN_MARKER, classads, eventlog
 from .state import Queue, public
 from .submit_lang import _split_new_syntax
+from .usage import Usage, reap
 
 TICK = float(os.environ.get("STANDIN_TICK", "0.05"))
 START_DELAY = float(os.environ.get("STANDIN_START_DELAY", "0.05"))
 SLOTS = int(os.environ.get("STANDIN_SLOTS", "32"))
 IDLE_EXIT = float(os.environ.get("STANDIN_IDLE_EXIT", "20"))
 KILL_GRACE = 2.0
+#: Seconds between two ``/proc`` samples of a running job, and between two updates of its
+#: usage in the queue (HTCondor's ``STARTER_UPDATE_INTERVAL``, shortened for tests).
+SAMPLE_INTERVAL = 0.1
+UPDATE_INTERVAL = float(os.environ.get("STANDIN_UPDATE_INTERVAL", "0.5"))
 
 # HTCondor's HoldReasonCodes used here.
 UNABLE_TO_OPEN_OUTPUT = 7
@@ -65,6 +70,10 @@ class Running:
     stopping: str | None = None  # "hold" or "remove": the exit is not a termination
     kill_deadline: float | None = None
     inputs: set = field(default_factory=set)
+    usage: Usage = field(default_factory=Usage)
+    rusage: object = None
+    last_sample: float = 0.0
+    last_update: float = 0.0
 
 
 class Schedd:
@@ -130,11 +139,20 @@ class Schedd:
 
     # --- one pass ------------------------------------------------------------------------------
     def tick(self):
-        exited = {key: run for key, run in self.running.items() if run.popen.poll() is not None}
+        exited = {}
+        for key, run in self.running.items():
+            if run.popen.returncode is None:
+                rusage = reap(run.popen)
+                if rusage is not None:
+                    run.rusage = rusage
+            if run.popen.returncode is not None:
+                exited[key] = run
         now = time.time()
         deadlines = any(run.kill_deadline and run.kill_deadline <= now for run in self.running.values())
+        updates = self._sample(exited, now)
         version = self.queue.data_version()
-        if version == self.last_version and not exited and not deadlines and not self._waiting:
+        if (version == self.last_version and not exited and not deadlines and not updates
+                and not self._waiting):
             return
         self.last_version = version
         self._waiting = False
@@ -159,6 +177,45 @@ class Schedd:
 
     _waiting = False
 
+    def _sample(self, exited, now):
+        """Sample the usage of the running jobs; True when one is due for an update."""
+        due = False
+        for key, run in self.running.items():
+            if key in exited or run.stopping:
+                continue
+            if now - run.last_sample >= SAMPLE_INTERVAL:
+                run.last_sample = now
+                run.usage.sample(run.popen.pid, run.scratch)
+            if now - run.last_update >= UPDATE_INTERVAL:
+                due = True
+        return due
+
+    def _update_usage(self, ad, run, now):
+        """Write a running job's usage so far into its ad (as the starter's periodic
+        updates do); returns True."""
+        run.last_update = now
+        ad.update(run.usage.attributes())
+        committed = float(ad.get("_standin_wall_committed") or 0)
+        ad["RemoteWallClockTime"] = round(committed + (now - run.started), 2)
+        return True
+
+    def _end_run(self, ad, run, evicted=False):
+        """Fold a finished run's usage into the ad: the run's peak and CPU, and its wall
+        time added to ``RemoteWallClockTime`` (HTCondor: never reset by an eviction)."""
+        run.usage.exited(run.rusage, run.scratch)
+        wall = round(time.time() - run.started, 2)
+        committed = float(ad.get("_standin_wall_committed") or 0) + wall
+        cumulative_user = float(ad.get("CumulativeRemoteUserCpu") or 0) + run.usage.user_cpu
+        cumulative_sys = float(ad.get("CumulativeRemoteSysCpu") or 0) + run.usage.sys_cpu
+        attributes = run.usage.attributes()
+        if evicted:  # an evicted run's CPU is not counted in RemoteUserCpu/RemoteSysCpu
+            attributes.pop("RemoteUserCpu")
+            attributes.pop("RemoteSysCpu")
+        ad.update(attributes, _standin_wall_committed=committed,
+                  RemoteWallClockTime=round(committed, 2), LastRemoteWallClockTime=wall,
+                  CumulativeRemoteUserCpu=round(cumulative_user, 2),
+                  CumulativeRemoteSysCpu=round(cumulative_sys, 2))
+
     def _handle(self, ad, key, exited, now):
         """Bring one job up to date; returns True when its ad changed."""
         ad["_in_queue"] = True
@@ -175,8 +232,9 @@ class Schedd:
         run = self.running.get(key)
         status = ad["JobStatus"]
         if run is not None and run.stopping and key in exited and status != 3:
+            self._end_run(ad, run)
             self._cleanup(key)  # stopped by a hold (perhaps released since): not an exit
-            run = None
+            return True
         if run is not None and run.kill_deadline and run.kill_deadline <= now and key not in exited:
             _signal_group(run.popen, signal.SIGKILL)
             run.kill_deadline = None
@@ -184,13 +242,16 @@ class Schedd:
             if run is not None and key not in exited:
                 return changed
             if run is not None:
+                self._end_run(ad, run)
                 self._cleanup(key)
             _log(ad, eventlog.aborted(*key, ad.get("RemoveReason", "via condor_rm")))
             ad["_in_queue"] = False
             return True
         if status == 5:
             if run is not None and key in exited:
+                self._end_run(ad, run)
                 self._cleanup(key)
+                return True
             return changed
         if status == 2:
             if run is None:
@@ -200,6 +261,8 @@ class Schedd:
             if key in exited:
                 self._finish(ad, key, run)
                 return True
+            if now - run.last_update >= UPDATE_INTERVAL:
+                return self._update_usage(ad, run, now)
         return changed
 
     # --- starting ----------------------------------------------------------------------------------
@@ -295,8 +358,10 @@ class Schedd:
             raise HoldJob(f"Error from slot1@standin: Failed to execute '{executable}': "
                           f"(errno={exc.errno}: '{exc.strerror}')",
                           FAILED_TO_CREATE_PROCESS, exc.errno or 0) from None
+        started = time.time()
         return Running(popen=popen, cwd=cwd, scratch=scratch, transfer=transfer,
-                       started=time.time(), files=[stdout, stderr], inputs=inputs)
+                       started=started, files=[stdout, stderr], inputs=inputs,
+                       last_update=started)
 
     # --- stopping and finishing -------------------------------------------------------------------
     def _stop(self, key, why, kill_sig=None):
@@ -326,6 +391,7 @@ class Schedd:
         code = run.popen.returncode
         for handle in run.files:
             handle.close()
+        self._end_run(ad, run)
         if run.transfer:
             try:
                 try:
@@ -342,15 +408,14 @@ class Schedd:
                 return
         self._cleanup(key)
         now = int(time.time())
-        ad.update(LastJobStatus=2, JobStatus=4, EnteredCurrentStatus=now, CompletionDate=now,
-                  RemoteWallClockTime=float(now - int(ad.get("JobCurrentStartDate") or now)))
+        ad.update(LastJobStatus=2, JobStatus=4, EnteredCurrentStatus=now, CompletionDate=now)
         if code is not None and code < 0:
             ad.update(ExitBySignal=True, ExitSignal=-code)
             ad.pop("ExitCode", None)
-            _log(ad, eventlog.terminated(*key, signal=-code))
+            _log(ad, eventlog.terminated(*key, signal=-code, ad=ad))
         else:
             ad.update(ExitBySignal=False, ExitCode=code)
-            _log(ad, eventlog.terminated(*key, exit_code=code))
+            _log(ad, eventlog.terminated(*key, exit_code=code, ad=ad))
         ad["_in_queue"] = False
 
 
