@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .failure_kinds import DEFAULT_RETRYABLE
+
 #: Defaults of every key. Times are in seconds.
 DEFAULTS: dict = {
     # Root of all job directories. None: Tethys's TETHYS_WORKSPACES_ROOT setting when set,
@@ -109,6 +111,20 @@ DEFAULTS: dict = {
     # Seconds since its last status check before a tokenless update-dask-job-status call
     # (Tethys's own plugin sends no token) may re-check a job from its scheduler.
     "DASK_CALLBACK_MIN_INTERVAL": 1,
+    # --- failed runs and retries (models/retries.py, docs/resilience.rst) ---
+    # Runs of one series (first run plus automatic retries) a job gets unless it sets
+    # max_attempts; 1: no automatic retry (Tethys's behaviour).
+    "MAX_ATTEMPTS": 1,
+    # Seconds before the first retry unless a job sets retry_delay; doubled for each
+    # further retry of the series.
+    "RETRY_DELAY": 60,
+    # Longest wait between two attempts, in seconds (the cap of the doubling).
+    "RETRY_DELAY_CAP": 3600,
+    # Failure kinds retried unless a job sets retry_on ("exit" only when asked).
+    "RETRY_ON": sorted(DEFAULT_RETRYABLE),
+    # Seconds without a status change or progress report after which an active BasicJob
+    # counts as lost (its reporter went silent); None: never.
+    "BASIC_JOB_SILENT_AFTER": None,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")

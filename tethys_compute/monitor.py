@@ -54,6 +54,7 @@ class CycleStats(RefreshStats):
 
     claimed: int = 0
     seconds: float = 0.0
+    retried: int = 0
 
     def summary(self) -> str:
         """The cycle's log line."""
@@ -234,6 +235,7 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
         ),
     )
     stats = CycleStats(claimed=len(ids))
+    stats.retried = _retries().start_due_retries(label, now=now)
     try:
         if ids:
             with leases.KeepAlive(owner, ids):
@@ -249,6 +251,12 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
         _tidy_connections()
     logger.info(stats.summary())
     return stats
+
+
+def _retries():
+    from .models import retries
+
+    return retries
 
 
 def _tidy_connections():

@@ -39,6 +39,11 @@ STATUS_FIELDS = (
     "_results_claim",
     "attempt",
     "_other_status",
+    # the failure and retry state (models/retries.py)
+    "failure_kind",
+    "failure_reason",
+    "retry_due_at",
+    "first_attempt",
 )
 
 # Prefixes of the status messages written while an engine could not answer; cleared as
@@ -94,12 +99,13 @@ class JobStatusRules:
 
     # --- status writes -------------------------------------------------------------------
     def _write_status(self, new, *, other=None, reason="", extra=None, from_terminal=False,
-                      fence=None):
+                      fence=None, failure_kind=""):
         """Move the row from the in-memory status to ``new`` atomically.
 
         The UPDATE is conditional on the in-memory status and ``attempt`` (a copy loaded
         during an earlier run never changes a later one), and on ``fence`` (a ``Q`` or a
-        dict of lookups) when given.
+        dict of lookups) when given. ``failure_kind`` is kept in the history row (a
+        failed run's kind, see ``RetryPolicy.run_failed``).
 
         Returns True when this call made the change. Returns False (and reloads the
         status fields) when the row had moved on, or when it is terminal and
@@ -139,6 +145,8 @@ class JobStatusRules:
                 other_status=other or "",
                 time=now,
                 reason=_short(reason),
+                attempt=values.get("attempt", self.attempt),
+                failure_kind=failure_kind or "",
             )
         for name, value in values.items():
             setattr(self, name, value)
@@ -252,6 +260,7 @@ class JobStatusRules:
         old = self._status
         old_other = self.other_status
         try:
+            self.__dict__.pop("_run_failed_recorded", None)
             reported = self._update_status(*args, **kwargs)
         except JobUnknownToEngine as exc:
             self._status = old
@@ -262,6 +271,8 @@ class JobStatusRules:
             self._status = old
             self._record_engine_problem(f"{CHECK_FAILED}{exc}")
             return False
+        if self.__dict__.pop("_run_failed_recorded", None):
+            return True  # the hook classified a failed run (run_failed wrote it)
         if reported is None and self._status != old:
             reported = self._status
         self._status = old

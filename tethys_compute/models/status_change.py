@@ -15,6 +15,11 @@ class JobStatusChange(models.Model):
     other_status = models.CharField(max_length=1024, blank=True, default="")
     time = models.DateTimeField(default=timezone.now)
     reason = models.CharField(max_length=2048, blank=True, default="")
+    #: The job's run this change belongs to (``TethysJob.attempt``; null on older rows).
+    attempt = models.PositiveIntegerField(blank=True, null=True)
+    #: The kind of the failure that made this change, when a run failed (see
+    #: ``tethys_compute.failure_kinds``).
+    failure_kind = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         verbose_name = "job status change"

@@ -45,6 +45,7 @@ from ..functions import function_path, import_function
 from .job_results import JobResults
 from .job_status import STATUS_FIELDS, JobStatusRules, _short
 from .querysets import TethysJobManager
+from .retries import RETRY_REASON, RetryPolicy
 from .validation import check_fields, no_nul
 
 logger = logging.getLogger("tethys_compute.jobs")
@@ -64,7 +65,7 @@ class _SettingMaxAge:
     def __get__(self, instance, owner):
         return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
 
-class TethysJob(JobStatusRules, JobResults, models.Model):
+class TethysJob(JobStatusRules, JobResults, RetryPolicy, models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,
     ``DaskJob`` and app-defined subclasses).
 
@@ -613,13 +614,21 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
         lease = timedelta(seconds=get_config()["RESULTS_LEASE"])
         deadline = monotonic() + get_config()["RESUBMIT_WAIT"]
         attempt = self.attempt
+        # A scheduled retry due by then (the monitor's start_due_retries), else resubmit().
+        retry_due_by = self.__dict__.get("_retry_due_by")
         while True:
             now = timezone.now()
             in_flight = (
                 Q(_results_state=RESULTS_CLAIMED, _results_claimed_at__gte=now - lease)
                 # another call's execute() between its claim and its submission
-                | Q(_status=st.PENDING, execute_time__gte=now - lease)
+                | Q(_status=st.PENDING, execute_time__gte=now - lease,
+                    retry_due_at__isnull=True)
             )
+            if retry_due_by is not None:
+                fence = Q(retry_due_at__isnull=False, retry_due_at__lte=retry_due_by)
+                reason = f"{RETRY_REASON} {self.run_number + 1} of {self.attempts_allowed}"
+            else:
+                fence, reason = ~in_flight, "resubmit"
             values = {
                 "attempt": attempt + 1,
                 "execute_time": now,  # claimed for this call: Run is refused meanwhile
@@ -631,11 +640,16 @@ class TethysJob(JobStatusRules, JobResults, models.Model):
                 "_results_claim": None,
                 "progress": None,
                 "progress_message": None,
+                **self._new_run_values(retry=retry_due_by is not None),
             }
-            if self._write_status(st.PENDING, reason="resubmit", extra=values,
-                                  from_terminal=True, fence=~in_flight):
+            if self._write_status(st.PENDING, reason=reason, extra=values,
+                                  from_terminal=True, fence=fence):
                 self.__dict__["_run_claimed"] = self.attempt
                 return
+            if retry_due_by is not None:
+                raise JobStateError(
+                    f"Job {self.pk}: its retry was started or cancelled by another call."
+                )
             if self.attempt != attempt:
                 raise JobStateError(
                     f"Job {self.pk} was resubmitted by another call; it is not submitted again."

@@ -41,6 +41,8 @@ def _json_has_nul(value, depth=0) -> bool:
 def _problem(field, value):
     from .fields import EncryptedCharField
 
+    if hasattr(field, "value_problem"):
+        return field.value_problem(value)
     if isinstance(field, (models.CharField, models.TextField)) and isinstance(value, str):
         if NUL in value:
             return "must not contain NUL characters"
