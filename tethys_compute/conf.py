@@ -93,6 +93,9 @@ DEFAULTS: dict = {
     "CONDOR_SSH_TIMEOUT": 30,
     # Seconds an HTCondor command (condor_submit, condor_q...) may run.
     "CONDOR_COMMAND_TIMEOUT": 120,
+    # HTCondor accounting group (`accounting_group`) of jobs without a scheduler; a
+    # CondorScheduler's own `accounting_group` counts for its jobs. None: none.
+    "CONDOR_ACCOUNTING_GROUP": None,
     # --- Dask jobs ---
     # Minimum seconds between two scheduler queries for one Dask job (Tethys: 0; a query
     # is one cheap scheduler call).

@@ -168,6 +168,7 @@ def _build_ad(macros, attrs, cwd, cluster, proc, batch_name):
         if value:
             attr = "Request" + key.split("_")[1].capitalize()
             ad[attr] = classads.parse_value(value)
+    _accounting(ad, get)
     for attr_name, raw in attrs.items():
         try:
             ad[attr_name] = classads.parse_value(expand(raw, macros, cluster, proc))
@@ -181,6 +182,26 @@ def _build_ad(macros, attrs, cwd, cluster, proc, batch_name):
             HoldReasonSubCode=0,
         )
     return ad
+
+
+def _accounting(ad, get):
+    """``accounting_group``/``accounting_group_user`` as condor_submit turns them into
+    ``AcctGroup``, ``AcctGroupUser`` and ``AccountingGroup`` (``<group>.<user>``, or the
+    user alone); the user defaults to the owner. A name holding white space is refused,
+    as the negotiator ignores such submitters."""
+    group, user = get("accounting_group"), get("accounting_group_user")
+    if not group and not user:
+        return
+    for key, value in (("accounting_group", group), ("accounting_group_user", user)):
+        if value and any(ch.isspace() for ch in value.strip()):
+            raise SubmitError(f"Invalid {key}: {value.strip()}")
+    user = (user or ad["Owner"]).strip()
+    ad["AcctGroupUser"] = user
+    if group:
+        ad["AcctGroup"] = group.strip()
+        ad["AccountingGroup"] = f"{group.strip()}.{user}"
+    else:
+        ad["AccountingGroup"] = user
 
 
 def ensure_schedd(state_dir):

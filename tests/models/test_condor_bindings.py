@@ -66,3 +66,20 @@ def test_submit_refused_by_the_schedd_is_error(user):
     job.execute()
     assert job.cached_status == "Error"
     assert "Executable file" in job.status_message and "does not exist" in job.status_message
+
+
+def test_the_bindings_submit_carries_the_accounting(user, other_user, standin):
+    import json
+
+    job = condor_job(user, "accounted", arguments="a 0.1")
+    job.execute()
+    wait_status(job, "Complete")
+    workflow = condor_workflow(other_user, "accounted wf", {"only": {}})
+    workflow.execute()
+    wait_status(workflow, "Complete")
+    result = standin.run("condor_history", "-constraint", "TethysJobId =!= undefined", "-json")
+    seen = sorted((ad["TethysJobId"], ad.get("DAGNodeName", ""), ad["AcctGroupUser"],
+                   ad["TethysApp"]) for ad in json.loads(result.stdout))
+    assert seen == [(str(job.pk), "", "alice", "test_app"),
+                    (str(workflow.pk), "", "bob", "test_app"),
+                    (str(workflow.pk), "only", "bob", "test_app")]

@@ -80,6 +80,7 @@ class CondorSchedulerAdmin(SchedulerAdminMixin, admin.ModelAdmin):
                     "it has one). Secrets are stored encrypted and are never shown again.",
                 },
             ),
+            ("Fair share", {"fields": ("accounting_group",)}),
         )
 
     @admin.display(description="authentication")

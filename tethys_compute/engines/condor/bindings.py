@@ -93,6 +93,9 @@ class BindingsEngine(CondorEngine):
             raise CondorError("No 'executable' parameter was provided")
         if not os.path.isabs(executable):
             description["executable"] = os.path.abspath(os.path.join(job._cwd, executable))
+        for name, value in job.extra_commands.items():
+            description.pop(name, None)
+            description[name] = value
         description.update(pairs)
         return self._submit(htcondor2.Submit(description), int(queue))
 

@@ -75,6 +75,24 @@ class _Bound:
             initial = self.initial_dir or "."
             transport.download(self._path(initial), os.path.join(self._local_dir, initial))
 
+    def set_extra_commands(self, commands):
+        """Submit commands (name -> value text) written after the job's attributes
+        (replacing any of the same name), never stored in them: the accounting commands
+        of :mod:`.accounting`. A workflow passes them on to each node's description."""
+        object.__setattr__(self, "_extra_commands", dict(commands or {}))
+        return self
+
+    @property
+    def extra_commands(self) -> dict:
+        return dict(self.__dict__.get("_extra_commands") or {})
+
+    def _list_attributes(self):
+        extra = self.extra_commands
+        names = {name.lower() for name in extra}
+        lines = [line for line in super()._list_attributes()
+                 if line.split(" = ", 1)[0].strip().lower() not in names]
+        return lines + [f"{name} = {value}" for name, value in extra.items()]
+
     def set_scheduler(self, *args, **kwargs):
         raise TethysComputeError(
             "tethys_compute connects condorpy objects to the submit host itself: set the "
@@ -124,6 +142,7 @@ class TransportWorkflow(_Bound, condorpy.Workflow):
                      self._path(sub) if sub else self._cwd,
                      os.path.join(self._local_dir, sub) if sub else self._local_dir)
             object.__setattr__(job, "_remote_id", self._remote_id)
+            job.set_extra_commands(self.extra_commands)
             job._write_job_file()
 
     def _copy_output_from_remote(self):

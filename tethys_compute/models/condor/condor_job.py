@@ -3,6 +3,7 @@ import os
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from ...engines.condor.accounting import submit_commands
 from . import condor_status as cs
 from .condor_base import CondorBase
 from .condor_py_job import CondorPyJob
@@ -44,7 +45,7 @@ class CondorJob(CondorBase, CondorPyJob):
         self.ensure_workspace()
         engine = self._engine()
         self._ensure_remote_id(engine)
-        job = self.condor_object
+        job = self.condor_object.set_extra_commands(submit_commands(self))
         self.cluster_id = engine.submit_job(job, queue=self.num_jobs, options=list(options or []))
         self.update_database_fields()
 

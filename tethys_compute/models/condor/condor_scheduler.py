@@ -1,3 +1,4 @@
+from django.core.validators import RegexValidator
 from django.db import models
 
 from ..fields import EncryptedCharField
@@ -25,6 +26,17 @@ class CondorScheduler(Scheduler):
     password = EncryptedCharField(max_length=1024, blank=True, null=True)
     private_key_path = models.CharField(max_length=1024, blank=True, null=True)
     private_key_pass = EncryptedCharField(max_length=1024, blank=True, null=True)
+    #: HTCondor accounting group of every job submitted here (``accounting_group``; the
+    #: portal user is its ``accounting_group_user``, see
+    #: :mod:`tethys_compute.engines.condor.accounting`). Blank: none.
+    accounting_group = models.CharField(
+        max_length=200, blank=True, null=True,
+        help_text="HTCondor accounting group of the jobs submitted here (e.g. "
+                  "group_hydrology); each portal user is accounted as its own "
+                  "accounting_group_user. Blank: none.",
+        validators=[RegexValidator(r"^[A-Za-z0-9_.-]+$",
+                                   "An accounting group holds only letters, digits, "
+                                   "'_', '-' and '.' (HTCondor refuses white space).")])
 
     class Meta:
         verbose_name = "HTCondor Scheduler"

@@ -7,6 +7,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from ...engines.condor.accounting import append_options, submit_commands
 from ...exceptions import JobStateError
 from . import condor_status as cs
 from .condor_base import CondorBase
@@ -67,8 +68,12 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
         self.ensure_workspace()
         engine = self._engine()
         self._ensure_remote_id(engine)
-        arguments = ["-force", *(options or []), *self.status_report_options]
-        self.cluster_id = engine.submit_workflow(self.condor_object, options=arguments)
+        commands = submit_commands(self)
+        own = {k: v for k, v in commands.items() if k != f"+{self.JOB_ID_AD}"}
+        arguments = ["-force", *(options or []), *self.status_report_options,
+                     *append_options(own)]
+        workflow = self.condor_object.set_extra_commands(commands)  # for each node
+        self.cluster_id = engine.submit_workflow(workflow, options=arguments)
 
     def _reset_for_resubmit(self):
         self.node_set.update(cached_node_status=None)
