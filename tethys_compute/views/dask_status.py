@@ -38,6 +38,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import status as st
 from ..conf import get_config
+from .limits import json_request_limits
 from .update_status import run_bounded
 
 logger = logging.getLogger("tethys_compute.callbacks")
@@ -60,6 +61,7 @@ def _token(request):
 
 @csrf_exempt
 @never_cache
+@json_request_limits
 @transaction.non_atomic_requests
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])

@@ -31,6 +31,7 @@ from ..conf import get_config
 from ..models import TethysJob
 from ..monitor import refresh_due, refresh_jobs
 from . import report_input as ri
+from .limits import json_request_limits
 
 logger = logging.getLogger("tethys_compute.callbacks")
 
@@ -172,6 +173,7 @@ def _refresh_possible(job):
 
 @csrf_exempt
 @never_cache
+@json_request_limits
 @transaction.non_atomic_requests
 def update_job_status(request, job_id):
     """Ask for a refresh of job ``job_id`` from its engine (Tethys's ``update_job_status``).
@@ -250,6 +252,7 @@ def _apply_progress(job, percent, message):
 
 @csrf_exempt
 @never_cache
+@json_request_limits
 @transaction.non_atomic_requests
 @sensitive_post_parameters("token")
 @sensitive_variables("fields", "token")
