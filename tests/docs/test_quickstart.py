@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -146,6 +147,14 @@ def test_the_page_shows_the_files_the_test_uses():
              and "__pycache__" not in p.parts}
     assert files and included == files
     assert "pip install \"tethys-compute[" not in page  # not published on an index
+    # No placeholder to fill in: the commands name real paths and the project's own URL.
+    commands = "\n".join(re.findall(r"^\s+\$ .*$", page, re.M))
+    assert not re.search(r"<[^>]+>", commands), commands
+    homepage = re.search(r'^Homepage = "([^"]+)"', (ROOT / "pyproject.toml").read_text(),
+                         re.M).group(1)
+    assert f"git clone {homepage}" in page
+    # The access-log filter that hides tokens is part of the settings the page shows.
+    assert "tethys_compute.log_filters.RedactStatusTokens" in (FILES / "settings.py").read_text()
     # startapp comes before the URLs that include my_app.urls; the URLs before migrate.
     assert page.index("startapp my_app") < page.index("quickstart/urls.py")
     assert page.index("quickstart/urls.py") < page.index("manage.py migrate")
@@ -211,6 +220,17 @@ def test_quickstart_in_a_new_project(dist, tmp_path):
             assert f"/static/{static}" in html
             browser.get(f"/static/{static}")  # served (DEBUG=True, as startproject sets)
 
+        # A Tethys 4.6-style reporter puts its token in the URL: the request line
+        # runserver logs shows it redacted (the settings' filter).
+        secret = "sEcReT-tOkEn-1234"
+        try:
+            browser.get(f"/report-job-status/1/?token={secret}&status=RUN")
+        except urllib.error.HTTPError as refused:
+            assert refused.code in (403, 404)
+        wait_until(lambda: "token=[redacted]" in project.log("web"), "the request line",
+                   30, running)
+        assert secret not in project.log("web")
+
         browser.post("/my-app/jobs/new-basic/", referer=site + "/my-app/jobs/")
         browser.post("/my-app/jobs/new-dask/", referer=site + "/my-app/jobs/")
 
@@ -231,7 +251,14 @@ def test_quickstart_in_a_new_project(dist, tmp_path):
             "from my_app.app import MyApp\n"
             "for job in MyApp.get_job_manager().list_jobs():\n"
             "    print(job.name, job.type, job.status,\n"
-            "          getattr(job, 'result', job.extended_properties))\n"))
+            "          getattr(job, 'result', job.extended_properties))\n"
+            "    print('run', job.name, job.run_time.total_seconds())\n"))
+        run_times = dict(line.split()[1:] for line in result.stdout.splitlines()
+                         if line.startswith("run "))
+        # What the page says: the Basic job is Complete at once, the Dask job runs for
+        # about a second (five simulated years of 0.2 s).
+        assert float(run_times["quick_1"]) < 0.5, run_times
+        assert 1.0 <= float(run_times["simulate_2"]) < 3.0, run_times
         lines = sorted(line for line in result.stdout.splitlines()
                        if line.startswith(("quick_", "simulate_")))
         assert lines[0] == "quick_1 BasicJob Complete {'result': {'years': 1, 'flow': 1.0}}", lines
