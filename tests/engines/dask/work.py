@@ -61,3 +61,14 @@ def size(data, seconds=0.0):
     """``len(data)`` after ``seconds``: a task whose argument can be made large."""
     time.sleep(seconds)
     return len(data)
+
+
+def hog(megabytes, step=16, pause=0.05):
+    """Allocate ``megabytes`` MiB in ``step`` MiB pieces (touched, so resident), slowly
+    enough for a nanny's memory monitor to see it grow; return the size held."""
+    held = []
+    for _ in range(0, megabytes, step):
+        held.append(bytearray(step * 2**20))
+        time.sleep(pause)
+    time.sleep(2)
+    return sum(len(piece) for piece in held)

@@ -26,17 +26,60 @@ def exception_text(ts, allowed_failures=None):
     return None
 
 
+def failure_of(ts, dask_scheduler):
+    """Classify the failure of erred task ``ts`` from the scheduler's own records:
+    ``{"kind", "exception_type", "workers_died", "memory_killed", "memory_used_mb"}``.
+
+    * the task (or the dependency to blame) raised: ``"exit"``, with the exception's type
+      (the worker sends ``repr(exception)`` as its text);
+    * the scheduler failed it because the workers running it died (``KilledWorker``,
+      ``allowed-failures`` exceeded): ``"memory"`` when one of those workers was
+      restarted by its nanny for exceeding its memory limit (the nanny's
+      ``worker-restart-memory`` event names it), else ``"lost"``. The dead workers are
+      those whose ``remove-worker`` event lists the task among its processing tasks.
+    """
+    blame = getattr(ts, "exception_blame", None) or ts
+    text = getattr(blame, "exception_text", None)
+    if text or not getattr(blame, "suspicious", 0):
+        name = (text or "").split("(", 1)[0].strip()
+        return {"kind": "exit", "exception_type": name if name.isidentifier() else None}
+
+    def events(topic):
+        try:
+            return [msg for _, msg in dask_scheduler.get_events(topic) if isinstance(msg, dict)]
+        except Exception:  # noqa: BLE001 - no event log: classified without it
+            return []
+
+    died = [msg.get("worker") for msg in events("all")
+            if msg.get("action") == "remove-worker"
+            and blame.key in (msg.get("processing-tasks") or ())]
+    rss = {}
+    for msg in events("worker-restart-memory"):
+        if msg.get("worker") in died:
+            rss[msg["worker"]] = max(rss.get(msg["worker"], 0), msg.get("rss") or 0)
+    return {
+        "kind": "memory" if rss else "lost",
+        "exception_type": "KilledWorker",
+        "workers_died": died,
+        "memory_killed": sorted(rss),
+        "memory_used_mb": round(max(rss.values()) / 2**20) if rss else None,
+    }
+
+
 def task_details(keys, limit=4000, dask_scheduler=None):
-    """Describe tasks by key: ``{key: {"state", "exception", "traceback", "workers"}}``.
+    """Describe tasks by key: ``{key: {"state", "exception", "traceback", "workers",
+    "failure"}}``.
 
     ``state`` is the scheduler's task state or ``None`` when the scheduler does not know
-    the key; texts are cut to ``limit`` characters.
+    the key; texts are cut to ``limit`` characters; ``failure`` is :func:`failure_of` for
+    an erred task, else ``None``.
     """
     out = {}
     for key in keys:
         ts = dask_scheduler.tasks.get(key)
         if ts is None:
-            out[key] = {"state": None, "exception": None, "traceback": None, "workers": []}
+            out[key] = {"state": None, "exception": None, "traceback": None, "workers": [],
+                        "failure": None}
             continue
         blame = getattr(ts, "exception_blame", None) or ts
         exception = exception_text(ts, getattr(dask_scheduler, "allowed_failures", None))
@@ -49,6 +92,7 @@ def task_details(keys, limit=4000, dask_scheduler=None):
             "exception": exception[:limit] if exception else None,
             "traceback": traceback[-limit:] if traceback else None,
             "workers": workers,
+            "failure": failure_of(ts, dask_scheduler) if ts.state == "erred" else None,
         }
     return out
 

@@ -13,8 +13,10 @@ from contextlib import nullcontext
 
 from django.db import transaction
 
+from ... import failure_kinds as fk
 from ... import status as st
 from ...exceptions import EngineUnavailable, JobUnknownToEngine
+from ...failure_kinds import Failure
 from ..job_status import _short
 from . import dask_status_map as smap
 from .dask_job_exception import DaskJobException
@@ -39,8 +41,7 @@ def status_from_answer(job, answer: TaskAnswer):
     if status == smap.MISSING:
         missing_task(job)
     if status == st.ERROR:
-        record_task_error(job, answer)
-        return st.ERROR
+        return record_task_error(job, answer)
     set_state_message(job, answer.state)
     return status
 
@@ -68,23 +69,62 @@ def set_state_message(job, state):
 
 
 def record_task_error(job, answer: TaskAnswer):
-    """Keep the task's exception text as the job's reason; release the erred task."""
-    text = answer.exception if answer.exception is not None else exception_text(job)
-    job._write_fields(status_message=_short(f"The Dask task raised: {text}"))
-    job._schedule_release()
+    """The task erred: classify the failure (:func:`task_failure`) and hand it to the
+    job's retry policy (``run_failed``: a retry, or Error with the reason); release the
+    erred task. Returns ``None`` (``run_failed`` wrote the status).
+
+    :raises DaskSchedulerUnavailable: the classification could not be read (transient:
+        the next refresh tries again).
+    """
+    failure = task_failure(job, answer)
+    if job.run_failed(failure):
+        job._schedule_release()
+    return None
 
 
-def exception_text(job):
-    """The exception text of ``job``'s erred task, read on the scheduler."""
+def task_failure(job, answer: TaskAnswer) -> Failure:
+    """The :class:`~tethys_compute.failure_kinds.Failure` of ``job``'s erred task, from
+    the scheduler's classification (``answer.failure``, else read now; see
+    ``engines.dask.scheduler_side.failure_of``). A scheduler that refuses to run the
+    query (``distributed.scheduler.pickle`` off) gives an ``exit`` failure with the
+    exception text only.
+
+    :raises DaskSchedulerUnavailable: the scheduler did not answer.
+    """
+    info, text = answer.failure, answer.exception
+    if info is None:
+        info, read = _read_failure(job)
+        text = text if text is not None else read
+    text = text or "an exception (no text available)"
+    info = dict(info or {"kind": fk.EXIT})
+    kind = info.pop("kind", fk.EXIT)
+    details = {k: v for k, v in info.items() if v not in (None, [], "")}
+    details["exception"] = _short(text, 1000)
+    if kind == fk.EXIT:
+        message = f"The Dask task raised: {text}"
+    elif kind == fk.MEMORY:
+        used = info.get("memory_used_mb")
+        message = ("The Dask worker running the task was restarted for exceeding its "
+                   "memory limit" + (f" (used {used} MB)" if used else "") + f": {text}")
+    else:
+        message = f"The Dask workers running the task died: {text}"
+    return Failure(kind, _short(message, 1500), details)
+
+
+def _read_failure(job):
     from ...engines.dask import tasks
+    from ...engines.dask.errors import DaskSchedulerUnavailable
 
     scheduler = job._require_scheduler()
     try:
         with scheduler.connection() as client:
             details = tasks.task_details(client, [job.key], scheduler.call_timeout)
+    except DaskSchedulerUnavailable:
+        raise
     except DaskJobException as exc:
-        return f"(the exception text could not be read: {exc})"
-    return details.get(job.key, {}).get("exception") or "an exception (no text available)"
+        return None, f"(the exception text could not be read: {exc})"
+    found = details.get(job.key) or {}
+    return found.get("failure"), found.get("exception")
 
 
 # --- push -------------------------------------------------------------------------------
@@ -103,9 +143,13 @@ def apply_reported_transition(job, start, finish, exception=None, cancelled=Fals
     if status == st.RESULTS_READY:
         return _apply_finished(job, reason)
     if status == st.ERROR:
-        record_task_error(job, TaskAnswer("erred", exception=exception))
-    else:
-        set_state_message(job, finish)
+        # Classified from the scheduler's records (one query), through the retry policy.
+        job.__dict__["_dask_answer"] = TaskAnswer("erred", exception=exception)
+        try:
+            return job.refresh_from_scheduler()
+        finally:
+            job.__dict__.pop("_dask_answer", None)
+    set_state_message(job, finish)
     return job.update_status(status, reason=reason)
 
 

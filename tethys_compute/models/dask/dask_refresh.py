@@ -46,6 +46,8 @@ class TaskAnswer:
     exception: str | None = None
     result: Any = field(default=_NO_RESULT)
     error: Exception | None = None
+    #: An erred task's classification (``scheduler_side.failure_of``), when read.
+    failure: dict | None = None
 
     @property
     def has_result(self) -> bool:
@@ -129,7 +131,7 @@ def _db_only(job) -> bool:
         return False
     if answer.state == "memory" and not job.forget:
         return answer.has_result
-    return answer.state != "erred" or answer.exception is not None
+    return answer.state != "erred" or answer.failure is not None
 
 
 def _ask(scheduler, group):
@@ -164,6 +166,7 @@ def _add_exceptions(client, scheduler, answers):
         answers[key].exception = (details.get(key) or {}).get("exception") or (
             "an exception (no text available)"
         )
+        answers[key].failure = (details.get(key) or {}).get("failure")
 
 
 def _add_results(client, group, answers):
