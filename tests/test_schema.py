@@ -37,7 +37,10 @@ TETHYS_COLUMNS = {
 # Our additions are nullable columns, so rows inserted by Tethys itself stay valid.
 ADDED_TETHYSJOB_COLUMNS = {"progress", "progress_message", "_results_state", "_results_claimed_at",
                            "refresh_requested_at", "lease_owner", "lease_expires",
-                           "_results_claim", "attempt", "_other_status"}
+                           "_results_claim", "attempt", "_other_status",
+                           # notifications (tethys_compute/notifications/fields.py)
+                           "notify", "notify_no_progress", "notify_waiting",
+                           "progress_reported_at"}
 # Not null, with a database default (0), so Tethys's inserts (which omit it) stay valid.
 DB_DEFAULT_COLUMNS = {"attempt"}
 

@@ -50,6 +50,8 @@ class TethysAppBase:
     :cvar name: human-readable name (``str``).
     :cvar package: the app's package name; jobs are labelled with it (``str``). Defaults
         to the name of the package holding the class's module.
+    :cvar notify: the notifications of the app's jobs when ``create_job`` is given no
+        ``notify`` (``None``: none; see :mod:`tethys_compute.notifications.spec`).
     """
 
     name = ""
@@ -60,6 +62,7 @@ class TethysAppBase:
     root_url = ""
     color = ""
     tags = ""
+    notify: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

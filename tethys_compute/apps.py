@@ -14,6 +14,8 @@ class TethysComputeConfig(AppConfig):
 
         from . import checks, receivers  # noqa: F401  (registers checks and signal receivers)
         from .app_base import sync_all_scheduler_settings
+        from .notifications import checks as notify_checks  # noqa: F401  (E020)
+        from .notifications import events  # noqa: F401  (notification receivers)
 
         post_migrate.connect(
             sync_all_scheduler_settings, sender=self, dispatch_uid="tethys_compute.sync_settings"

@@ -128,6 +128,40 @@ DEFAULTS: dict = {
     # Seconds without a status change or progress report after which an active BasicJob
     # counts as lost (its reporter went silent); None: never.
     "BASIC_JOB_SILENT_AFTER": None,
+    # --- notifications (tethys_compute.notifications; docs/notifications.rst) ---
+    # Default absence thresholds of jobs that opt in without naming their own (None: off).
+    "NOTIFY_NO_PROGRESS_MINUTES": None,
+    "NOTIFY_WAITING_HOURS": None,
+    # Sender address of notification emails (None: DEFAULT_FROM_EMAIL).
+    "NOTIFY_FROM_EMAIL": None,
+    # Links back to a job: NOTIFY_JOB_URL, a format string with {id} and {label} (None:
+    # the job's admin page); a path is joined to NOTIFY_BASE_URL ("https://host"; None:
+    # https:// and the current Site's domain when django.contrib.sites is installed).
+    "NOTIFY_JOB_URL": None,
+    "NOTIFY_BASE_URL": None,
+    # HMAC-SHA256 key of webhook signatures, and named per-endpoint keys
+    # ({"name": "key"}) a webhook channel may choose with {"url": ..., "secret": "name"}.
+    "NOTIFY_WEBHOOK_SECRET": None,
+    "NOTIFY_WEBHOOK_SECRETS": {},
+    # Hosts webhooks may go to (None: any): exact names, or ".example.org" for the domain
+    # and its subdomains. Checked when a spec is given and again before each send.
+    "NOTIFY_WEBHOOK_ALLOWED_HOSTS": None,
+    # Seconds a webhook request may wait to connect and for each read.
+    "NOTIFY_WEBHOOK_TIMEOUT": 5,
+    # Tries per delivery (email or webhook); retries wait NOTIFY_RETRY_DELAY seconds,
+    # doubled each time, at most NOTIFY_RETRY_MAX_DELAY.
+    "NOTIFY_MAX_TRIES": 6,
+    "NOTIFY_RETRY_DELAY": 30,
+    "NOTIFY_RETRY_MAX_DELAY": 3600,
+    # At most this many notifications per user per NOTIFY_RATE_PERIOD seconds; the excess
+    # is dropped and recorded (state "dropped"). 0 or None: no limit.
+    "NOTIFY_RATE_LIMIT": 30,
+    "NOTIFY_RATE_PERIOD": 3600,
+    # Most events and deliveries one monitor step handles, the seconds it may spend
+    # sending, and how long a claimed delivery is reserved for the process sending it.
+    "NOTIFY_BATCH_SIZE": 100,
+    "NOTIFY_STEP_BUDGET": 30,
+    "NOTIFY_CLAIM_SECONDS": 300,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from .models import BasicJob, CondorJob, CondorWorkflow, DaskJob, TethysJob
 from .models.validation import check_fields
+from .notifications.spec import for_new_job as notify_fields
 from .workspaces import get_user_workspace, new_job_workspace
 
 if TYPE_CHECKING:
@@ -108,9 +109,12 @@ class JobManager:
             ``"DASK"`` or a ``TethysJob`` subclass.
         :param kwargs: further model fields (``description``, ``scheduler``,
             ``attributes``, ``extended_properties``...); ``label`` and ``workspace`` may
-            be overridden.
+            be overridden. ``notify``: who is told about the job's events, e.g.
+            ``["email", "https://hooks.example.org/jobs"]`` (see
+            :mod:`tethys_compute.notifications.spec`; default: the app's ``notify``).
         :returns: the job, unsaved unless ``groups`` was given (as Tethys).
-        :raises ValueError: on an unknown ``job_type`` or an empty ``name``; an
+        :raises ValueError: on an unknown ``job_type``, an empty ``name`` or a bad
+            ``notify`` (naming the problem); an
             ``InvalidField`` (also a ``ValidationError``) naming each field whose value
             cannot be stored (longer than its field, NUL characters, out of range).
         :raises TypeError: if ``user`` is not a saved user, or groups are not Groups.
@@ -123,6 +127,7 @@ class JobManager:
                 f"A job needs a saved, authenticated user as its owner, not {user!r}."
             )
         group_list = _as_groups(groups)
+        kwargs.update(notify_fields(kwargs.pop("notify", None), self.app))
         kwargs.setdefault("label", self.label)
         # As Tethys, the user's workspace is made even when ``workspace=`` overrides it.
         user_dir = get_user_workspace(self.app, user).path

@@ -18,7 +18,7 @@ from django.db import connections
 from django.db.models import Case, F, Min, Q, Value, When
 from django.utils import timezone
 
-from . import leases
+from . import leases, notifications
 from . import status as st
 from .conf import get_config
 from .functions import call
@@ -249,6 +249,7 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
             leases.release(owner, ids, clear_requests_before=now)
         stats.seconds = time.monotonic() - started
         _tidy_connections()
+    notifications.monitor_step()  # events of every app's jobs; never raises
     logger.info(stats.summary())
     return stats
 

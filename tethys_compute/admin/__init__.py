@@ -9,6 +9,8 @@ connection tests, log reading, job filters) in projects without the admin too.
 from django.apps import apps
 
 from ..models import CondorScheduler, DaskScheduler, SchedulerSetting, TethysJob
+from ..notifications.admin import JobNotificationAdmin, NotificationPreferenceAdmin
+from ..notifications.models import JobNotification, NotificationPreference
 from .jobs import JobAdmin
 from .scheduler_settings import SchedulerSettingAdmin
 from .schedulers import CondorSchedulerAdmin, DaskSchedulerAdmin
@@ -22,3 +24,5 @@ if apps.is_installed("django.contrib.admin"):
     admin.site.register(DaskScheduler, DaskSchedulerAdmin)
     admin.site.register(SchedulerSetting, SchedulerSettingAdmin)
     admin.site.register(TethysJob, JobAdmin)
+    admin.site.register(JobNotification, JobNotificationAdmin)
+    admin.site.register(NotificationPreference, NotificationPreferenceAdmin)

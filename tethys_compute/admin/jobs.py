@@ -30,6 +30,7 @@ from .. import status as st
 from ..exceptions import RemoteWorkNotStopped
 from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
+from ..notifications.admin import JobNotificationsSection
 from .job_filters import AppFilter, JobTypeFilter, StatusFilter, added_fields
 from .logs import resolve_logs
 
@@ -111,7 +112,7 @@ def _listed(items):
     return f"{shown}; and {more} more" if more > 0 else shown
 
 
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
     list_display = ("name", "job_type", "label", "owner", "status_display", "creation_time",
                     "execute_time", "completion_time")
     list_display_links = ("name",)
@@ -187,6 +188,7 @@ class JobAdmin(admin.ModelAdmin):
             ("Extended properties", {"fields": (
                 _json_display("extended_properties", "extended properties"),)}),
             ("Status history", {"fields": ("status_history_table",)}),
+            ("Notifications", {"fields": ("notifications_table",)}),
             ("Logs", {"fields": ("logs_link",)}),
         ]
         return fieldsets

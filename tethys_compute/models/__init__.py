@@ -1,5 +1,6 @@
 """Every model of tethys_compute, importable from ``tethys_compute.models``."""
 
+from ..notifications.models import JobNotification, NotificationDelivery, NotificationPreference
 from .basic_job import BasicJob
 from .condor.condor_base import CondorBase
 from .condor.condor_job import CondorJob
@@ -34,7 +35,10 @@ __all__ = [
     "DaskScheduler",
     "DaskSerializedField",
     "EngineLease",
+    "JobNotification",
     "JobStatusChange",
+    "NotificationDelivery",
+    "NotificationPreference",
     "Scheduler",
     "SchedulerSetting",
     "TethysJob",

@@ -42,6 +42,7 @@ from .. import status as st
 from ..conf import get_config
 from ..exceptions import JobStateError
 from ..functions import function_path, import_function
+from ..notifications.fields import NotifyFields
 from .job_results import JobResults
 from .job_status import STATUS_FIELDS, JobStatusRules, _short
 from .querysets import TethysJobManager
@@ -65,7 +66,7 @@ class _SettingMaxAge:
     def __get__(self, instance, owner):
         return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
 
-class TethysJob(JobStatusRules, JobResults, RetryPolicy, models.Model):
+class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,
     ``DaskJob`` and app-defined subclasses).
 
@@ -681,7 +682,8 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, models.Model):
             raise ValueError(f"Progress must be a number from 0 to 100, not {percent!r}.") from None
         if not 0 <= value <= 100:
             raise ValueError(f"Progress must be a number from 0 to 100, not {percent!r}.")
-        values: dict[str, Any] = {"progress": round(value)}
+        values: dict[str, Any] = {"progress": round(value),
+                                  "progress_reported_at": timezone.now()}
         if message is not None:
             values["progress_message"] = no_nul(_short(message, 1024))
         return values

@@ -1,0 +1,122 @@
+"""Status events by email (Django's locmem backend), sent by the monitor's step, once,
+recorded on the job, linking back to it."""
+
+import pytest
+from django.core import mail
+
+from tests.testapp.app import TestApp
+from tethys_compute import signals
+from tethys_compute.models import TethysJob
+from tethys_compute.monitor import run_cycle
+from tethys_compute.notifications import monitor_step
+from tethys_compute.notifications.models import JobNotification, NotificationDelivery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(user):
+    user.email = "alice@example.org"
+    user.save()
+    return user
+
+
+def make_job(user, notify=("email",), **kwargs):
+    job = TestApp.get_job_manager().create_job("Flood run", user, job_type="BASIC",
+                                               notify=list(notify), **kwargs)
+    job.save()
+    job.execute()
+    return job
+
+
+def test_finished_job_emails_its_owner_once_with_a_link(alice, notify_settings):
+    job = make_job(alice)
+    job.status = "Complete"
+    assert mail.outbox == []  # nothing is sent on the request path
+    stats = monitor_step()
+    assert stats["sent"] == 1
+    (message,) = mail.outbox
+    assert message.to == ["alice@example.org"]
+    assert "Flood run" in message.subject and "finished" in message.subject
+    assert f"https://jobs.example.org/apps/test_app/jobs/{job.pk}/" in message.body
+    monitor_step()
+    run_cycle()
+    assert len(mail.outbox) == 1
+    (note,) = JobNotification.objects.filter(job=job)
+    assert (note.event, note.attempt) == ("finished", 1)
+    assert list(note.deliveries.values_list("channel", "state")) == [("email", "sent")]
+
+
+def test_failed_held_and_retried_are_events(alice, notify_settings):
+    failed = make_job(alice)
+    failed.status = "Error"
+    held = make_job(alice)
+    held._write_status("OTH", other="Held", reason="hold reason code 26")
+    retried = make_job(alice)
+    signals.job_retried.send(sender=type(retried), job=retried, attempt=2, failure=None,
+                             delay=60)
+    monitor_step()
+    subjects = sorted(m.subject for m in mail.outbox)
+    assert len(subjects) == 3
+    assert any("failed" in s for s in subjects)
+    assert any("held" in s for s in subjects)
+    assert any("retried" in s for s in subjects)
+    assert JobNotification.objects.get(job=retried).attempt == 2
+
+
+def test_only_opted_in_jobs_and_events_notify(alice, notify_settings):
+    quiet = TestApp.get_job_manager().create_job("quiet", alice, job_type="BASIC")
+    quiet.save()
+    quiet.execute()
+    quiet.status = "Complete"
+    only_failed = make_job(alice, notify=())
+    only_failed.notify = {"channels": [{"type": "email"}], "events": ["failed"]}
+    only_failed.save()
+    only_failed.status = "Complete"
+    monitor_step()
+    assert mail.outbox == []
+
+
+def test_users_preference_opts_in_and_out(alice, notify_settings):
+    from tethys_compute.notifications.models import NotificationPreference
+
+    pref = NotificationPreference.objects.create(user=alice, email=True)
+    job = TestApp.get_job_manager().create_job("by preference", alice, job_type="BASIC")
+    job.save()
+    job.execute()
+    job.status = "Complete"
+    monitor_step()
+    assert len(mail.outbox) == 1
+    pref.enabled = False  # muted: not even the job's own opt-in reaches the user
+    pref.save()
+    muted = make_job(alice)
+    muted.status = "Complete"
+    monitor_step()
+    assert len(mail.outbox) == 1
+
+
+def test_a_user_without_an_email_address_is_recorded_not_sent(user, notify_settings):
+    job = make_job(user)
+    job.status = "Complete"
+    monitor_step()
+    assert mail.outbox == []
+    (delivery,) = NotificationDelivery.objects.filter(notification__job=job)
+    assert delivery.state == "failed" and "no email address" in delivery.last_error
+
+
+def test_notifications_are_shown_on_the_jobs_admin_page(alice, admin_client, notify_settings):
+    job = make_job(alice)
+    job.status = "Complete"
+    monitor_step()
+    page = admin_client.get(f"/admin/tethys_compute/tethysjob/{job.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Notifications" in text and "alice@example.org" in text and "sent" in text
+
+
+def test_the_monitor_cycle_runs_the_step(alice, notify_settings):
+    job = make_job(alice)
+    TethysJob.objects.get(pk=job.pk)
+    job.status = "Complete"
+    run_cycle()
+    assert len(mail.outbox) == 1

@@ -1,0 +1,168 @@
+"""Sending one delivery: the text, the link back to the job, email and webhooks.
+
+Each sender returns ``None`` on success or raises :class:`SendFailed` (``retry`` tells
+whether another try may succeed)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.urls import NoReverseMatch, reverse
+
+from .. import status as st
+from ..conf import get_config
+from .spec import host_allowed
+
+SIGNATURE_HEADER = "X-Tethys-Signature"
+USER_AGENT = "tethys-compute-notifications"
+MAX_ANSWER = 64 * 1024
+
+SUBJECTS = {
+    "finished": "finished",
+    "failed": "failed",
+    "held": "is held",
+    "retried": "is being retried",
+    "no_progress": "reported no progress",
+    "waiting": "is still waiting to start",
+}
+
+
+class SendFailed(Exception):
+    def __init__(self, message: str, *, retry: bool):
+        super().__init__(message)
+        self.retry = retry
+
+
+def job_url(job) -> str:
+    """The absolute URL of ``job``'s page: ``NOTIFY_JOB_URL`` (a format string with
+    ``{id}`` and ``{label}``; default: the job's admin page) joined to
+    ``NOTIFY_BASE_URL`` (default: ``https://`` and the current ``Site``'s domain when
+    ``django.contrib.sites`` is installed) when it is a path."""
+    config = get_config()
+    pattern = config["NOTIFY_JOB_URL"]
+    if pattern:
+        url = pattern.format(id=job.pk, label=job.label)
+    else:
+        try:
+            url = reverse("admin:tethys_compute_tethysjob_change", args=[job.pk])
+        except NoReverseMatch:
+            return ""
+    if not url.startswith("/"):
+        return url
+    base = config["NOTIFY_BASE_URL"]
+    if not base and apps.is_installed("django.contrib.sites"):
+        from django.contrib.sites.models import Site
+
+        base = f"https://{Site.objects.get_current().domain}"
+    return (base or "").rstrip("/") + url
+
+
+def payload(delivery, now) -> dict:
+    """The JSON document a webhook receives (also the facts of an email)."""
+    note, job = delivery.notification, delivery.notification.job
+    return {
+        "id": delivery.pk,
+        "event": note.event,
+        "attempt": note.attempt,
+        "time": now.isoformat(),
+        "detail": note.detail,
+        "job": {
+            "id": job.pk,
+            "name": job.name,
+            "app": job.label,
+            "status": job._status,
+            "status_display": job._other_status or st.STATUS_DISPLAY.get(job._status, ""),
+            "status_message": job.status_message or "",
+            "progress": job.progress,
+            "url": job_url(job),
+        },
+        "user": delivery.user.get_username(),
+    }
+
+
+def send(delivery, now) -> None:
+    """Send ``delivery`` (its notification, job and user loaded). :raises SendFailed:"""
+    document = payload(delivery, now)
+    if delivery.channel == "email":
+        send_email(delivery.target, document)
+    else:
+        send_webhook(delivery.target, delivery.secret_name, document)
+
+
+def email_text(document: dict) -> tuple[str, str]:
+    """``(subject, body)`` of the email for ``document``."""
+    job = document["job"]
+    subject = f'[{job["app"]}] Job "{job["name"]}" {SUBJECTS[document["event"]]}'
+    lines = [
+        f'Job "{job["name"]}" (#{job["id"]}) {SUBJECTS[document["event"]]}.',
+        f'Status: {job["status_display"]}',
+    ]
+    if document["detail"]:
+        lines.append(f'Detail: {document["detail"]}')
+    if job["status_message"] and job["status_message"] != document["detail"]:
+        lines.append(f'Message: {job["status_message"]}')
+    if job["url"]:
+        lines += ["", f'See the job: {job["url"]}']
+    lines += ["", "You receive this because notifications are on for this job, its app "
+                  "or your account."]
+    return " ".join(subject.split())[:200], "\n".join(lines)
+
+
+def send_email(address: str, document: dict) -> None:
+    if not address:
+        raise SendFailed("the user has no email address", retry=False)
+    subject, body = email_text(document)
+    sender = get_config()["NOTIFY_FROM_EMAIL"] or settings.DEFAULT_FROM_EMAIL
+    try:
+        EmailMessage(subject, body, sender, [address]).send()
+    except Exception as exc:  # noqa: BLE001 - the backend's errors (SMTP, socket)
+        raise SendFailed(f"email: {exc!r}"[:1000], retry=True) from exc
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is an answer, never followed (it could point anywhere)
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-Tethys-Signature`` value of ``body``: ``sha256=`` and the hex HMAC."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send_webhook(url: str, secret_name: str, document: dict) -> None:
+    config = get_config()
+    secret = ((config["NOTIFY_WEBHOOK_SECRETS"] or {}).get(secret_name) if secret_name
+              else config["NOTIFY_WEBHOOK_SECRET"])
+    if not secret:
+        raise SendFailed("no webhook secret configured (NOTIFY_WEBHOOK_SECRET)", retry=False)
+    host = urlsplit(url).hostname or ""
+    if not host_allowed(host):
+        raise SendFailed(f"host {host!r} is not in NOTIFY_WEBHOOK_ALLOWED_HOSTS", retry=False)
+    body = json.dumps(document, sort_keys=True).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Tethys-Event": document["event"],
+        "X-Tethys-Delivery": str(document["id"]),
+        SIGNATURE_HEADER: signature(secret, body),
+    })
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(request, timeout=config["NOTIFY_WEBHOOK_TIMEOUT"]) as answer:
+            answer.read(MAX_ANSWER)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        retry = exc.code >= 500 or exc.code in (408, 425, 429)
+        raise SendFailed(f"webhook answered HTTP {exc.code}", retry=retry) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SendFailed(f"webhook: {reason!r}"[:1000], retry=True) from None
+
