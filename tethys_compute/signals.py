@@ -5,10 +5,6 @@
 * ``job_submitted(sender, job)``: after ``execute()`` handed the job to its engine.
 * ``job_finished(sender, job, status)``: once the job has ended and its results (if any)
   are processed; ``status`` is the final code.
-* ``job_retried(sender, job, attempt, failure, delay)``: the retry policy decided that
-  another attempt follows a failed run: ``attempt`` is the number of the attempt to come,
-  ``failure`` the :class:`~tethys_compute.failure_kinds.Failure` that ended the run,
-  ``delay`` the seconds until it is submitted (or ``None``).
 * ``job_deleted(sender, job)``: after a job's row was deleted (and its own directory
   removed).
 
@@ -21,4 +17,3 @@ job_status_changed: Signal = Signal()
 job_submitted: Signal = Signal()
 job_finished: Signal = Signal()
 job_deleted: Signal = Signal()
-job_retried: Signal = Signal()

@@ -143,3 +143,23 @@ def test_a_progress_report_to_the_callback_url_resets_the_clock(alice, client,
     assert reported is not None
     monitor_step(reported + timedelta(minutes=29))
     assert events(job) == []
+
+
+def test_a_scheduled_retry_waits_from_when_it_is_due(alice, notify_settings):
+    from tethys_compute.failure_kinds import LOST, Failure
+
+    job = new_job(alice)
+    job.max_attempts = 3
+    job.save()
+    job.execute()
+    job.status = "Running"
+    TethysJob.objects.filter(pk=job.pk).update(
+        execute_time=timezone.now() - timedelta(hours=5),
+        start_time=timezone.now() - timedelta(hours=5), progress_reported_at=timezone.now())
+    job.refresh_from_db()
+    assert job.run_failed(Failure(LOST, "worker lost"))
+    due = TethysJob.objects.get(pk=job.pk).retry_due_at
+    monitor_step(due - timedelta(seconds=1))
+    assert [e for e, _a in events(job)] == ["retried"]  # not "waiting": its run began 5 h ago
+    monitor_step(due + timedelta(hours=2))
+    assert [e for e, _a in events(job)] == ["retried", "waiting"]

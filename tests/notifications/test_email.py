@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 
 from tests.testapp.app import TestApp
-from tethys_compute import signals
+from tethys_compute.failure_kinds import LOST, Failure
 from tethys_compute.models import TethysJob
 from tethys_compute.monitor import run_cycle
 from tethys_compute.notifications import monitor_step
@@ -52,16 +52,19 @@ def test_failed_held_and_retried_are_events(alice, notify_settings):
     failed.status = "Error"
     held = make_job(alice)
     held._write_status("OTH", other="Held", reason="hold reason code 26")
-    retried = make_job(alice)
-    signals.job_retried.send(sender=type(retried), job=retried, attempt=2, failure=None,
-                             delay=60)
+    retried = make_job(alice, max_attempts=3)
+    retried.status = "Running"
+    # The retry policy (models/retries.py) decides another attempt follows.
+    assert retried.run_failed(Failure(LOST, "worker lost"))
     monitor_step()
     subjects = sorted(m.subject for m in mail.outbox)
     assert len(subjects) == 3
     assert any("failed" in s for s in subjects)
     assert any("held" in s for s in subjects)
     assert any("retried" in s for s in subjects)
-    assert JobNotification.objects.get(job=retried).attempt == 2
+    note = JobNotification.objects.get(job=retried)
+    assert note.attempt == 2 and note.detail.startswith("Retry 2 of 3 in ")
+    assert "worker lost" in note.detail
 
 
 def test_only_opted_in_jobs_and_events_notify(alice, notify_settings):

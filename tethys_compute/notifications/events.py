@@ -72,20 +72,17 @@ def _on_finished(sender, job, status, **kwargs):
 def _on_status_changed(sender, job, old, new, reason="", **kwargs):
     if new == st.OTHER and getattr(job, "_other_status", None) == HELD:
         record(job, "held", detail=reason or job.status_message or "")
-
-
-@receiver(signals.job_retried, dispatch_uid="tethys_compute.notify_retried")
-def _on_retried(sender, job, attempt=None, failure=None, delay=None, **kwargs):
-    detail = str(getattr(failure, "message", "") or failure or "")
-    if delay is not None:
-        detail = f"next attempt in {delay:g} s" + (f": {detail}" if detail else "")
-    record(job, "retried", attempt=attempt, detail=detail)
+    elif new == st.PENDING and old != st.PENDING and getattr(job, "retry_due_at", None):
+        # The retry policy (models/retries.py, run_failed) scheduled the next attempt:
+        # "Retry 2 of 3 in 60 s: <failure>" is the job's status message.
+        record(job, "retried", attempt=job.attempt + 1, detail=job.status_message or "")
 
 
 def find_absences(now: datetime, limit: int) -> int:
     """Record the absence events due at ``now``: running jobs with no progress report (nor
     start) for longer than their ``notify_no_progress``, and jobs Pending or Submitted for
-    longer than their ``notify_waiting``; each once per attempt. Two queries (one per
+    longer than their ``notify_waiting`` (since their retry was due, their execute() or
+their creation); each once per attempt. Two queries (one per
     kind, at most ``limit`` jobs each) plus the preferences of their owners.
     :returns: the number of events recorded."""
     from ..models import TethysJob
@@ -119,7 +116,8 @@ def find_absences(now: datetime, limit: int) -> int:
     waiting = (
         TethysJob.objects.filter(_status__in=(st.PENDING, st.SUBMITTED),
                                  notify_waiting__isnull=False)
-        .alias(due=at("notify_waiting", "execute_time", "creation_time"))
+        # A scheduled retry (models/retries.py) waits from when it is due.
+        .alias(due=at("notify_waiting", "retry_due_at", "execute_time", "creation_time"))
         .filter(due__lte=now)
         .filter(not_recorded("waiting"))
     )
