@@ -3,8 +3,9 @@
 A :class:`LogFile` is what ``CondorJob.get_logs()`` (and a workflow's) gives for each log:
 calling it returns the text, as Tethys's lazy log callables do (at most the last
 ``CALL_MAX_BYTES``), and the jobs table and the admin use :meth:`LogFile.tail` (the last
-part, read by seeking) and :meth:`LogFile.stream` (the whole file, in chunks) so that the
-web process's memory does not grow with the log's size.
+part, read by seeking), :meth:`LogFile.read_from` (what was written after a byte offset,
+for following a running job's log) and :meth:`LogFile.stream` (the whole file, in chunks)
+so that the web process's memory does not grow with the log's size.
 
 The confinement rule (docs/security.rst): a log is read only when its path, with every
 symlink resolved, lies inside the job's own directory (locally the job's workspace, on a
@@ -14,6 +15,7 @@ leading elsewhere makes the log "not available"; the file it names is never open
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -130,6 +132,23 @@ class LogFile:
             return message, False, len(message.encode("utf-8"))
         return _text(data, start > 0), start > 0, size
 
+    def read_from(self, offset: int | None, limit: int) -> dict:
+        """What was written to the log after byte ``offset`` (at most ``limit`` bytes, by
+        seeking), as :func:`read_span` answers it. A log that cannot be read answers no
+        content, its ``offset`` kept, and the reason as ``"unavailable"``.
+
+        :raises ValueError: for an offset that is not ``None`` or an int >= 0, or a
+            negative limit.
+        """
+        _check(offset, limit)
+        try:
+            handle, size = self._opener()
+        except LogNotAvailable as exc:
+            return {"content": "", "offset": offset or 0, "size": 0, "skipped": 0,
+                    "reset": False, "truncated": False, "unavailable": str(exc)}
+        with handle:
+            return read_span(handle, size, offset, limit)
+
     def stream(self) -> tuple[Iterator[bytes], int]:
         """``(chunks, size)``: the whole log as it was when opened (its size then), in
         chunks of ``CHUNK`` bytes; the file is closed when the iterator ends or is
@@ -139,6 +158,71 @@ class LogFile:
         """
         handle, size = self._opener()
         return _chunks(handle, size), size
+
+
+def _check(offset, limit):
+    if offset is not None and (type(offset) is not int or offset < 0):
+        raise ValueError(f"A log offset is a whole number of bytes >= 0, not {offset!r}.")
+    if type(limit) is not int or limit < 0:
+        raise ValueError(f"A log read limit is a whole number of bytes >= 0, not {limit!r}.")
+
+
+def _incomplete_end(data: bytes) -> int:
+    """How many bytes at the end of ``data`` are the start of a UTF-8 character whose
+    other bytes are not written yet (0 to 3)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return 0
+        if byte >= 0xC0:  # the lead byte: how long its character is
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back if back < need else 0
+    return 0
+
+
+def read_span(handle, size: int, offset: int | None, limit: int) -> dict:
+    """Read a log from byte ``offset`` to its ``size`` (as it was when opened), seeking to
+    it: what a client holding the log up to ``offset`` is missing.
+
+    :param handle: the log, a binary file object that can seek.
+    :param size: its size in bytes; nothing past it is read.
+    :param offset: where the client's copy ends, or ``None`` for a client holding nothing.
+    :param limit: at most this many bytes are read: when more were written since
+        ``offset``, only the last ``limit`` are sent and the rest is ``skipped``.
+    :returns: ``{"content": text, "offset": where the next read starts, "size": size,
+        "skipped": bytes after ``offset`` not sent, "reset": bool, "truncated": bool}``.
+        ``reset`` means the content replaces the client's copy: no offset was given, or
+        the log is now shorter than it (truncated, or rotated to a new file); the
+        content is then the log's last ``limit`` bytes and ``truncated`` says whether
+        that is less than the whole. A character is never split: a cut inside one starts
+        after it, and a character half written at the end is left for the next read
+        (``offset`` stops before it).
+    """
+    reset = offset is None or offset > size
+    begin = 0 if reset else offset
+    start = max(begin, size - limit)
+    handle.seek(start)
+    data = _read_up_to(handle, size - start)
+    cut = 0
+    if start > begin:  # the cut may fall inside a UTF-8 character: start at the next one
+        while cut < min(3, len(data)) and 0x80 <= data[cut] <= 0xBF:
+            cut += 1
+    held = _incomplete_end(data[cut:])
+    data = data[cut:len(data) - held]
+    return {"content": data.decode("utf-8", errors="replace"),
+            "offset": start + cut + len(data), "size": size,
+            "skipped": 0 if reset else start + cut - begin,
+            "reset": reset, "truncated": reset and start + cut > 0}
+
+
+def text_from(text: str | bytes, offset: int | None, limit: int) -> dict:
+    """:func:`read_span` of a log given as text (its UTF-8 bytes are the offsets).
+
+    :raises ValueError: as :meth:`LogFile.read_from`.
+    """
+    _check(offset, limit)
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    return read_span(io.BytesIO(data), len(data), offset, limit)
 
 
 def _read_up_to(handle, count: int) -> bytes:

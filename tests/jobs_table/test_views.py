@@ -377,8 +377,9 @@ def test_log_errors(alice_client, logged_job, make_job, other_user, table_token)
 
 def test_job_without_logs(alice_client, make_job, table_token):
     job = make_job(status="RUN")
-    assert get_logs(alice_client, table_token([job]), job.pk).json() == {
-        "success": True, "name": job.name, "logs": []}
+    body = get_logs(alice_client, table_token([job]), job.pk).json()
+    assert body == {"success": True, "name": job.name, "logs": [], "names": body["names"]}
+    assert len(body["names"]) == 16  # the digest of no names (see test_follow.py)
 
 
 # --- async built-in methods (Tethys awaits them: "Async Handlers/Jobs Table") ---------------

@@ -6,13 +6,18 @@ returning the text (read lazily, e.g. from a remote submit host; ``async`` allow
 The dialog first gets the tree of names, with the text of small logs inline; larger or
 lazy logs are read one at a time by their key path. Text longer than
 ``JOBS_TABLE_LOG_MAX_BYTES`` is cut to its last part and offered for download whole.
+Each read says the byte ``offset`` it reached, from which the dialog of a running job
+follows the log (:mod:`.follow`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from ..conf import get_config
 from ..functions import call
-from ..log_files import LogFile, LogNotAvailable
+from ..log_files import LogFile, LogNotAvailable, text_from
 
 INLINE_MAX = 16 * 1024
 
@@ -100,16 +105,34 @@ def resolve(logs, path) -> str:
     return as_text(value)
 
 
+def read_from(value, offset, limit) -> dict:
+    """What a log (a value of ``get_logs()``) holds after byte ``offset``, as
+    :func:`tethys_compute.log_files.read_span` answers it: a log with a ``read_from``
+    method (a :class:`~tethys_compute.log_files.LogFile`) is read from the offset by
+    seeking; a text (or a callable giving it) is produced whole and sliced here.
+
+    :raises ValueError: for a bad offset.
+    """
+    if callable(getattr(value, "read_from", None)):
+        return value.read_from(offset, limit)
+    if callable(value):
+        value = call(value)
+    return text_from(as_text(value), offset, limit)
+
+
 def content(logs, path) -> dict:
-    """``{"content", "truncated", "size"}`` of the log at ``path``, cut to
-    ``JOBS_TABLE_LOG_MAX_BYTES``; a log file is read from its end only."""
+    """``{"content", "truncated", "size", "offset"}`` of the log at ``path``, cut to
+    ``JOBS_TABLE_LOG_MAX_BYTES`` (a log file is read from its end only); ``offset`` is
+    where a later read of what is written next starts. A log that cannot be read has the
+    reason as its content and ``"unavailable": true``."""
     limit = int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"])
-    value = leaf(logs, path)
-    if isinstance(value, LogFile):
-        text, truncated, size = value.tail(limit)
-    else:
-        text, truncated, size = tail(resolve(logs, path), limit)
-    return {"content": text, "truncated": truncated, "size": size}
+    chunk = read_from(leaf(logs, path), None, limit)
+    answer = {"content": chunk["content"], "truncated": chunk["truncated"],
+              "size": chunk["size"], "offset": chunk["offset"]}
+    if "unavailable" in chunk:
+        message = chunk["unavailable"]
+        answer.update(content=message, size=len(message.encode("utf-8")), unavailable=True)
+    return answer
 
 
 def download(logs, path):
@@ -127,3 +150,17 @@ def download(logs, path):
             return data, len(data)
     data = resolve(logs, path).encode("utf-8")
     return data, len(data)
+
+
+def names(logs) -> str:
+    """A short digest of the key paths of every log in ``logs`` (not their text): it
+    changes when a log appears or goes, so the dialog knows to reload the list."""
+    paths, stack = [], [((), logs)]
+    while stack:
+        prefix, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*prefix, str(key)), value) for key, value in node.items())
+        else:
+            paths.append(prefix)
+    digest = hashlib.blake2s(json.dumps(sorted(paths)).encode(), digest_size=8)
+    return digest.hexdigest() if isinstance(logs, dict) else ""

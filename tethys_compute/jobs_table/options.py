@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 
+from ..conf import get_config
 from . import columns as cols
 from .actions import BUILTIN_ACTIONS, DEFAULT_ACTIONS, SEPARATOR
 from .custom import CustomJobAction
@@ -452,7 +453,9 @@ class JobsTable(dict):
                 "logs": reverse("jobs_table_logs"),
                 "log_content": reverse("jobs_table_log_content"),
                 "log_download": reverse("jobs_table_log_download"),
+                "log_follow": reverse("jobs_table_log_follow"),
             },
+            "log_max_bytes": int(get_config()["JOBS_TABLE_LOG_MAX_BYTES"]),
             "csrf_token": csrf_token or "",
             "csrf_cookie": settings.CSRF_COOKIE_NAME,
             "csrf_header": header.replace("_", "-"),

@@ -6,7 +6,7 @@ may mount ``tethys_compute.urls`` under any prefix.
 
 from django.urls import path
 
-from . import views
+from . import follow, views
 
 urlpatterns = [
     path("jobs-table/poll/", views.poll, name="jobs_table_poll"),
@@ -14,5 +14,6 @@ urlpatterns = [
     path("jobs-table/action/", views.action, name="jobs_table_action"),
     path("jobs-table/logs/", views.logs, name="jobs_table_logs"),
     path("jobs-table/logs/content/", views.log_content, name="jobs_table_log_content"),
+    path("jobs-table/logs/follow/", follow.log_follow, name="jobs_table_log_follow"),
     path("jobs-table/logs/download/", views.log_download, name="jobs_table_log_download"),
 ]

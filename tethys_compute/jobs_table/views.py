@@ -344,7 +344,8 @@ def _download_url(request, job, path):
 @require_GET
 def logs(request):
     """The names of a job's logs (``config``, ``job_id``): ``{"success", "name", "logs":
-    [entries]}`` (see :func:`.logs.tree`), each leaf with its ``download`` URL."""
+    [entries], "names"}`` (see :func:`.logs.tree`), each leaf with its ``download`` URL;
+    ``names`` is the digest of the names (:func:`.logs.names`)."""
     config, job, data = _logs_job(request)
     entries = log_tools.tree(data)
     stack = list(entries)
@@ -353,15 +354,16 @@ def logs(request):
         stack.extend(entry.get("children", ()))
         if "children" not in entry:
             entry["download"] = _download_url(request, job, entry["path"])
-    return JsonResponse({"success": True, "name": job.name, "logs": entries})
+    return JsonResponse({"success": True, "name": job.name, "logs": entries,
+                         "names": log_tools.names(data)})
 
 
 @endpoint
 @require_GET
 def log_content(request):
     """One log's text (``config``, ``job_id``, ``path`` as a JSON list of keys), cut to
-    ``JOBS_TABLE_LOG_MAX_BYTES``: ``{"success", "content", "truncated", "size",
-    "download"}``."""
+    ``JOBS_TABLE_LOG_MAX_BYTES``: ``{"success", "content", "truncated", "size", "offset",
+    "download"}`` (``offset``: where following the log starts, see :mod:`.follow`)."""
     path = _log_path(request)
     config, job, data = _logs_job(request)
     try:

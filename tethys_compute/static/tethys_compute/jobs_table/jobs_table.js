@@ -11,6 +11,10 @@
  * page it shows (page, sort, search, digest) and gets that page back in the same answer
  * when matching jobs were created or deleted. No request while the page is hidden, nor
  * while no row is unfinished in a table of a fixed list.
+ *
+ * Logs: the dialog of an active job follows its logs: one request per refresh interval
+ * for all the logs it holds, each read from the byte offset the page holds, so only new
+ * output travels; a "Follow" switch stops and resumes it.
  */
 (function () {
   "use strict";
@@ -167,8 +171,9 @@
     this.viewSeq = 0;
     this.urls = {
       poll: data.pollUrl, action: data.actionUrl, rows: data.rowsUrl,
-      logs: data.logsUrl, logContent: data.logContentUrl
+      logs: data.logsUrl, logContent: data.logContentUrl, logFollow: data.logFollowUrl
     };
+    this.logMax = parseInt(data.logMaxBytes, 10) || 256 * 1024;
     this.interval = Math.max(250, parseInt(data.refreshInterval, 10) || 5000);
     this.csrfToken = data.csrfToken || "";
     this.csrfCookie = data.csrfCookie || "csrftoken";
@@ -611,17 +616,37 @@
   };
 
   /* --- logs ------------------------------------------------------------------------- */
+  /* The dialog keeps, for each log it has shown (a leaf of the list), the text it holds
+     (pieces: text, and markers for gaps and restarts; at most about the table's log
+     limit) and the byte offset that text reaches. While the job is active and "Follow" is
+     on, one request per refresh interval asks what was written to all of these logs since
+     their offsets, and appends it: nothing already shown is sent again. */
+  var FOLLOWED_MAX = 20;
+
+  function logKey(leaf) { return JSON.stringify(leaf.path); }
+
   JobsTable.prototype.openLogs = function (id, name) {
     var dialog = this.root.querySelector(".tc-logs-dialog");
+    this.stopFollowing();
     dialog.querySelector(".tc-logs-job").textContent = name || ("job " + id);
-    this.logs = {id: id, leaves: [], current: null, dialog: dialog};
+    var row = this.findRow(id);
+    var active = !!this.urls.logFollow && !!row && row.dataset.active === "true";
+    this.logs = {id: id, leaves: [], current: null, dialog: dialog, names: null, viewed: [],
+                 active: active, follow: active, timer: null, inflight: false, seq: 0,
+                 failures: 0, reloading: false};
+    var toggle = dialog.querySelector(".tc-log-follow");
+    if (toggle) {
+      toggle.checked = active;
+      toggle.disabled = !active;
+      toggle.title = active ? "" : "The job is not running: its logs no longer change.";
+    }
     this.logStatus("Loading…");
     dialog.querySelector(".tc-log-nav").replaceChildren();
     dialog.querySelector(".tc-log-content").textContent = "";
     dialog.querySelector(".tc-log-notice").hidden = true;
     dialog.querySelector(".tc-log-download").hidden = true;
     dialog.showModal();
-    this.loadLogTree(null);
+    this.loadLogTree(null, false);
   };
 
   JobsTable.prototype.logStatus = function (text) {
@@ -630,15 +655,30 @@
     status.hidden = !text;
   };
 
-  JobsTable.prototype.loadLogTree = function (keepPath) {
+  /* The list of logs; keepPath: the log to show (else the first); keepHeld: keep the text
+     and offsets held (the list changed while following) instead of reading them again. */
+  JobsTable.prototype.loadLogTree = function (keepPath, keepHeld) {
     var self = this;
     var state = this.logs;
+    var held = {};
+    if (keepHeld) {
+      state.leaves.forEach(function (leaf) { if (leaf.pieces) { held[logKey(leaf)] = leaf; } });
+    }
     var query = new URLSearchParams({config: this.config, job_id: state.id});
     return this.request(this.urls.logs + "?" + query.toString()).then(function (payload) {
       if (self.logs !== state) { return; }
       state.leaves = [];
+      state.names = payload.names || null;
       var nav = state.dialog.querySelector(".tc-log-nav");
       nav.replaceChildren(self.logList(payload.logs, state));
+      state.leaves.forEach(function (leaf) {
+        var old = held[logKey(leaf)];
+        if (old) {
+          ["pieces", "offset", "size", "unavailable", "truncated", "clipped"].forEach(function (name) {
+            leaf[name] = old[name];
+          });
+        }
+      });
       if (!state.leaves.length) {
         self.logStatus("");
         state.dialog.querySelector(".tc-log-content").textContent = "This job has no logs.";
@@ -647,10 +687,10 @@
       var wanted = state.leaves[0];
       if (keepPath) {
         state.leaves.forEach(function (leaf) {
-          if (JSON.stringify(leaf.path) === keepPath) { wanted = leaf; }
+          if (logKey(leaf) === keepPath) { wanted = leaf; }
         });
       }
-      return self.selectLog(wanted, !!keepPath);
+      return self.selectLog(wanted, !!keepPath && !keepHeld);
     }).catch(function (error) {
       self.logStatus("");
       state.dialog.querySelector(".tc-log-content").textContent = "";
@@ -709,32 +749,237 @@
       other.button.classList.toggle("active", other === leaf);
       other.button.setAttribute("aria-current", other === leaf ? "true" : "false");
     });
+    var key = logKey(leaf);
+    state.viewed = [key].concat(state.viewed.filter(function (k) { return k !== key; }));
     var download = state.dialog.querySelector(".tc-log-download");
     download.href = leaf.download;
     download.hidden = false;
     state.dialog.querySelector(".tc-log-notice").hidden = true;
-    if (leaf.content !== undefined && !force) {
-      this.showLog(leaf.content, false, leaf.size, leaf.download);
+    if (!force && leaf.pieces) {
+      this.renderLog(leaf);
+      this.followSoon();
       return Promise.resolve();
     }
+    if (!force && leaf.content !== undefined) {
+      this.holdLog(leaf, {content: leaf.content, offset: leaf.size, size: leaf.size});
+      this.renderLog(leaf);
+      this.followSoon();
+      return Promise.resolve();
+    }
+    state.seq++;  // a follow answer on its way is older than this read: dropped
     this.logStatus("Loading…");
     var query = new URLSearchParams({config: this.config, job_id: state.id, path: JSON.stringify(leaf.path)});
     return this.request(this.urls.logContent + "?" + query.toString()).then(function (payload) {
-      if (self.logs !== state || state.current !== leaf) { return; }
-      self.showLog(payload.content, payload.truncated, payload.size, payload.download);
+      if (self.logs !== state) { return; }
+      self.holdLog(leaf, payload);  // held (and followed) even if another log is shown now
+      if (state.current === leaf) {
+        self.renderLog(leaf);
+        self.followSoon();
+      }
     }).catch(function (error) {
       self.logStatus("");
       self.logNotice(error.message, "danger");
     });
   };
 
-  JobsTable.prototype.showLog = function (text, truncated, size, download) {
+  /* A whole read of a log (from the list or the content endpoint) replaces what is held. */
+  JobsTable.prototype.holdLog = function (leaf, payload) {
+    leaf.pieces = [payload.content || ""];
+    leaf.unavailable = !!payload.unavailable;
+    leaf.offset = leaf.unavailable ? 0 : payload.offset;
+    leaf.size = payload.size;
+    leaf.truncated = !!payload.truncated;
+    leaf.clipped = false;
+    if (payload.download) { leaf.download = payload.download; }
+  };
+
+  function pieceNode(piece) {
+    if (typeof piece === "string") { return document.createTextNode(piece); }
+    var marker = document.createElement("span");
+    marker.className = "tc-log-gap";
+    marker.setAttribute("role", "note");
+    marker.textContent = piece.gap !== undefined
+      ? "… " + formatBytes(piece.gap) + " written since the last refresh are not shown (more than the display limit); download the whole log to read them …"
+      : piece.marker;
+    return marker;
+  }
+
+  JobsTable.prototype.renderLog = function (leaf) {
+    var state = this.logs;
+    if (state.current !== leaf) { return; }
     this.logStatus("");
-    var pre = this.logs.dialog.querySelector(".tc-log-content");
-    pre.textContent = text || "(empty)";
-    if (truncated) {
-      this.logNotice("This log is " + formatBytes(size) + "; only its end is shown.", "warning", download);
+    var pre = state.dialog.querySelector(".tc-log-content");
+    var nodes = leaf.pieces.filter(function (piece) { return piece !== ""; }).map(pieceNode);
+    pre.replaceChildren.apply(pre, nodes);
+    pre.dataset.empty = nodes.length ? "false" : "true";
+    if (!nodes.length) { pre.textContent = "(empty)"; }
+    if (leaf.truncated || leaf.clipped) {
+      this.logNotice(leaf.clipped ? "Only the end of this log is kept here." :
+        "This log is " + formatBytes(leaf.size) + "; only its end is shown.", "warning", leaf.download);
+    } else {
+      state.dialog.querySelector(".tc-log-notice").hidden = true;
+    }
+    if (leaf.truncated || leaf.clipped || state.follow) { pre.scrollTop = pre.scrollHeight; }
+  };
+
+  /* Apply one log's follow answer to what is held; true when the whole view must be
+     drawn again, else the pieces to append. */
+  JobsTable.prototype.applyFollow = function (leaf, item) {
+    if (item.missing || !leaf.pieces) { return []; }
+    if (item.unavailable !== undefined) {
+      var same = leaf.unavailable && leaf.pieces[0] === item.unavailable;
+      leaf.pieces = [item.unavailable];
+      leaf.unavailable = true;
+      leaf.offset = item.offset;
+      return !same;
+    }
+    var redraw = false;
+    var added = [];
+    if (item.reset || leaf.unavailable) {
+      var had = !leaf.unavailable && leaf.offset > 0;
+      leaf.pieces = had ? [{marker: "The log was truncated or replaced: it is shown again from its start."}] : [];
+      if (item.content) { leaf.pieces.push(item.content); }
+      leaf.unavailable = false;
+      leaf.truncated = !!item.truncated;
+      redraw = true;
+    } else {
+      if (item.skipped) { added.push({gap: item.skipped}); }
+      if (item.content) { added.push(item.content); }
+      leaf.pieces.push.apply(leaf.pieces, added);
+    }
+    leaf.offset = item.offset;
+    leaf.size = item.size;
+    return this.clipLog(leaf) || redraw || added;
+  };
+
+  /* Keep at most about the table's log limit of text per log: the oldest lines go. */
+  JobsTable.prototype.clipLog = function (leaf) {
+    var total = 0;
+    leaf.pieces.forEach(function (piece) { if (typeof piece === "string") { total += piece.length; } });
+    if (total <= this.logMax * 1.25) { return false; }
+    var excess = total - this.logMax;
+    while (excess > 0 && leaf.pieces.length > 1) {
+      var first = leaf.pieces[0];
+      if (typeof first !== "string") { leaf.pieces.shift(); continue; }
+      if (first.length <= excess) { leaf.pieces.shift(); excess -= first.length; continue; }
+      var rest = first.slice(excess);
+      var line = rest.indexOf("\n");
+      leaf.pieces[0] = line >= 0 && line < rest.length - 1 ? rest.slice(line + 1) : rest;
+      excess = 0;
+    }
+    leaf.clipped = true;
+    return true;
+  };
+
+  JobsTable.prototype.followSoon = function (delay) {
+    var state = this.logs;
+    if (!state) { return; }
+    clearTimeout(state.timer);
+    state.timer = null;
+    if (!state.follow || !state.active || !state.dialog.open) { return; }
+    var self = this;
+    state.timer = setTimeout(function () { self.followLogs(state); },
+      delay === undefined ? this.interval : delay);
+  };
+
+  JobsTable.prototype.followLogs = function (state) {
+    var self = this;
+    state.timer = null;
+    if (this.logs !== state || !state.follow || !state.active || !state.dialog.open || state.inflight) {
+      return;
+    }
+    if (document.hidden) {  // nothing asked while nobody looks
+      this.followSoon();
+      return;
+    }
+    var byKey = {};
+    state.leaves.forEach(function (leaf) { byKey[logKey(leaf)] = leaf; });
+    var entries = [];
+    state.viewed.forEach(function (key) {
+      var leaf = byKey[key];
+      if (leaf && leaf.pieces && entries.length < FOLLOWED_MAX) {
+        entries.push({path: leaf.path, offset: leaf.offset});
+      }
+    });
+    if (!entries.length) {
+      this.followSoon();
+      return;
+    }
+    var seq = state.seq;
+    state.inflight = true;
+    var query = new URLSearchParams({config: this.config, job_id: state.id, logs: JSON.stringify(entries)});
+    this.request(this.urls.logFollow + "?" + query.toString()).then(function (payload) {
+      if (self.logs !== state || seq !== state.seq) { return; }
+      state.failures = 0;
+      var pre = state.dialog.querySelector(".tc-log-content");
+      payload.logs.forEach(function (item) {
+        var leaf = byKey[JSON.stringify(item.path)];
+        if (!leaf) { return; }
+        var change = self.applyFollow(leaf, item);
+        if (leaf !== state.current) { return; }
+        if (change === true || (change.length && pre.dataset.empty === "true")) {
+          self.renderLog(leaf);
+        } else if (change.length) {
+          change.forEach(function (piece) { pre.appendChild(pieceNode(piece)); });
+          if (state.follow) { pre.scrollTop = pre.scrollHeight; }
+        }
+      });
+      if (!payload.active) {
+        self.followEnded(payload.status);
+      }
+      if (payload.names && state.names && payload.names !== state.names && !state.reloading) {
+        state.reloading = true;  // a log appeared or went: the list is read again
+        self.loadLogTree(state.current ? logKey(state.current) : null, true).then(function () {
+          state.reloading = false;
+        });
+      }
+    }).catch(function (error) {
+      if (self.logs !== state || seq !== state.seq) { return; }
+      state.failures++;
+      if ([400, 401, 403, 404, 409].indexOf(error.status) >= 0) {
+        self.setFollow(false);
+      }
+      self.logNotice("Following the log failed: " + error.message, "danger");
+    }).then(function () {
+      state.inflight = false;
+      var wait = state.failures ? Math.min(self.interval * Math.pow(2, state.failures), 60000) : self.interval;
+      if (self.logs === state) { self.followSoon(wait); }
+    });
+  };
+
+  JobsTable.prototype.setFollow = function (on) {
+    var state = this.logs;
+    if (!state) { return; }
+    state.follow = on && state.active;
+    state.seq++;  // an answer on its way when following was turned off is dropped
+    var toggle = state.dialog.querySelector(".tc-log-follow");
+    if (toggle) { toggle.checked = state.follow; }
+    if (state.follow) {
+      var pre = state.dialog.querySelector(".tc-log-content");
       pre.scrollTop = pre.scrollHeight;
+      this.followSoon(0);
+    } else {
+      this.followSoon();  // clears the timer
+    }
+  };
+
+  JobsTable.prototype.followEnded = function (status) {
+    var state = this.logs;
+    state.active = false;
+    this.setFollow(false);
+    var toggle = state.dialog.querySelector(".tc-log-follow");
+    if (toggle) {
+      toggle.disabled = true;
+      toggle.title = "The job is " + status + ": its logs no longer change.";
+    }
+  };
+
+  JobsTable.prototype.stopFollowing = function () {
+    if (this.logs) {
+      this.logs.seq++;
+      this.logs.follow = false;
+      clearTimeout(this.logs.timer);
+      this.logs.timer = null;
     }
   };
 
@@ -874,11 +1119,19 @@
     if (refresh) {
       refresh.addEventListener("click", function () {
         if (self.logs) {
-          var current = self.logs.current ? JSON.stringify(self.logs.current.path) : null;
+          var current = self.logs.current ? logKey(self.logs.current) : null;
           self.logStatus("Loading…");
-          self.loadLogTree(current);
+          self.loadLogTree(current, false);
         }
       });
+    }
+    var follow = root.querySelector(".tc-log-follow");
+    if (follow) {
+      follow.addEventListener("change", function () { self.setFollow(follow.checked); });
+    }
+    var logsDialog = root.querySelector(".tc-logs-dialog");
+    if (logsDialog) {
+      logsDialog.addEventListener("close", function () { self.stopFollowing(); });
     }
     var search = root.querySelector(".tc-search");
     if (search) {
