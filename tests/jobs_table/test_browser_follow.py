@@ -156,3 +156,40 @@ def test_a_running_jobs_log_grows_on_screen_and_the_switch_stops_it(open_page, u
     wait_until(page, lambda: len(wire.polls) >= polls + 2)
     assert len(wire.asked) == asked
     assert page.evaluate("() => window.__violations") == []
+
+
+def test_a_burst_over_the_limit_shows_a_gap_and_a_rotated_log_restarts(open_page, user,
+                                                                         settings):
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "UPDATE_STATUS_INTERVAL": 3600,
+                               "JOBS_TABLE_LOG_MAX_BYTES": 2000}
+    job = condor_job(user, "bursty", attributes={"output": "model.out"})
+    os.makedirs(job.initial_dir, exist_ok=True)
+    out = Path(job.initial_dir) / "model.out"
+    out.write_text("first line\n")
+    job._write_status("RUN")
+    page = open_page(user, "/jobs/?refresh=400")
+    wire = Wire(page)
+    page.locator(f"#jobs-table-row-{job.pk} summary").click()
+    page.locator(f"#jobs-table-row-{job.pk}").get_by_role("button", name="View Logs",
+                                                          exact=True).click()
+    dialog = page.locator("dialog.tc-logs-dialog")
+    dialog.get_by_role("button", name="output", exact=True).click()
+    content = dialog.locator(".tc-log-content")
+    expect(content).to_have_text("first line\n")
+
+    burst = "".join(model_line(step) for step in range(200))  # 16 kB in one refresh
+    with open(out, "a") as handle:
+        handle.write(burst)
+    gap = content.locator(".tc-log-gap")
+    expect(gap).to_contain_text("written since the last refresh are not shown")
+    expect(content).to_contain_text("step  199 of 2000")
+    assert content.inner_text().startswith("first line\n")  # what was shown stays
+    assert "step    0 of" not in content.inner_text()  # the middle never came
+    wait_until(page, lambda: any(b"step  199" in body for body in wire.follows))
+    assert all(len(body) < 2600 for body in wire.follows)  # the limit, plus JSON
+
+    out.write_text("after rotation\n")  # shorter than the offset held: read from its start
+    expect(content).to_contain_text("after rotation")
+    expect(content.locator(".tc-log-gap")).to_have_text(
+        "The log was truncated or replaced: it is shown again from its start.")
+    assert "step  199" not in content.inner_text()
