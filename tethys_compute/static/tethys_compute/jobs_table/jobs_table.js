@@ -183,6 +183,7 @@
     this.timer = null;
     this.ticker = null;
     this.inflight = false;
+    this.again = false;
     this.failures = 0;
     this.stopped = false;
     this.polls = 0;
@@ -247,6 +248,24 @@
     }
   };
 
+  /* Poll now rather than at the next interval (after an action, which may have started
+     jobs: a table built from a query shows their rows at once). A poll in flight is
+     followed by another as soon as it ends. */
+  JobsTable.prototype.pollSoon = function () {
+    if (this.stopped || document.hidden) {
+      return;
+    }
+    if (this.inflight) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.poll();
+    if (!this.inflight) {
+      this.ensurePolling();
+    }
+  };
+
   JobsTable.prototype.poll = function () {
     var self = this;
     this.timer = null;
@@ -302,6 +321,12 @@
       })
       .then(function () {
         self.inflight = false;
+        if (self.again && !self.failures) {
+          self.again = false;
+          self.pollSoon();
+          return;
+        }
+        self.again = false;
         var wait = self.failures ? Math.min(self.interval * Math.pow(2, self.failures), 60000) : self.interval;
         self.schedule(wait);
       });
@@ -544,7 +569,7 @@
           self.replaceRow(id, payload.html);
         }
         if (payload.message) { self.showMessage(payload.message, "success"); }
-        self.ensurePolling();
+        self.pollSoon();
       }).catch(function (error) {
         row.removeAttribute("aria-busy");
         row.classList.remove("tc-busy");
