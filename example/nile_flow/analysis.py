@@ -32,6 +32,21 @@ def _quantile_for(dist, params, period, tail):
     return float(dist.ppf(probability, *params))
 
 
+def curve_periods(return_periods=(10, 50, 100)):
+    """The return periods (years) a return-level curve is drawn at: log-spaced from just
+    over one year to at least 200 years, with ``return_periods`` among them."""
+    top = max(200, 2 * max(return_periods))
+    grid = {round(float(t), 3) for t in np.geomspace(1.01, top, 40)}
+    return sorted(grid | {int(p) for p in return_periods})
+
+
+def _quantiles_for(dist, params, periods, tail):
+    """``_quantile_for`` over an array of periods."""
+    periods = np.asarray(periods, dtype=float)
+    probability = 1.0 - 1.0 / periods if tail == "high" else 1.0 / periods
+    return dist.ppf(probability, *params)
+
+
 def fit_and_bootstrap(distribution="gumbel_r", return_periods=(10, 50, 100), n_boot=1000,
                       seed=0, tail="high", volumes=None):
     """Fit ``distribution`` to the annual volumes by maximum likelihood and estimate the
@@ -44,7 +59,9 @@ def fit_and_bootstrap(distribution="gumbel_r", return_periods=(10, 50, 100), n_b
     :param tail: ``"high"`` for floods, ``"low"`` for droughts.
     :param volumes: the series to use (default: the Nile at Aswan).
     :returns: a JSON-able dict: distribution, params, return levels and CIs per period,
-        log-likelihood, AIC, n, n_boot.
+        log-likelihood, AIC, n, n_boot, and ``curve``: the return-level curve
+        (``periods``, ``level``) with its bootstrap 95% band (``low``, ``high``) over
+        :func:`curve_periods`, from the same resamples as the CIs.
     :raises ValueError: on an unknown distribution or tail, periods <= 1, n_boot < 50.
     """
     if distribution not in DISTRIBUTIONS:
@@ -62,17 +79,24 @@ def fit_and_bootstrap(distribution="gumbel_r", return_periods=(10, 50, 100), n_b
     loglik = float(np.sum(dist.logpdf(data, *params)))
     levels = {str(p): _quantile_for(dist, params, p, tail) for p in periods}
 
+    grid = curve_periods(periods)
     rng = np.random.default_rng(seed)
     samples = {str(p): [] for p in periods}
+    curves = []
     for _ in range(int(n_boot)):
         resample = rng.choice(data, size=data.size, replace=True)
         boot_params = dist.fit(resample)
         for p in periods:
             samples[str(p)].append(_quantile_for(dist, boot_params, p, tail))
+        curves.append(_quantiles_for(dist, boot_params, grid, tail))
     intervals = {
         key: [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
         for key, values in samples.items()
     }
+    low, high = np.percentile(np.array(curves), [2.5, 97.5], axis=0)
+    curve = {"periods": grid,
+             "level": [float(v) for v in _quantiles_for(dist, params, grid, tail)],
+             "low": [float(v) for v in low], "high": [float(v) for v in high]}
     return {
         "distribution": distribution,
         "tail": tail,
@@ -85,6 +109,7 @@ def fit_and_bootstrap(distribution="gumbel_r", return_periods=(10, 50, 100), n_b
         "n_boot": int(n_boot),
         "seed": int(seed),
         "units": "10^8 m^3 per year",
+        "curve": curve,
     }
 
 

@@ -2,16 +2,20 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
 # Tethys: from tethys_sdk.gizmos import JobsTable, CustomJobAction
 from tethys_compute.exceptions import TethysAppSettingNotAssigned
 from tethys_compute.gizmos import CustomJobAction, JobsTable
 
-from . import analysis, jobs
+from . import analysis, jobs, results_page
 from .app import NileFlow
+
+#: Milliseconds between two live updates of the jobs table and of the comparison.
+REFRESH_MS = 2000
 
 
 def _table(request):
@@ -34,7 +38,7 @@ def _table(request):
         hover=True,
         sort=True,
         reverse_sort=True,
-        refresh_interval=2000,
+        refresh_interval=REFRESH_MS,
         show_detailed_status=True,
     )
 
@@ -49,6 +53,8 @@ def home(request):
         "app": NileFlow,
         "jobs_table": _table(request),
         "comparison": jobs.comparison(request.user),
+        "comparison_digest": jobs.comparison_digest(request.user),
+        "refresh_interval": REFRESH_MS,
         "distributions": analysis.DISTRIBUTIONS,
         "dask_ready": dask_ready,
         "condor_ready": jobs.condor_scheduler() is not None,
@@ -140,13 +146,26 @@ def run_change_point(request):
 
 
 @login_required
+def comparison(request):
+    """The distributions comparison for the home page's live update (polled every
+    ``REFRESH_MS``): ``{"changed": false, "digest": d}`` while the client's ``?digest=``
+    is current (one aggregate query), else ``{"changed": true, "digest": d, "html": ...}``
+    with the comparison's new markup."""
+    digest = jobs.comparison_digest(request.user)
+    if request.GET.get("digest") == digest:
+        return JsonResponse({"changed": False, "digest": digest})
+    html = render_to_string("nile_flow/_comparison.html",
+                            {"comparison": jobs.comparison(request.user)}, request=request)
+    return JsonResponse({"changed": True, "digest": digest, "html": html})
+
+
+@login_required
 def result(request, job_id):
     job = NileFlow.get_job_manager().get_job(job_id, user=request.user)
     if job is None:
         raise Http404("No such job.")
     value = jobs.result_of(job)
-    run_time = job.run_time
     return render(request, "nile_flow/result.html", {
         "job": job, "result": value, "raw": jobs.dumps(value) if value else "",
-        "run_time": str(run_time).split(".")[0] if run_time != "" else "",
+        **results_page.context(job, value),
     })

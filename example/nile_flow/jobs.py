@@ -160,13 +160,31 @@ def is_frequency_job(job, job_status):
     return (job.extended_properties or {}).get("analysis") == "frequency" and job.is_terminal
 
 
-def comparison(user):
-    """The latest finished high-tail fit of each distribution, ranked by AIC."""
+def _finished_fits(user):
+    """The user's frequency jobs of this app that are Complete with their results stored
+    (``completion_time`` is set once result processing has finished)."""
     from tethys_compute.models import DaskJob
 
+    return DaskJob.objects.filter(label=NileFlow.package, user=user, _status="COM",
+                                  completion_time__isnull=False)
+
+
+def comparison_digest(user):
+    """A short text that changes whenever :func:`comparison` can (a fit finishing, or a
+    finished one deleted or resubmitted): one aggregate query, no result read."""
+    from django.db.models import Count, Max, Sum
+
+    totals = _finished_fits(user).aggregate(n=Count("pk"), ids=Sum("pk"), last=Max("pk"))
+    return f"{totals['n']}-{totals['ids'] or 0}-{totals['last'] or 0}"
+
+
+def comparison(user):
+    """The latest finished high-tail fit of each distribution, ranked by AIC, with the
+    numbers as the page shows them (:mod:`.formatting`)."""
+    from .formatting import whole
+
     latest = {}
-    for job in (DaskJob.objects.filter(label=NileFlow.package, user=user, _status="COM")
-                .order_by("-id")):
+    for job in _finished_fits(user).order_by("-id"):
         result = job.result or {}
         name = result.get("distribution")
         if result.get("tail") == "high" and name and name not in latest and "100" in result.get(
@@ -174,7 +192,13 @@ def comparison(user):
             latest[name] = {"distribution": name, "aic": result["aic"], "job_id": job.pk,
                             "level": result["return_levels"]["100"],
                             "ci": result["ci95"]["100"]}
-    return sorted(latest.values(), key=lambda row: row["aic"])
+    rows = sorted(latest.values(), key=lambda row: row["aic"])
+    for row in rows:
+        row["delta_aic"] = f"{row['aic'] - rows[0]['aic']:.1f}"
+        row["aic_text"] = whole(row["aic"])
+        row["level_text"] = whole(row["level"])
+        row["ci_text"] = f"{whole(row['ci'][0])} – {whole(row['ci'][1])}"
+    return rows
 
 
 def result_of(job):

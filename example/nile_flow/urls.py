@@ -10,5 +10,6 @@ urlpatterns = [
     path("run/batch/", controllers.run_batch, name="run_batch"),
     path("run/change-point/", controllers.run_change_point, name="run_change_point"),
     path("run/workflow/", controllers.run_workflow, name="run_workflow"),
+    path("comparison/", controllers.comparison, name="comparison"),
     path("jobs/<int:job_id>/result/", controllers.result, name="result"),
 ]
