@@ -162,6 +162,9 @@ DEFAULTS: dict = {
     "NOTIFY_BATCH_SIZE": 100,
     "NOTIFY_STEP_BUDGET": 30,
     "NOTIFY_CLAIM_SECONDS": 300,
+    # Bytes of a Dask function's stdout and of its stderr kept (each: its first and last
+    # halves); 0 turns the capture off (docs/engines.rst, "A Dask job's own output").
+    "DASK_OUTPUT_MAX_BYTES": 1024 * 1024,
 }
 
 SETTING_NAMES = ("TETHYS_COMPUTE", "TETHYS_WORKSPACES_ROOT")

@@ -72,3 +72,42 @@ def hog(megabytes, step=16, pause=0.05):
         time.sleep(pause)
     time.sleep(2)
     return sum(len(piece) for piece in held)
+
+
+def chatty(lines, value=None, flag=None):
+    """Print ``lines`` numbered lines to stdout and one to stderr, then return ``value``;
+    with ``flag``, print the first half, wait until ``flag`` exists, then the rest."""
+    import sys
+
+    half = lines // 2 if flag else lines
+    for number in range(half):
+        print(f"out line {number}", flush=True)
+    if flag:
+        nap_until_file(flag)
+        for number in range(half, lines):
+            print(f"out line {number}", flush=True)
+    sys.stderr.write("a warning on stderr\n")
+    return value
+
+
+def _deep_inner(message):
+    raise ValueError(message)
+
+
+def fail_deep(message="kaput"):
+    """Print something, then raise ValueError(``message``) two calls down."""
+    print("about to fail")
+    return _deep_inner(message)
+
+
+def shout(megabytes):
+    """Write ``megabytes`` MiB of numbered lines to stdout; returns the bytes written."""
+    written = 0
+    number = 0
+    while written < megabytes * 1024 * 1024:
+        line = f"shout {number:09d}\n"
+        print(line, end="")
+        written += len(line)
+        number += 1
+    print("the very end")
+    return written

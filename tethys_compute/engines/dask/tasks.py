@@ -79,7 +79,8 @@ def _timeout(timeout):
 
 
 # --- submission --------------------------------------------------------------------------
-def submit(client, work, *args, key, annotation=None, accept_timeout=None, **kwargs):
+def submit(client, work, *args, key, annotation=None, accept_timeout=None,
+           capture_limit=None, **kwargs):
     """Submit ``work`` under ``key`` and hold the key (see module docs).
 
     :param work: a ``dask.delayed.Delayed``, a ``distributed.Future`` or a callable
@@ -88,6 +89,8 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None, **kwa
     :param annotation: a dict stored as the ``tethys_compute`` task annotation.
     :param accept_timeout: when given, seconds to wait for the scheduler to have taken
         the task in (:func:`wait_accepted`); ``None`` returns as soon as it is sent.
+    :param capture_limit: when given (bytes per stream), a function's stdout, stderr and
+        exception are captured on the worker (:mod:`.capture`; read with :mod:`.output`).
     :returns: the task key.
     :raises ValueError: ``work`` is none of the above, or ``args`` were given with a
         ``Delayed`` or ``Future``.
@@ -113,6 +116,11 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None, **kwa
             # The future's own key may be shared (pure=True); the job's key is a task of
             # its own that depends on it. Futures belong to the client that made them.
             future = work.client.submit(identity, work, key=key, pure=False)
+        elif callable(work) and capture_limit:
+            from .output import captured_call
+
+            future = client.submit(*captured_call(key, capture_limit, work), *args, key=key,
+                                   pure=False, **kwargs)
         elif callable(work):
             future = client.submit(work, *args, key=key, pure=False, **kwargs)
         else:
@@ -266,9 +274,10 @@ def task_states(client, keys, timeout):
     return _rpc(client, "get_task_status", timeout, keys=keys)
 
 
-def task_details(client, keys, timeout):
+def task_details(client, keys, timeout, limit=4000):
     """``{key: {"state", "exception", "traceback", "workers"}}`` read on the scheduler
-    in one call (texts are ``None`` unless the task erred).
+    in one call (texts are ``None`` unless the task erred; at most ``limit`` characters
+    each, the traceback's end).
 
     :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds.
     :raises DaskJobException: the scheduler refused to run the query (e.g. its
@@ -284,7 +293,7 @@ def task_details(client, keys, timeout):
     cloudpickle.register_pickle_by_value(scheduler_side)
     try:
         return client.run_on_scheduler(
-            scheduler_side.task_details, keys, callback_timeout=timeout
+            scheduler_side.task_details, keys, limit, callback_timeout=timeout
         )
     except (OSError, TimeoutError) as exc:
         raise _unavailable(client, exc, "task details") from exc

@@ -28,6 +28,7 @@ from . import dask_refresh
 from . import dask_status_map as smap
 from .dask_field import DaskSerializedField, encode
 from .dask_job_exception import DaskJobException
+from .dask_output import capture_limit
 from .dask_refresh import TaskAnswer
 from .dask_scheduler import DaskScheduler
 from .dask_token import make_token
@@ -201,7 +202,7 @@ class DaskJob(TethysJob):
                 # "unknown to the engine", and a refused task is the job's error now.
                 tasks.submit(client, computation.work, *computation.args, key=key,
                              annotation=annotation, accept_timeout=scheduler.call_timeout,
-                             **computation.kwargs)
+                             capture_limit=capture_limit(), **computation.kwargs)
             except DaskJobException:
                 self._forget_unaccepted(client, key)
                 raise
@@ -349,13 +350,14 @@ class DaskJob(TethysJob):
             transaction.on_commit(self._release_task)
 
     def _release_task(self):
-        from ...engines.dask import tasks
+        from ...engines.dask import output, tasks
 
         if not self.key or self.scheduler_id is None:
             return
         try:
             with self.scheduler.connection() as client:
                 tasks.release(client, [self.key], self.scheduler.call_timeout)
+                output.discard(client, [self.key], self.scheduler.call_timeout)
         except DaskJobException as exc:
             logger.warning("Job %s: releasing task %s failed: %s", self.pk, self.key, exc)
 

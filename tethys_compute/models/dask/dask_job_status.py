@@ -18,6 +18,7 @@ from ... import status as st
 from ...exceptions import EngineUnavailable, JobUnknownToEngine
 from ...failure_kinds import Failure
 from ..job_status import _short
+from . import dask_output
 from . import dask_status_map as smap
 from .dask_job_exception import DaskJobException
 from .dask_refresh import TaskAnswer
@@ -42,6 +43,8 @@ def status_from_answer(job, answer: TaskAnswer):
         missing_task(job)
     if status == st.ERROR:
         return record_task_error(job, answer)
+    if status == st.RESULTS_READY:
+        dask_output.keep_output(job, answer)
     set_state_message(job, answer.state)
     return status
 
@@ -69,13 +72,19 @@ def set_state_message(job, state):
 
 
 def record_task_error(job, answer: TaskAnswer):
-    """The task erred: classify the failure (:func:`task_failure`) and hand it to the
+    """The task erred: store its output and exception with the job
+    (:mod:`.dask_output`; the captured ``Type: message`` then names the exception),
+    classify the failure (:func:`task_failure`) and hand it to the
     job's retry policy (``run_failed``: a retry, or Error with the reason); release the
     erred task. Returns ``None`` (``run_failed`` wrote the status).
 
     :raises DaskSchedulerUnavailable: the classification could not be read (transient:
         the next refresh tries again).
     """
+    dask_output.keep_output(job, answer)
+    captured = dask_output.stored_error(job)
+    if captured and captured.get("type"):
+        answer.exception = dask_output.error_text(captured)
     failure = task_failure(job, answer)
     if job.run_failed(failure):
         job._schedule_release()
@@ -158,6 +167,7 @@ def _apply_finished(job, reason):
     on the network), then, with no ``process_results_function`` to run, every write
     shares one transaction."""
     answer = TaskAnswer("memory")
+    dask_output.keep_output(job, answer)
     if not job.forget:
         try:
             answer.result = job._gather_result()
@@ -176,26 +186,35 @@ def _apply_finished(job, reason):
 
 # --- logs -------------------------------------------------------------------------------
 def task_logs(job):
-    """``{"Task": text, "Scheduler": text, "Worker-0": text, ...}``: the task's state and
-    exception, then the scheduler's and each worker's log entries about this job's task
+    """``{"Task": text, "stdout": text, "stderr": text, "Scheduler": text, "Worker-0":
+    text, ...}``: the task's state, exception and traceback and its own output (stored
+    with the job once it ended, see :mod:`.dask_output`; read from its worker while it
+    runs), then the scheduler's and each worker's log entries about this job's task
     (``LEVEL message``, only entries that name its key: a cluster is shared by every
     user, and another job's key and errors are not this user's to read), workers in
     address order, each text starting with the worker's address."""
     from ...engines.dask import tasks
 
+    own = dask_output.output_logs(job) if job.key else None
     if job.scheduler_id is None:
-        return {"Task": "This job has no Dask scheduler."}
+        return {**(own or {}), "Task": (own or {}).get("Task")
+                or "This job has no Dask scheduler."}
     scheduler = job.scheduler
     try:
         with scheduler.connection() as client:
             details = (
-                tasks.task_details(client, [job.key], scheduler.call_timeout) if job.key else {}
+                tasks.task_details(client, [job.key], scheduler.call_timeout)
+                if job.key and own is None else {}
             )
+            live = dask_output.live_logs(job, client, scheduler.call_timeout) \
+                if job.key and own is None else {}
             scheduler_lines, worker_lines = tasks.logs(client, scheduler.call_timeout)
     except DaskJobException as exc:
+        if own is not None:
+            return {**own, "Scheduler": str(exc)}
         return {"Task": f"Task {job.key or '(not submitted)'}", "Scheduler": str(exc)}
-    logs = {"Task": _task_text(job.key, details.get(job.key)),
-            "Scheduler": _lines_text(scheduler_lines, job.key)}
+    logs = own or {"Task": _task_text(job.key, details.get(job.key)), **live}
+    logs["Scheduler"] = _lines_text(scheduler_lines, job.key)
     for number, (address, lines) in enumerate(sorted(worker_lines.items())):
         logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines, job.key)}"
     return logs

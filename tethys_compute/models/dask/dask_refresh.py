@@ -48,6 +48,11 @@ class TaskAnswer:
     error: Exception | None = None
     #: An erred task's classification (``scheduler_side.failure_of``), when read.
     failure: dict | None = None
+    #: The scheduler's traceback text of an erred task (when read).
+    traceback: str | None = None
+    #: The task's captured output from the workers (``{}``: asked, none held; ``None``:
+    #: not asked yet), see :mod:`.dask_output`.
+    output: dict | None = None
 
     @property
     def has_result(self) -> bool:
@@ -109,8 +114,9 @@ def _apply(job, savepoint=False) -> bool:
 
 
 def _release(schedulers, releases):
-    """Release the tasks whose outcome the batch stored: one message per scheduler."""
-    from ...engines.dask import tasks
+    """Release the tasks whose outcome the batch stored: one message per scheduler, and
+    let the workers forget their captured output (stored by the jobs)."""
+    from ...engines.dask import output, tasks
 
     for scheduler_id, keys in releases.items():
         if not keys:
@@ -118,6 +124,7 @@ def _release(schedulers, releases):
         try:
             with schedulers[scheduler_id].connection() as client:
                 tasks.release(client, keys, schedulers[scheduler_id].call_timeout)
+                output.discard(client, keys, schedulers[scheduler_id].call_timeout)
         except DaskJobException as exc:
             logger.warning("Releasing %d finished tasks failed: %s", len(keys), exc)
 
@@ -144,6 +151,7 @@ def _ask(scheduler, group):
             answers = {key: TaskAnswer(states.get(key)) for key in keys}
             _add_exceptions(client, scheduler, answers)
             _add_results(client, group, answers)
+            _add_outputs(client, scheduler, group, answers)
     except DaskJobException as exc:
         return {key: TaskAnswer(None, error=exc) for key in keys}
     return answers
@@ -167,6 +175,26 @@ def _add_exceptions(client, scheduler, answers):
             "an exception (no text available)"
         )
         answers[key].failure = (details.get(key) or {}).get("failure")
+        answers[key].traceback = (details.get(key) or {}).get("traceback")
+
+
+def _add_outputs(client, scheduler, group, answers):
+    """The captured output of the tasks that ended, from the workers in one call (each
+    job then stores its own, see :mod:`.dask_output`)."""
+    from ...engines.dask import output
+    from . import dask_output
+
+    ended = [job.key for job in group if answers[job.key].state in ("memory", "erred")
+             and job.workspace and dask_output.stored(job) is None]
+    if not ended:
+        return
+    try:
+        found = output.collect(client, ended, scheduler.call_timeout)
+    except DaskJobException as exc:
+        logger.warning("Reading the output of %d finished tasks failed: %s", len(ended), exc)
+        return  # each job asks on its own
+    for key in ended:
+        answers[key].output = found.get(key) or {}
 
 
 def _add_results(client, group, answers):
