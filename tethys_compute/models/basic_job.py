@@ -1,4 +1,7 @@
+import os
+
 from .. import status as st
+from ..log_files import LogFile, LogNotAvailable, OutsideDirectory, open_within
 from .tethys_job import TethysJob
 
 
@@ -6,8 +9,29 @@ class BasicJob(TethysJob):
     """A job run by the app itself, with no engine: the app moves its status.
 
     ``execute()`` marks it Submitted; set ``job.status = "Running"`` and
-    ``job.status = "Complete"`` (or report them through the status URL) as the work goes.
+    ``job.status = "Complete"`` (or report them through the status URL) as the work goes,
+    or run a local program with :func:`tethys_compute.local_commands.run_command`, which
+    does both and keeps the program's stdout and stderr as the job's logs. An app that
+    runs its work otherwise may override ``get_logs()``.
     """
+
+    def _get_logs(self):
+        """``{"stdout": LogFile, "stderr": LogFile}`` when :func:`run_command` ran for the
+        job (read from the job's directory only when shown), else ``{}``."""
+        from ..local_commands import STDERR_LOG, STDOUT_LOG
+
+        if not self.workspace or not os.path.exists(os.path.join(self.workspace, STDOUT_LOG)):
+            return {}
+        return {name: LogFile(file, lambda file=file: self._open_log(file))
+                for name, file in (("stdout", STDOUT_LOG), ("stderr", STDERR_LOG))}
+
+    def _open_log(self, file):
+        try:
+            return open_within(self.workspace, file)
+        except (FileNotFoundError, IsADirectoryError, OutsideDirectory):
+            raise LogNotAvailable(f"{file} does not exist (yet).") from None
+        except OSError as exc:
+            raise LogNotAvailable(f"There was an error while reading {file}: {exc}") from None
 
     def stop(self):
         """Mark the job Aborted."""

@@ -1,0 +1,110 @@
+"""run_command (tethys_compute/local_commands.py): a local command run for a Basic job,
+its stdout and stderr in the job's directory, its status through the status rules."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.engines.dask.fixtures import wait_until
+from tethys_compute.jobs_table import logs as table_logs
+from tethys_compute.local_commands import run_command
+from tethys_compute.models import BasicJob, JobStatusChange, TethysJob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCRIPT = """
+import pathlib, sys, time
+print("hello from the command", flush=True)
+sys.stderr.write("careful now\\n")
+flag = sys.argv[2] if len(sys.argv) > 2 else None
+while flag and not pathlib.Path(flag).exists():
+    time.sleep(0.02)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+@pytest.fixture
+def basic_job(user):
+    from tests.testapp.app import TestApp
+
+    job = TestApp.get_job_manager().create_job("local", user, job_type="BASIC")
+    job.save()
+    return job
+
+
+def command(code, flag=None):
+    return [sys.executable, "-c", SCRIPT, str(code)] + ([str(flag)] if flag else [])
+
+
+def reload(job):
+    return TethysJob.objects.get_subclass(pk=job.pk)
+
+
+def test_a_command_that_succeeds_completes_with_its_output_in_the_job_directory(basic_job):
+    run = run_command(basic_job, command(0), wait=True)
+    assert run.returncode == 0
+    job = reload(basic_job)
+    assert job.cached_status == "Complete"
+    assert Path(job.workspace, "stdout.log").read_text() == "hello from the command\n"
+    logs = job.get_logs()
+    assert logs["stdout"]() == "hello from the command\n"
+    assert logs["stderr"]() == "careful now\n"
+    assert table_logs.content(logs, ["stdout"])["content"] == "hello from the command\n"
+    path = [c.new_status for c in JobStatusChange.objects.filter(job=job).order_by("pk")]
+    assert path == ["SUB", "RUN", "COM"]
+
+
+def test_a_failing_command_is_error_naming_its_exit_code(basic_job):
+    run = run_command(basic_job, command(3), wait=True)
+    assert run.returncode == 3
+    job = reload(basic_job)
+    assert job.cached_status == "Error"
+    assert "exit code 3" in job.status_message
+    assert job.get_logs()["stderr"]() == "careful now\n"
+
+
+def test_the_job_is_running_while_the_command_runs(basic_job, tmp_path):
+    flag = tmp_path / "go"
+    run = run_command(basic_job, command(0, flag))
+    assert reload(basic_job).cached_status == "Running"
+    wait_until(lambda: "hello" in reload(basic_job).get_logs()["stdout"](),
+               message="the command's first line")
+    flag.write_text("")
+    assert run.wait(timeout=30) == 0
+    assert reload(basic_job).cached_status == "Complete"
+
+
+def test_a_killed_command_names_the_signal(basic_job, tmp_path):
+    run = run_command(basic_job, command(0, tmp_path / "never"))
+    wait_until(lambda: "hello" in reload(basic_job).get_logs()["stdout"]())
+    run.process.kill()
+    assert run.wait(timeout=30) == -9
+    job = reload(basic_job)
+    assert job.cached_status == "Error" and "SIGKILL" in job.status_message
+
+
+def test_a_command_that_cannot_start_is_error_with_the_reason(basic_job, tmp_path):
+    run = run_command(basic_job, [str(tmp_path / "no-such-program")], wait=True)
+    assert run.returncode is None
+    job = reload(basic_job)
+    assert job.cached_status == "Error"
+    assert "no-such-program" in job.status_message
+
+
+def test_a_finished_job_is_refused(basic_job):
+    run_command(basic_job, command(0), wait=True)
+    with pytest.raises(Exception, match="resubmit"):
+        run_command(reload(basic_job), command(0))
+
+
+def test_bad_arguments_are_refused_clearly(basic_job):
+    with pytest.raises(ValueError, match="list"):
+        run_command(basic_job, "echo hi")
+    assert reload(basic_job).cached_status == "Pending"
+
+
+def test_a_basic_job_without_a_command_has_no_logs(user):
+    job = BasicJob(name="plain", user=user, label="test_app")
+    job.save()
+    assert job.get_logs() == {}
