@@ -36,7 +36,11 @@ def test_execute_records_the_cluster_and_runs_to_complete(user):
     logs = read_logs(job)
     assert logs["error"] == "err first\n"
     assert "Job terminated." in logs["log"] and "(return value 0)" in logs["log"]
-    assert sorted(logs) == ["error", "log", "output"]
+    assert sorted(logs) == ["error", "events", "log", "output"]
+    events = logs["events"].splitlines()
+    assert events[1].endswith("Submitted from host <127.0.0.1:9618?addrs=127.0.0.1-9618"
+                              "&alias=standin>")
+    assert "Executing on host" in events[2] and "Terminated: exited with code 0" in events[-1]
     assert os.path.exists(os.path.join(job.initial_dir, "result_first.txt"))
     assert job.statuses["Completed"] == 1
     changes = list(JobStatusChange.objects.filter(job=job).values_list("new_status", flat=True))
@@ -142,6 +146,8 @@ def test_pause_really_holds_and_resume_releases(user, tmp_path):
     assert passed.exists()
     log = read_logs(job)["log"]
     assert log.count("Job executing") == 2 and "Job was held." in log and "Job was released." in log
+    events = read_logs(job)["events"]
+    assert "Held: " in events and "Released" in events
     with pytest.raises(JobStateError, match="no longer in HTCondor's queue"):
         job.pause()
 

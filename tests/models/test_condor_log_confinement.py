@@ -57,7 +57,7 @@ def test_local_logs_outside_the_job_directory_are_not_available(user, client, se
     os.symlink(secret_file, os.path.join(job.initial_dir, "logs", "link.log"))
     job._write_status("RUN")
     logs = read_logs(job)
-    assert sorted(logs) == ["error", "log", "output"]
+    assert sorted(logs) == ["error", "events", "log", "output"]
     for name, text in logs.items():
         assert SECRET not in text and "not available" in text, (name, text)
     client.force_login(user)

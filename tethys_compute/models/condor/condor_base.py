@@ -333,7 +333,7 @@ class CondorBase(TethysJob):
                 return {name: build(value) for name, value in spec.items()}
             return LogFile(spec, lambda path=spec: self._open_log(engine, path))
 
-        return build(self._log_files())
+        return _with_events(build(self._log_files()))
 
     def _read_log(self, engine, path):
         """The text of the log at ``path`` (its end), or the reason it cannot be read."""
@@ -380,6 +380,21 @@ class CondorBase(TethysJob):
 
 
 CondorBase.add_custom_active_status(cs.HELD_STATUS)
+
+
+def _with_events(logs):
+    """Beside each user log (``"log"``), an ``"events"`` tab: its events one per line
+    (:mod:`tethys_compute.engines.condor.user_log`), read when shown."""
+    from ...engines.condor.user_log import events_of
+    from ...log_files import CALL_MAX_BYTES
+
+    for value in list(logs.values()):
+        if isinstance(value, dict):
+            _with_events(value)
+    log = logs.get("log")
+    if isinstance(log, LogFile):
+        logs["events"] = lambda: events_of(log, CALL_MAX_BYTES)
+    return logs
 
 
 def _natural_key(text):
