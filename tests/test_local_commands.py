@@ -108,3 +108,15 @@ def test_a_basic_job_without_a_command_has_no_logs(user):
     job = BasicJob(name="plain", user=user, label="test_app")
     job.save()
     assert job.get_logs() == {}
+
+
+def test_the_end_of_a_superseded_run_changes_nothing(basic_job, tmp_path):
+    flag = tmp_path / "go"
+    old = run_command(basic_job, command(0, flag))
+    job = reload(basic_job)
+    job.resubmit()  # a new run while the old command still runs
+    assert reload(basic_job).cached_status == "Running"
+    flag.write_text("")
+    assert old.wait(timeout=30) == 0
+    job = reload(basic_job)
+    assert job.cached_status == "Running" and job.status_message is None

@@ -51,6 +51,7 @@ class LocalCommand:
         self.stderr_path = stderr_path
         self.process = None
         self.error = None
+        self.attempt = None
         self._reported = threading.Event()
 
     @property
@@ -114,6 +115,7 @@ def run_command(job, args: Sequence[str], *, cwd: str | os.PathLike | None = Non
         _failed(job, run.error, {"exception_type": type(exc).__name__})
         run._reported.set()
         return run
+    run.attempt = job.attempt
     job.update_status(st.RUNNING, reason=f"command started: {Path(args[0]).name} "
                                          f"(pid {run.process.pid})")
     if wait:
@@ -129,11 +131,13 @@ def _follow(run: LocalCommand, own_thread=False):
 
     try:
         code = run.process.wait()
+        if not type(run.job)._base_manager.filter(pk=run.job.pk, attempt=run.attempt).exists():
+            return  # the job was resubmitted meanwhile: this run's end is not its news
         if code == 0:
             run.job.update_status(st.COMPLETE, reason="command exited with code 0")
         else:
             _failed(run.job, describe_exit(code), {"exit_code": code} if code > 0
-                    else {"exit_signal": -code})
+                    else {"exit_signal": -code}, attempt=run.attempt)
     except Exception:  # noqa: BLE001 - a thread has nobody to raise to
         logger.exception("Job %s: reporting the end of its command failed", run.job.pk)
     finally:
@@ -154,14 +158,15 @@ def describe_exit(code: int) -> str:
     return f"The command was killed by signal {name} ({-code})"
 
 
-def _failed(job, message, details):
-    """End the run in Error: through ``job.run_failed`` (kind ``exit``) where the job
-    has it, else as an Error with ``message`` as its reason."""
+def _failed(job, message, details, attempt=None):
+    """End the run in Error: through ``job.run_failed`` (kind ``exit``, fenced to the
+    run; the job's retry policy decides what follows) where the job has it, else as an
+    Error with ``message`` as its reason."""
     run_failed = getattr(job, "run_failed", None)
     if run_failed is not None:
         from .failure_kinds import EXIT, Failure
 
-        run_failed(Failure(EXIT, message, details))
+        run_failed(Failure(EXIT, message, details), attempt=attempt)
         return
     job._write_fields(status_message=message[:2048])
     job.update_status(st.ERROR, reason=message)
