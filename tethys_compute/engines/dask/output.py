@@ -7,19 +7,27 @@ are sent by value, so workers need neither tethys_compute nor Django.
 
 from __future__ import annotations
 
-from . import capture
+import functools
+from pathlib import Path
+
+from . import capture, capture_boot
 from .errors import DaskJobException
 from .tasks import _unavailable
 
 
+@functools.cache
+def _capture_source() -> str:
+    return Path(capture.__file__).read_text(encoding="utf-8")
+
+
 def captured_call(key, limit, function):
-    """``(wrapper, key, limit, function)``: what to pass to ``Client.submit`` (before
-    the function's own arguments) to run ``function`` with its output captured under
-    ``key``, at most ``limit`` bytes per stream."""
+    """``(wrapper, source, key, limit, function)``: what to pass to ``Client.submit``
+    (before the function's own arguments) to run ``function`` with its output captured
+    under ``key``, at most ``limit`` bytes per stream (:mod:`.capture_boot`)."""
     import cloudpickle
 
-    cloudpickle.register_pickle_by_value(capture)
-    return capture.run_captured, key, int(limit), function
+    cloudpickle.register_pickle_by_value(capture_boot)
+    return capture_boot.run, _capture_source(), key, int(limit), function
 
 
 def _run(client, function, *args, timeout, what):

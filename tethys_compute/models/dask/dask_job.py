@@ -24,11 +24,10 @@ from ... import status as st
 from ...conf import get_config
 from ..tethys_job import TethysJob
 from . import dask_job_status as job_status
-from . import dask_refresh
+from . import dask_output, dask_refresh
 from . import dask_status_map as smap
 from .dask_field import DaskSerializedField, encode
 from .dask_job_exception import DaskJobException
-from .dask_output import capture_limit
 from .dask_refresh import TaskAnswer
 from .dask_scheduler import DaskScheduler
 from .dask_token import make_token
@@ -197,12 +196,13 @@ class DaskJob(TethysJob):
         with scheduler.connection() as client:
             key = self.__dict__.pop("_planned_key", None) or tasks.new_key(computation.name)
             annotation = {"key": key, "token": make_token(self.pk, key)}
+            limit = dask_output.capture_for(self, computation, key)
             try:
                 # Wait until the scheduler has the task: a job read right after is never
                 # "unknown to the engine", and a refused task is the job's error now.
                 tasks.submit(client, computation.work, *computation.args, key=key,
                              annotation=annotation, accept_timeout=scheduler.call_timeout,
-                             capture_limit=capture_limit(), **computation.kwargs)
+                             capture_limit=limit, **computation.kwargs)
             except DaskJobException:
                 self._forget_unaccepted(client, key)
                 raise
@@ -357,7 +357,9 @@ class DaskJob(TethysJob):
         try:
             with self.scheduler.connection() as client:
                 tasks.release(client, [self.key], self.scheduler.call_timeout)
-                output.discard(client, [self.key], self.scheduler.call_timeout)
+                if dask_output.is_captured(self):
+                    dask_refresh._discard(output, client, [self.key],
+                                          self.scheduler.call_timeout)
         except DaskJobException as exc:
             logger.warning("Job %s: releasing task %s failed: %s", self.pk, self.key, exc)
 

@@ -72,9 +72,8 @@ def set_state_message(job, state):
 
 
 def record_task_error(job, answer: TaskAnswer):
-    """The task erred: store its output and exception with the job
-    (:mod:`.dask_output`; the captured ``Type: message`` then names the exception),
-    classify the failure (:func:`task_failure`) and hand it to the
+    """The task erred: store its output, exception and traceback with the job
+    (:mod:`.dask_output`), classify the failure (:func:`task_failure`) and hand it to the
     job's retry policy (``run_failed``: a retry, or Error with the reason); release the
     erred task. Returns ``None`` (``run_failed`` wrote the status).
 
@@ -82,9 +81,6 @@ def record_task_error(job, answer: TaskAnswer):
         the next refresh tries again).
     """
     dask_output.keep_output(job, answer)
-    captured = dask_output.stored_error(job)
-    if captured and captured.get("type"):
-        answer.exception = dask_output.error_text(captured)
     failure = task_failure(job, answer)
     if job.run_failed(failure):
         job._schedule_release()

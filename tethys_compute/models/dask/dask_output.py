@@ -48,6 +48,25 @@ def output_dir(job, key=None) -> Path | None:
     return Path(job.workspace) / DIRNAME / key
 
 
+def capture_for(job, computation, key) -> int | None:
+    """The capture limit to submit ``computation`` under ``key`` with, or ``None`` (no
+    capture: it is off, the job has no directory to store it in, or the work is a
+    ``Delayed`` or a ``Future``, whose functions run outside the wrapper). A captured
+    task's output directory is made now: it marks the task as captured, so that the
+    workers are asked for the output of captured tasks only."""
+    limit = capture_limit()
+    if not limit or not job.workspace or computation.is_delayed or computation.is_future:
+        return None
+    output_dir(job, key).mkdir(parents=True, exist_ok=True)
+    return limit
+
+
+def is_captured(job) -> bool:
+    """True when the job's current task was submitted with its output captured."""
+    directory = output_dir(job)
+    return directory is not None and directory.is_dir()
+
+
 # --- storing ------------------------------------------------------------------------------
 def stored(job) -> dict | None:
     """The stored ``meta.json`` of the job's current task, or ``None``."""
@@ -85,6 +104,8 @@ def keep_output(job, answer) -> dict | None:
     if meta is not None:
         return meta
     snapshot, problem = answer.output, None
+    if snapshot is None and not is_captured(job):
+        snapshot = {}
     if snapshot is None:
         try:
             snapshot = fetch(job) or {}
@@ -218,7 +239,7 @@ def _read_stored(directory, stream, sizes, offset, limit):
 def _read_live(job, stream, offset, limit):
     from ...engines.dask import output
 
-    if job.is_terminal or job.scheduler_id is None:
+    if job.is_terminal or job.scheduler_id is None or not is_captured(job):
         return None
     scheduler = job._require_scheduler()
     with scheduler.connection() as client:
@@ -306,6 +327,8 @@ def live_logs(job, client, timeout) -> dict:
     when none is captured)."""
     from ...engines.dask import output
 
+    if not is_captured(job):
+        return {}
     try:
         snapshot = output.collect(client, [job.key], timeout).get(job.key)
     except DaskJobException as exc:

@@ -124,9 +124,18 @@ def _release(schedulers, releases):
         try:
             with schedulers[scheduler_id].connection() as client:
                 tasks.release(client, keys, schedulers[scheduler_id].call_timeout)
-                output.discard(client, keys, schedulers[scheduler_id].call_timeout)
+                _discard(output, client, keys, schedulers[scheduler_id].call_timeout)
         except DaskJobException as exc:
             logger.warning("Releasing %d finished tasks failed: %s", len(keys), exc)
+
+
+def _discard(output, client, keys, timeout):
+    """Let the workers forget the captured output of ``keys`` (stored by their jobs); a
+    failure only leaves it to the workers' own bound."""
+    try:
+        output.discard(client, keys, timeout)
+    except DaskJobException as exc:
+        logger.info("Discarding the output of %d finished tasks failed: %s", len(keys), exc)
 
 
 def _db_only(job) -> bool:
@@ -185,7 +194,7 @@ def _add_outputs(client, scheduler, group, answers):
     from . import dask_output
 
     ended = [job.key for job in group if answers[job.key].state in ("memory", "erred")
-             and job.workspace and dask_output.stored(job) is None]
+             and dask_output.is_captured(job) and dask_output.stored(job) is None]
     if not ended:
         return
     try:
