@@ -63,6 +63,9 @@ class TethysAppBase:
     color = ""
     tags = ""
     notify: Any = None
+    #: Most active jobs of this app one user may have at once (``int``); ``None``: the
+    #: ``MAX_ACTIVE_JOBS_PER_USER`` setting, counted over all apps. See :doc:`fair_share`.
+    max_active_jobs_per_user: int | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -96,6 +96,10 @@ DEFAULTS: dict = {
     # HTCondor accounting group (`accounting_group`) of jobs without a scheduler; a
     # CondorScheduler's own `accounting_group` counts for its jobs. None: none.
     "CONDOR_ACCOUNTING_GROUP": None,
+    # Most active jobs one portal user may have at once (None: no limit); an app's
+    # TethysAppBase.max_active_jobs_per_user replaces it for the app's jobs. A job
+    # executed over it waits, Pending, for the monitor to start it (models/quotas.py).
+    "MAX_ACTIVE_JOBS_PER_USER": None,
     # --- Dask jobs ---
     # Minimum seconds between two scheduler queries for one Dask job (Tethys: 0; a query
     # is one cheap scheduler call).

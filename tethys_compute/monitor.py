@@ -55,6 +55,7 @@ class CycleStats(RefreshStats):
     claimed: int = 0
     seconds: float = 0.0
     retried: int = 0
+    started_from_wait: int = 0
 
     def summary(self) -> str:
         """The cycle's log line."""
@@ -249,9 +250,16 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
             leases.release(owner, ids, clear_requests_before=now)
         stats.seconds = time.monotonic() - started
         _tidy_connections()
+    stats.started_from_wait = _quotas().start_waiting_jobs(label)  # freed slots, FIFO per user
     notifications.monitor_step()  # events of every app's jobs; never raises
     logger.info(stats.summary())
     return stats
+
+
+def _quotas():
+    from .models import quotas
+
+    return quotas
 
 
 def _retries():

@@ -5,7 +5,8 @@
 
 It loads the job, touches the ``ready`` file, waits for the ``go`` file (when given),
 then runs the action: ``process`` (``process_results()``), ``execute``, ``resubmit``,
-``complete`` (``job.status = "Complete"``) or ``retry`` (``retry_results()``). Every
+``complete`` (``job.status = "Complete"``), ``retry`` (``retry_results()``) or ``cycle``
+(one monitor cycle; the job is only loaded). Every
 ``job_finished`` it sends is appended to ``<job workspace>/finished.log`` as ``pid status
 attempt row-status``. Prints ``{"result": ..., "error": ...}`` as JSON.
 """
@@ -49,6 +50,10 @@ def main(spec):
             answer["result"] = job._status
         elif spec["action"] == "retry":
             answer["result"] = job.retry_results()
+        elif spec["action"] == "cycle":
+            from tethys_compute import monitor
+
+            answer["result"] = monitor.run_cycle().as_dict()
         else:
             raise SystemExit(f"unknown action {spec['action']}")
     except Exception as exc:  # noqa: BLE001 - reported to the test

@@ -23,6 +23,7 @@ from .columns import cell
 from .custom import get_custom_action
 from .links import job_url
 from .tokens import TableConfig, dump_enabled, load_enabled
+from .waiting import mark_places, place, waiting_text
 
 logger = logging.getLogger("tethys_compute.jobs_table")
 
@@ -63,6 +64,7 @@ def fingerprint(job, counts=None, drawn=None) -> str:
         tuple(sorted((counts or {}).items())),
         nodes,
         bool(job.completion_time),
+        place(job),
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
 
@@ -115,6 +117,7 @@ class RowBuilder:
         if related and jobs:
             prefetch_related_objects(list(jobs), *related)
         graph.prefetch_nodes(jobs)
+        mark_places(jobs)
 
     # --- one row -------------------------------------------------------------------------
     def row(self, job) -> dict:
@@ -138,6 +141,7 @@ class RowBuilder:
             "css": codify(status),
             "active": active,
             "message": job.status_message or "",
+            "wait": waiting_text(job),
             "is_error": job._status == "ERR",
             "progress": progress,
             "progress_message": job.progress_message if progress is not None else "",

@@ -34,6 +34,7 @@ from .pages import digest, load_jobs, page_of
 from .refresh import refresh_due
 from .rows import RowBuilder, fingerprint, is_active
 from .tokens import BadTableToken, TableConfig, load_ids
+from .waiting import mark_places
 
 logger = logging.getLogger("tethys_compute.jobs_table")
 
@@ -155,6 +156,7 @@ def poll(request):
     jobs = [refreshed.get(job.pk, job) for job in jobs]
     builder = RowBuilder(config, carried)
     graph.prefetch_nodes(jobs)
+    mark_places(jobs)  # a waiting job's place in line is part of its fingerprint
     changed = []
     for job in jobs:
         counts = graph.status_counts(job)

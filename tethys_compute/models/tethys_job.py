@@ -46,6 +46,7 @@ from ..notifications.fields import NotifyFields
 from .job_results import JobResults
 from .job_status import STATUS_FIELDS, JobStatusRules, _short
 from .querysets import TethysJobManager
+from .quotas import QuotaWait
 from .retries import RETRY_REASON, RetryPolicy
 from .validation import check_fields, no_nul
 
@@ -66,7 +67,8 @@ class _SettingMaxAge:
     def __get__(self, instance, owner):
         return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
 
-class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, models.Model):
+class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait,
+                models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,
     ``DaskJob`` and app-defined subclasses).
 
@@ -515,7 +517,9 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, models.Mo
         The job is claimed first with one conditional UPDATE of its row (Pending and not
         yet claimed; ``attempt`` takes the next number and ``execute_time`` is set), so of
         two concurrent calls on one job, in any processes, one submits and the other
-        raises: a job is never submitted twice.
+        raises: a job is never submitted twice. A job whose user has no free slot left
+        (:mod:`~tethys_compute.models.quotas`) is not submitted: it stays Pending, waiting
+        for the monitor to start it.
 
         :raises JobStateError: if the job already ran or is being submitted by another
             call (use :meth:`resubmit` to run it again).
@@ -527,7 +531,8 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, models.Mo
                 f'Job {self.pk} has already been executed (status "{self.cached_status}"); '
                 "use resubmit() to run it again."
             )
-        self._claim_run()
+        if not self._claim_run_within_quota(args, kwargs):
+            return None  # over its user's limit: waits for a free slot (models/quotas.py)
         before = self._status
         try:
             reported = self._execute(*args, **kwargs)

@@ -179,6 +179,41 @@ class DaskJob(TethysJob):
             self.__dict__.pop("_submitted_key", None)
             self.__dict__.pop("_planned_key", None)
 
+    # --- waiting for a free slot (models/quotas.py) -------------------------------------
+    def _claim_run_within_quota(self, args, kwargs):
+        """A Future runs on the cluster already: it is never held back (it counts)."""
+        work = args[0] if args else None
+        if getattr(work, "is_future", False):
+            self._claim_run()
+            self._clear_quota_wait()
+            return True
+        return super()._claim_run_within_quota(args, kwargs)
+
+    def _quota_call_value(self, args, kwargs):
+        """The work is kept in the job's directory (the signed pickle ``resubmit()``
+        reads), not in the row.
+
+        :raises DaskJobException: the job has no directory, or the work cannot be pickled.
+        """
+        from ...engines.dask.computation import Computation
+
+        work = args[0] if args else None
+        if not isinstance(work, Computation):
+            return super()._quota_call_value(args, kwargs)
+        if not self.workspace:
+            raise DaskJobException(
+                f"Dask job {self.pk} must wait for a free slot and has no directory to "
+                "keep its work in until it starts.")
+        work.save(self.workspace)
+        return {"stored_work": True}
+
+    def _quota_call_arguments(self):
+        from ...engines.dask.computation import Computation
+
+        if (self.quota_call or {}).get("stored_work"):
+            return [Computation.load(self.workspace)], {}
+        return super()._quota_call_arguments()
+
     def _execute(self, work=None, *args, **kwargs):
         from ...engines.dask.computation import Computation
 
