@@ -150,6 +150,9 @@ DEFAULTS: dict = {
     # Hosts webhooks may go to (None: any): exact names, or ".example.org" for the domain
     # and its subdomains. Checked when a spec is given and again before each send.
     "NOTIFY_WEBHOOK_ALLOWED_HOSTS": None,
+    # Let webhooks go to hosts that resolve to non-public addresses (loopback, private
+    # networks, link-local such as cloud metadata). Off: such deliveries fail, recorded.
+    "NOTIFY_WEBHOOK_ALLOW_PRIVATE": False,
     # Seconds a webhook request may wait to connect and for each read.
     "NOTIFY_WEBHOOK_TIMEOUT": 5,
     # Tries per delivery (email or webhook); retries wait NOTIFY_RETRY_DELAY seconds,

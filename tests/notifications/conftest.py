@@ -80,5 +80,6 @@ def notify_settings(settings):
         "NOTIFY_WEBHOOK_SECRET": SECRET,
         "NOTIFY_BASE_URL": "https://jobs.example.org",
         "NOTIFY_JOB_URL": "/apps/{label}/jobs/{id}/",
+        "NOTIFY_WEBHOOK_ALLOW_PRIVATE": True,  # the receiver is on 127.0.0.1
     }
     return settings

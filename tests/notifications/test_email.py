@@ -123,3 +123,21 @@ def test_the_monitor_cycle_runs_the_step(alice, notify_settings):
     job.status = "Complete"
     run_cycle()
     assert len(mail.outbox) == 1
+
+
+def test_a_preference_is_edited_in_the_admin_and_its_url_validated(alice, admin_client,
+                                                                     settings):
+    from tethys_compute.notifications.models import NotificationPreference
+
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE,
+                               "NOTIFY_WEBHOOK_ALLOWED_HOSTS": ["hooks.example.org"]}
+    url = "/admin/tethys_compute/notificationpreference/add/"
+    form = {"user": alice.pk, "enabled": "on", "email": "on", "events": '["failed"]'}
+    bad = admin_client.post(url, {**form, "webhook_url": "http://10.0.0.5/internal"})
+    assert bad.status_code == 200 and "NOTIFY_WEBHOOK_ALLOWED_HOSTS" in bad.content.decode()
+    assert not NotificationPreference.objects.exists()
+    good = admin_client.post(url, {**form, "webhook_url": "https://hooks.example.org/a"})
+    assert good.status_code == 302
+    preference = NotificationPreference.objects.get(user=alice)
+    assert preference.events == ["failed"] and preference.channels() == [
+        {"type": "email"}, {"type": "webhook", "url": "https://hooks.example.org/a"}]

@@ -91,7 +91,8 @@ def users(django_user_model):
             for i in range(4)]
 
 
-BASE = {"NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_BASE_URL": "https://jobs.example.org"}
+BASE = {"NOTIFY_WEBHOOK_SECRET": SECRET, "NOTIFY_BASE_URL": "https://jobs.example.org",
+        "NOTIFY_WEBHOOK_ALLOW_PRIVATE": True}
 
 
 @pytest.mark.parametrize("round_", range(2))
@@ -107,6 +108,9 @@ def test_two_monitors_send_each_event_once(users, receiver, tmp_path, round_):
 
 
 def test_two_monitors_keep_each_users_rate_limit(users, receiver, tmp_path):
+    """Racing monitors together send no more than each user's limit. (Removing the lock
+    on the user's row did not make this fail: with the same due list, the conditional
+    claim of each row already orders the two; the lock is for due lists that differ.)"""
     make_finished_jobs(users, 6, receiver)  # 12 deliveries per user
     race(tmp_path, {**BASE, "NOTIFY_RATE_LIMIT": 5})
     sent = Counter(NotificationDelivery.objects.filter(state="sent")
@@ -115,4 +119,4 @@ def test_two_monitors_keep_each_users_rate_limit(users, receiver, tmp_path):
                       .values_list("user_id", flat=True))
     assert sent == {user.pk: 5 for user in users}
     assert dropped == {user.pk: 7 for user in users}
-    assert len(receiver.requests) + 0 <= 20
+    assert len(receiver.requests) <= 20

@@ -100,6 +100,7 @@ def test_settings_thresholds_are_the_default(user, settings):
     ("NOTIFY_RATE_LIMIT", "ten"),
     ("NOTIFY_WEBHOOK_ALLOWED_HOSTS", "hooks.example.org"),
     ("NOTIFY_WEBHOOK_SECRETS", {"lab": ""}),
+    ("NOTIFY_WEBHOOK_ALLOW_PRIVATE", "yes"),
 ])
 def test_bad_settings_are_reported_by_check(settings, key, value):
     from django.core.management import call_command

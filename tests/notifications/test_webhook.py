@@ -130,3 +130,13 @@ def test_a_step_never_raises_into_the_monitor(user, notify_settings):
     stats = monitor_step()
     assert stats["retrying"] == 1
     assert job.notifications.get().deliveries.get().state == "pending"
+
+
+def test_private_addresses_are_refused_unless_allowed(user, receiver, notify_settings):
+    notify_settings.TETHYS_COMPUTE = {**notify_settings.TETHYS_COMPUTE,
+                                      "NOTIFY_WEBHOOK_ALLOW_PRIVATE": False}
+    finished_job(user, [receiver.url, receiver.url.replace("127.0.0.1", "localhost")])
+    assert monitor_step()["failed"] == 2
+    assert receiver.requests == []
+    errors = set(NotificationDelivery.objects.values_list("last_error", flat=True))
+    assert all("not a public address" in e for e in errors), errors

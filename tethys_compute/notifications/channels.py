@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -127,6 +129,21 @@ def send_email(address: str, document: dict) -> None:
         raise SendFailed(f"email: {exc!r}"[:1000], retry=True) from exc
 
 
+def _refuse_private(host: str, port: int) -> None:
+    """Raise SendFailed when ``host`` resolves to any address that is not public
+    (loopback, private, link-local such as cloud metadata, shared, reserved)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise SendFailed(f"webhook host {host!r} does not resolve: {exc}", retry=True) from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not address.is_global:
+            raise SendFailed(
+                f"webhook host {host!r} resolves to {address}, not a public address "
+                "(NOTIFY_WEBHOOK_ALLOW_PRIVATE is off)", retry=False)
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # a 3xx is an answer, never followed (it could point anywhere)
@@ -143,9 +160,12 @@ def send_webhook(url: str, secret_name: str, document: dict) -> None:
               else config["NOTIFY_WEBHOOK_SECRET"])
     if not secret:
         raise SendFailed("no webhook secret configured (NOTIFY_WEBHOOK_SECRET)", retry=False)
-    host = urlsplit(url).hostname or ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     if not host_allowed(host):
         raise SendFailed(f"host {host!r} is not in NOTIFY_WEBHOOK_ALLOWED_HOSTS", retry=False)
+    if not config["NOTIFY_WEBHOOK_ALLOW_PRIVATE"]:
+        _refuse_private(host, parts.port or (443 if parts.scheme == "https" else 80))
     body = json.dumps(document, sort_keys=True).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json",

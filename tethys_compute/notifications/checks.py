@@ -50,6 +50,8 @@ def problems(config) -> list[str]:
             isinstance(v, str) and v for v in secrets.values()):
         out.append('TETHYS_COMPUTE["NOTIFY_WEBHOOK_SECRETS"] must be a dict of name to '
                    "non-empty secret.")
+    if not isinstance(config["NOTIFY_WEBHOOK_ALLOW_PRIVATE"], bool):
+        out.append('TETHYS_COMPUTE["NOTIFY_WEBHOOK_ALLOW_PRIVATE"] must be True or False.')
     secret = config["NOTIFY_WEBHOOK_SECRET"]
     if secret is not None and not (isinstance(secret, str) and secret):
         out.append('TETHYS_COMPUTE["NOTIFY_WEBHOOK_SECRET"] must be None or a non-empty '
