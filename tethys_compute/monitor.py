@@ -56,6 +56,7 @@ class CycleStats(RefreshStats):
     seconds: float = 0.0
     retried: int = 0
     started_from_wait: int = 0
+    overdue: int = 0
 
     def summary(self) -> str:
         """The cycle's log line."""
@@ -209,6 +210,12 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
     ``MONITOR_LEASE`` while it runs, so a monitor killed mid-cycle frees its jobs within
     one lease), then release them and clear the refresh requests carried out.
 
+    First, two steps of their own: runs over their ``max_run_time`` and silent BasicJob
+    runs are failed (:func:`tethys_compute.models.run_limits.stop_overdue_runs`), then
+    the due retries are started, earliest due first
+    (:func:`tethys_compute.models.retries.start_due_retries`); each is one query plus
+    the work for the jobs it finds.
+
     A job with a due refresh request (``?delay=``) is refreshed even when its status is
     fresher than ``update_status_interval``: requests merge per job, so this costs at most
     one batched engine query per scheduler per cycle.
@@ -223,6 +230,10 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
     started = time.monotonic()
     _tidy_connections()
     now = timezone.now()
+    # Before this cycle's own claim (their leases are separate): runs over their time,
+    # then the due retries, those just scheduled included.
+    overdue = _run_limits().stop_overdue_runs(label, now=now)
+    retried = _retries().start_due_retries(label)
     owner = leases.new_owner()
     size = batch_size or get_config()["MONITOR_BATCH_SIZE"]
     ids = leases.claim(
@@ -235,8 +246,7 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
             "pk",
         ),
     )
-    stats = CycleStats(claimed=len(ids))
-    stats.retried = _retries().start_due_retries(label, now=now)
+    stats = CycleStats(claimed=len(ids), overdue=overdue, retried=retried)
     try:
         if ids:
             with leases.KeepAlive(owner, ids):
@@ -266,6 +276,12 @@ def _retries():
     from .models import retries
 
     return retries
+
+
+def _run_limits():
+    from .models import run_limits
+
+    return run_limits
 
 
 def _tidy_connections():

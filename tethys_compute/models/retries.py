@@ -84,6 +84,13 @@ class RetryPolicy(models.Model):
     retry_due_at = models.DateTimeField(blank=True, null=True, db_index=True)
     #: The ``attempt`` that began the current series (execute() or resubmit()).
     first_attempt = models.PositiveIntegerField(blank=True, null=True)
+    #: When progress was last reported (``set_progress`` or a report): with status
+    #: changes, the sign of life of a BasicJob's reporter (``BASIC_JOB_SILENT_AFTER``).
+    progress_reported_at = models.DateTimeField(blank=True, null=True)
+
+    #: True on classes whose engine enforces ``max_run_time`` itself (HTCondor's
+    #: ``allowed_execute_duration``): the monitor leaves their runs to it.
+    ENGINE_ENFORCES_MAX_RUN_TIME = False
 
     class Meta:
         abstract = True
@@ -167,6 +174,12 @@ class RetryPolicy(models.Model):
             logger.info("Job %s: %s", self.pk, failed)
         return written
 
+    def _stop_overdue_run(self, attempt: int) -> None:
+        """Hook: stop the engine's work of run ``attempt``, which went over
+        ``max_run_time`` (its failure is recorded already). Nothing by default (a
+        BasicJob's work is the app's); a Dask job cancels its task."""
+        return None
+
     def _new_run_values(self, retry: bool) -> dict[str, Any]:
         """Row values a new run starts with (see ``TethysJob._start_new_run``)."""
         values: dict[str, Any] = {"failure_kind": None, "failure_reason": None,
@@ -215,6 +228,7 @@ def start_due_retries(label=None, *, now=None, limit=None) -> int:
 
 def _start_retry(job, now) -> int:
     from ..exceptions import JobStateError
+    from .job_status import _short
 
     job.__dict__["_retry_due_by"] = now
     try:
@@ -222,8 +236,15 @@ def _start_retry(job, now) -> int:
     except JobStateError as exc:
         logger.info("Job %s: retry not started: %s", job.pk, exc)
         return 0
-    except Exception:  # noqa: BLE001 - one job's engine failure must not stop the others
+    except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the others
         logger.exception("Job %s: starting its retry failed", job.pk)
+        # Not left waiting (it would be tried again every cycle): Error, with the reason.
+        job._reload_status_fields()
+        if job._status == st.PENDING:
+            message = _short(f"The retry could not be started: {exc}")
+            job._write_status(st.ERROR, reason=message, from_terminal=True,
+                              extra={"status_message": message, "retry_due_at": None,
+                                     "completion_time": timezone.now()})
         return 0
     finally:
         job.__dict__.pop("_retry_due_by", None)

@@ -84,3 +84,11 @@ def append_options(commands: dict[str, str]) -> list[str]:
     for name, value in commands.items():
         options += ["-append", f"{name} = {value}"]
     return options
+
+
+def walltime_commands(job) -> dict[str, str]:
+    """``{"allowed_execute_duration": "<seconds>"}`` for a job with ``max_run_time``
+    (HTCondor holds a job that has executed longer; HTCondor manual, condor_submit), else
+    ``{}``."""
+    seconds = getattr(job, "max_run_time", None)
+    return {"allowed_execute_duration": str(int(seconds))} if seconds else {}

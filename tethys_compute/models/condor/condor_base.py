@@ -277,6 +277,17 @@ class CondorBase(TethysJob):
         if not self._act(RELEASE):
             raise JobStateError(f"Job {self.pk} is not held in HTCondor's queue.")
 
+    def _stop_overdue_run(self, attempt):
+        """The run went over ``max_run_time`` (a workflow: the monitor enforces it):
+        remove its cluster from the queue."""
+        from ...engines.condor import REMOVE, NotInQueue
+
+        if self.cluster_id:
+            try:
+                self._engine().act(REMOVE, [self.cluster_id])
+            except NotInQueue:
+                pass
+
     def _resubmit(self, *args, **kwargs):
         """Remove the previous run from the queue if it is still there, then submit again
         (a new cluster; the remote directory is reused)."""

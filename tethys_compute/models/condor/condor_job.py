@@ -3,7 +3,7 @@ import os
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from ...engines.condor.accounting import submit_commands
+from ...engines.condor.accounting import submit_commands, walltime_commands
 from . import condor_status as cs
 from .condor_base import CondorBase
 from .condor_py_job import CondorPyJob
@@ -18,6 +18,9 @@ class CondorJob(CondorBase, CondorPyJob):
     directory (``workspace``): ``executable`` and ``initialdir`` as ``condor_submit`` reads
     them, logs relative to ``initialdir``.
     """
+
+    #: HTCondor enforces ``max_run_time`` (``allowed_execute_duration`` in the submit).
+    ENGINE_ENFORCES_MAX_RUN_TIME = True
 
     @property
     def _condor_object(self):
@@ -45,7 +48,8 @@ class CondorJob(CondorBase, CondorPyJob):
         self.ensure_workspace()
         engine = self._engine()
         self._ensure_remote_id(engine)
-        job = self.condor_object.set_extra_commands(submit_commands(self))
+        job = self.condor_object.set_extra_commands(
+            {**submit_commands(self), **walltime_commands(self)})
         self.cluster_id = engine.submit_job(job, queue=self.num_jobs, options=list(options or []))
         self.update_database_fields()
 

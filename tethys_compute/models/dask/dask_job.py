@@ -474,6 +474,12 @@ class DaskJob(TethysJob):
         """Tethys's name for running the job again: :meth:`resubmit`."""
         return self.resubmit()
 
+    def _stop_overdue_run(self, attempt):
+        """The run went over ``max_run_time``: cancel its task (the key this copy holds,
+        the overdue run's even if a retry has started since)."""
+        if self.key and self.scheduler_id is not None:
+            self._cancel_task(self.key)
+
     def _stop_remote_work(self):
         """Before the row is deleted: cancel the task. For an active job a failure (the
         scheduler cannot be reached) refuses the deletion; a finished job's task runs no
