@@ -84,9 +84,8 @@ class RetryPolicy(models.Model):
     retry_due_at = models.DateTimeField(blank=True, null=True, db_index=True)
     #: The ``attempt`` that began the current series (execute() or resubmit()).
     first_attempt = models.PositiveIntegerField(blank=True, null=True)
-    #: When progress was last reported (``set_progress`` or a report): with status
-    #: changes, the sign of life of a BasicJob's reporter (``BASIC_JOB_SILENT_AFTER``).
-    progress_reported_at = models.DateTimeField(blank=True, null=True)
+    # ``progress_reported_at`` (notifications/fields.py) with ``_last_status_update`` is
+    # the sign of life of a BasicJob's reporter (``BASIC_JOB_SILENT_AFTER``).
 
     #: True on classes whose engine enforces ``max_run_time`` itself (HTCondor's
     #: ``allowed_execute_duration``): the monitor leaves their runs to it.
