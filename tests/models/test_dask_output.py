@@ -11,6 +11,7 @@ from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tests.engines.dask.fixtures import wait_until
 from tethys_compute.engines.dask import clients, tasks
+from tethys_compute.jobs_table import logs as table_logs
 from tethys_compute.models import DaskJob, DaskScheduler
 from tethys_compute.models.dask import dask_output
 from tethys_compute.models.dask.dask_output import read_output
@@ -42,8 +43,8 @@ def test_stdout_and_stderr_of_a_function_are_kept_with_the_job(make_dask_job):
     job = drive(job)
     assert (job.cached_status, job.result) == ("Complete", 5)
     logs = job.get_logs()
-    assert logs["stdout"] == "out line 0\nout line 1\nout line 2\n"
-    assert logs["stderr"] == "a warning on stderr\n"
+    assert logs["stdout"]() == "out line 0\nout line 1\nout line 2\n"
+    assert logs["stderr"]() == "a warning on stderr\n"
     assert "unknown to the scheduler" not in logs["Task"]
     assert "State: finished" in logs["Task"]
     # Kept in the job's directory: the task is released and the web process may restart.
@@ -52,7 +53,7 @@ def test_stdout_and_stderr_of_a_function_are_kept_with_the_job(make_dask_job):
                    message="the task to be released")
     clients.close_all()
     again = DaskJob.objects.get(pk=job.pk)
-    assert again.get_logs()["stdout"] == "out line 0\nout line 1\nout line 2\n"
+    assert again.get_logs()["stdout"]() == "out line 0\nout line 1\nout line 2\n"
     assert read_all(again, "stdout") == ("out line 0\nout line 1\nout line 2\n", 33)
 
 
@@ -63,7 +64,7 @@ def test_concurrent_tasks_in_one_worker_process_keep_their_own_output(make_dask_
     for job in jobs:
         job.execute(work.chatty, 400)
     for job in jobs:
-        stdout = drive(job).get_logs()["stdout"]
+        stdout = drive(job).get_logs()["stdout"]()
         assert stdout == "".join(f"out line {n}\n" for n in range(400))
 
 
@@ -74,7 +75,7 @@ def test_failed_function_keeps_type_message_and_full_traceback(make_dask_job):
     assert job.cached_status == "Error"
     assert "ValueError" in job.status_message and "the model diverged" in job.status_message
     logs = job.get_logs()
-    assert logs["stdout"] == "about to fail\n"
+    assert logs["stdout"]() == "about to fail\n"
     task = logs["Task"]
     assert "ValueError: the model diverged" in task
     assert "Traceback (most recent call last)" in task
@@ -90,7 +91,7 @@ def test_huge_output_is_bounded_keeping_its_start_and_end(make_dask_job, setting
     job = drive(job, timeout=120)
     assert job.cached_status == "Complete"
     written = job.result + len("the very end\n")
-    stdout = job.get_logs()["stdout"]
+    stdout = job.get_logs()["stdout"]()
     assert len(stdout.encode()) <= 64 * 1024 + 200
     assert stdout.startswith("shout 000000000\n")
     assert stdout.endswith("the very end\n")
@@ -150,7 +151,7 @@ def test_failed_task_traceback_survives_a_scheduler_restart(dask_processes, make
     assert "ValueError: lost no more" in logs["Task"]
     assert "in _deep_inner" in logs["Task"]
     assert "unknown to the scheduler" not in logs["Task"]
-    assert logs["stdout"] == "about to fail\n"
+    assert logs["stdout"]() == "about to fail\n"
 
 
 def test_delayed_failure_keeps_the_schedulers_exception_and_traceback(make_dask_job):
@@ -162,3 +163,30 @@ def test_delayed_failure_keeps_the_schedulers_exception_and_traceback(make_dask_
     assert job.cached_status == "Error"
     task = job.get_logs()["Task"]
     assert "in a graph" in task and "in _deep_inner" in task
+
+
+def test_the_jobs_table_follows_a_running_tasks_stdout_from_an_offset(make_dask_job, tmp_path):
+    """The logs dialog's follow reads (tethys_compute.jobs_table.logs.read_from) get only
+    what is new, by byte offset into the task's stream; get_logs() asks no worker."""
+    flag = tmp_path / "go"
+    job = make_dask_job()
+    job.execute(work.chatty, 6, flag=str(flag))
+    first = "out line 0\nout line 1\nout line 2\n"
+    log = job.get_logs()["stdout"]
+    wait_until(lambda: table_logs.read_from(log, None, 1000)["content"] == first,
+               message="the first half of the output")
+    assert table_logs.read_from(log, None, 1000) == {
+        "content": first, "offset": 33, "size": 33, "skipped": 0, "reset": True,
+        "truncated": False}
+    assert table_logs.read_from(log, 33, 1000)["content"] == ""
+    flag.write_text("go")
+    rest = "out line 3\nout line 4\nout line 5\n"
+    wait_until(lambda: table_logs.read_from(log, 33, 1000)["content"] == rest,
+               message="the rest of the output")
+    drive(job)
+    # More new bytes than the limit: the last ones, the others counted as skipped.
+    assert table_logs.read_from(job.get_logs()["stdout"], 0, 11) == {
+        "content": "out line 5\n", "offset": 66, "size": 66, "skipped": 55, "reset": False,
+        "truncated": False}
+    assert table_logs.read_from(log, None, 11)["truncated"] is True
+    assert table_logs.read_from(log, 100, 11)["reset"] is True  # longer than the stream

@@ -182,11 +182,12 @@ def _snapshot(capture):
 
 
 # --- run on the workers with Client.run ---------------------------------------------------
-def read_live(key, stream, offset, limit):
-    """``{"size", "start", "data", "tail_start"}`` of ``key``'s ``stream`` on this
-    worker from byte ``offset`` (at most ``limit`` bytes), or ``None`` when this worker
-    has no capture of ``key``. ``start`` is where ``data`` begins (after ``offset``
-    when the bytes from ``offset`` were not kept)."""
+def read_live(key, stream, offset, limit, latest=False):
+    """``{"size", "start", "data", "finished"}`` of ``key``'s ``stream`` on this worker
+    from byte ``offset`` (at most ``limit`` bytes), or ``None`` when this worker has no
+    capture of ``key``. ``start`` is where ``data`` begins: after ``offset`` when the
+    bytes from ``offset`` were not kept, or (``latest``) when more than ``limit`` bytes
+    follow ``offset``: the last ``limit`` bytes are read then."""
     registry = _registry()
     with registry.lock:
         capture = registry.captures.get(key)
@@ -196,6 +197,8 @@ def read_live(key, stream, offset, limit):
         head, size = kept["head"], kept["size"]
         tail = kept["tail"][-kept["tail_max"]:] if kept["tail_max"] else bytearray()
         tail_start = size - len(tail)
+        if latest:
+            offset = max(offset, size - limit)
         if offset < len(head):
             start, data = offset, bytes(head[offset:offset + limit])
         else:

@@ -64,7 +64,7 @@ def collect(client, keys, timeout):
     return found
 
 
-def read_live(client, key, stream, offset, limit, timeout):
+def read_live(client, key, stream, offset, limit, timeout, latest=False):
     """What :func:`.capture.read_live` gives for ``key`` on the worker holding it, or
     ``None`` when no worker has its output (not started yet, or not captured).
 
@@ -72,7 +72,7 @@ def read_live(client, key, stream, offset, limit, timeout):
     """
     best = None
     for answer in _run(client, capture.read_live, key, stream, int(offset), int(limit),
-                       timeout=timeout, what="task output").values():
+                       bool(latest), timeout=timeout, what="task output").values():
         if answer is not None and (best is None or answer["finished"] > best["finished"]):
             best = answer
     return best

@@ -202,14 +202,13 @@ def task_logs(job):
                 tasks.task_details(client, [job.key], scheduler.call_timeout)
                 if job.key and own is None else {}
             )
-            live = dask_output.live_logs(job, client, scheduler.call_timeout) \
-                if job.key and own is None else {}
             scheduler_lines, worker_lines = tasks.logs(client, scheduler.call_timeout)
     except DaskJobException as exc:
         if own is not None:
             return {**own, "Scheduler": str(exc)}
         return {"Task": f"Task {job.key or '(not submitted)'}", "Scheduler": str(exc)}
-    logs = own or {"Task": _task_text(job.key, details.get(job.key)), **live}
+    logs = own or {"Task": _task_text(job.key, details.get(job.key)),
+                   **dask_output.output_streams(job)}
     logs["Scheduler"] = _lines_text(scheduler_lines, job.key)
     for number, (address, lines) in enumerate(sorted(worker_lines.items())):
         logs[f"Worker-{number}"] = f"{address}\n{_lines_text(lines, job.key)}"

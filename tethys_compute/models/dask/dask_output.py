@@ -206,22 +206,30 @@ def read_output(job, stream: str, offset: int = 0, limit: int = READ_LIMIT) -> t
     offset, limit = int(offset), int(limit)
     if offset < 0 or limit < 0:
         raise ValueError("offset and limit must not be negative.")
-    if not job.key:
+    piece = _piece(job, stream, offset, limit)
+    if piece is None:
         return "", offset
-    meta = stored(job)
-    if meta is not None:
-        piece = _read_stored(output_dir(job), stream, meta[stream], offset, limit)
-        piece["finished"] = True
-    else:
-        piece = _read_live(job, stream, offset, limit)
-        if piece is None:
-            return "", offset
     return _decode(piece, offset)
 
 
-def _read_stored(directory, stream, sizes, offset, limit):
+def _piece(job, stream, offset, limit, latest=False):
+    """``{"size", "start", "data", "finished"}`` read from the stored files or the
+    worker (see :func:`.capture.read_live`), or ``None`` when nothing is captured."""
+    if not job.key:
+        return None
+    meta = stored(job)
+    if meta is not None:
+        piece = _read_stored(output_dir(job), stream, meta[stream], offset, limit, latest)
+        piece["finished"] = True
+        return piece
+    return _read_live(job, stream, offset, limit, latest)
+
+
+def _read_stored(directory, stream, sizes, offset, limit, latest=False):
     size, head_len, tail_len = sizes["size"], sizes["head"], sizes["tail"]
     tail_start = size - tail_len
+    if latest:
+        offset = max(offset, size - limit)
     if offset < head_len:
         name, start, at = "head", offset, offset
     else:
@@ -236,14 +244,15 @@ def _read_stored(directory, stream, sizes, offset, limit):
     return {"size": size, "start": start, "data": data}
 
 
-def _read_live(job, stream, offset, limit):
+def _read_live(job, stream, offset, limit, latest=False):
     from ...engines.dask import output
 
     if job.is_terminal or job.scheduler_id is None or not is_captured(job):
         return None
     scheduler = job._require_scheduler()
     with scheduler.connection() as client:
-        return output.read_live(client, job.key, stream, offset, limit, scheduler.call_timeout)
+        return output.read_live(client, job.key, stream, offset, limit,
+                                scheduler.call_timeout, latest)
 
 
 def _decode(piece, offset):
@@ -297,6 +306,70 @@ def stream_text(job, stream, meta=None, snapshot=None) -> str:
 
 
 # --- the logs dialog ----------------------------------------------------------------------
+class OutputLog:
+    """The ``"stdout"`` or ``"stderr"`` value of a Dask job's ``get_logs()``: calling it
+    gives the kept text (see :func:`stream_text`; from the worker while the task runs),
+    and :meth:`read_from` reads it from a byte offset (the jobs table's follow)."""
+
+    def __init__(self, job, stream):
+        self.job = job
+        self.stream = stream
+
+    def __repr__(self):
+        return f"<OutputLog {self.stream} of job {self.job.pk}>"
+
+    def __call__(self) -> str:
+        meta = stored(self.job)
+        if meta is not None:
+            return stream_text(self.job, self.stream, meta)
+        try:
+            snapshot = fetch(self.job) if is_captured(self.job) else None
+        except DaskJobException as exc:
+            return f"The task's {self.stream} cannot be read now: {exc}"
+        if snapshot is None:
+            return ""
+        return stream_text(self.job, self.stream, snapshot=snapshot)
+
+    def read_from(self, offset: int | None, limit: int) -> dict:
+        """What the task wrote to the stream after byte ``offset``, answered as
+        :func:`tethys_compute.log_files.read_span` does (``content``, ``offset``,
+        ``size``, ``skipped``, ``reset``, ``truncated``; ``unavailable`` with the reason
+        when the scheduler cannot be asked).
+
+        :raises ValueError: for an offset that is not ``None`` or an int >= 0, or a
+            negative limit.
+        """
+        if offset is not None and (type(offset) is not int or offset < 0):
+            raise ValueError(f"A log offset is a whole number of bytes >= 0, not {offset!r}.")
+        if type(limit) is not int or limit < 0:
+            raise ValueError(f"A log read limit is a whole number of bytes >= 0, not {limit!r}.")
+        try:
+            piece = _piece(self.job, self.stream, offset or 0, limit, latest=True)
+            if piece is not None and offset is not None and offset > piece["size"]:
+                offset = None  # the client holds more than the stream: start again
+                piece = _piece(self.job, self.stream, 0, limit, latest=True)
+        except DaskJobException as exc:
+            return {"content": "", "offset": offset or 0, "size": 0, "skipped": 0,
+                    "reset": False, "truncated": False, "unavailable": str(exc)}
+        reset = offset is None
+        if piece is None:
+            return {"content": "", "offset": offset or 0, "size": 0, "skipped": 0,
+                    "reset": reset, "truncated": False}
+        begin = 0 if reset else offset
+        data, start = piece["data"], piece["start"]
+        cut = 0
+        if start > begin:  # the cut may fall inside a character: start at the next one
+            while cut < min(3, len(data)) and 0x80 <= data[cut] <= 0xBF:
+                cut += 1
+        data = data[cut:]
+        if not (piece.get("finished") and start + cut + len(data) >= piece["size"]):
+            data = data[:_complete_prefix(data)]
+        return {"content": data.decode("utf-8", errors="replace"),
+                "offset": start + cut + len(data), "size": piece["size"],
+                "skipped": 0 if reset else start + cut - begin, "reset": reset,
+                "truncated": reset and start + cut > 0}
+
+
 def output_logs(job) -> dict | None:
     """``{"Task": text, "stdout": text, "stderr": text}`` from the stored output (no
     engine call), or ``None`` when nothing is stored for the job's current task."""
@@ -311,8 +384,15 @@ def output_logs(job) -> dict | None:
         lines.append("Exception: " + error_text(error))
         if error.get("traceback"):
             lines.append(f"Traceback:\n{error['traceback']}")
-    return {"Task": "\n".join(lines), "stdout": stream_text(job, "stdout", meta),
-            "stderr": stream_text(job, "stderr", meta)}
+    return {"Task": "\n".join(lines), **output_streams(job)}
+
+
+def output_streams(job) -> dict:
+    """``{"stdout": OutputLog, "stderr": OutputLog}`` for a job whose task's output is
+    captured (read when shown), else ``{}``."""
+    if stored(job) is None and not is_captured(job):
+        return {}
+    return {name: OutputLog(job, name) for name in STREAMS}
 
 
 def error_text(error) -> str:
@@ -320,19 +400,3 @@ def error_text(error) -> str:
     if error.get("type"):
         return f"{error['type']}: {error.get('message') or ''}".rstrip()
     return str(error.get("message") or "an exception (no text available)")
-
-
-def live_logs(job, client, timeout) -> dict:
-    """``{"stdout": text, "stderr": text}`` of a running task, from its worker (empty
-    when none is captured)."""
-    from ...engines.dask import output
-
-    if not is_captured(job):
-        return {}
-    try:
-        snapshot = output.collect(client, [job.key], timeout).get(job.key)
-    except DaskJobException as exc:
-        return {"stdout": f"The task's output could not be read: {exc}"}
-    if snapshot is None:
-        return {}
-    return {name: stream_text(job, name, snapshot=snapshot) for name in STREAMS}
