@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 
 from .. import status as st
 from ..exceptions import RemoteWorkNotStopped
+from ..failure_kinds import KIND_NAMES
 from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
 from ..notifications.admin import JobNotificationsSection
@@ -113,12 +114,13 @@ def _listed(items):
 
 
 class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
-    list_display = ("name", "job_type", "label", "owner", "status_display", "creation_time",
-                    "execute_time", "completion_time")
+    list_display = ("name", "job_type", "label", "owner", "status_display", "failure_kind",
+                    "creation_time", "execute_time", "completion_time")
     list_display_links = ("name",)
     list_filter = (
         StatusFilter,
         JobTypeFilter,
+        ("failure_kind", admin.ChoicesFieldListFilter),
         AppFilter,
         ("user", admin.RelatedOnlyFieldListFilter),
         ("creation_time", admin.DateFieldListFilter),
@@ -180,6 +182,9 @@ class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
                                    "start_time", "completion_time", "run_time_display",
                                    "last_checked", "process_results_path")}),
         ]
+        fieldsets.append(("Failed runs and retries", {"fields": (
+            "attempt", "failure_kind", _json_display("failure_reason", "failure reason"),
+            "max_attempts", "retry_delay", "retry_on", "retry_due_at", "max_run_time")}))
         if own:
             fieldsets.append((f"{obj.type} fields", {"fields": own}))
         if isinstance(obj, CondorPyWorkflow):
@@ -217,11 +222,13 @@ class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
     @admin.display(description="status changes")
     def status_history_table(self, obj):
         return _html_table(
-            ("When", "From", "To", "Reason"),
+            ("When", "Run", "From", "To", "Failure", "Reason"),
             (
                 (date_format(timezone.localtime(row.time), "DATETIME_FORMAT"),
+                 "-" if row.attempt is None else row.attempt,
                  _status_label(row.old_status),
                  _status_label(row.new_status, row.other_status),
+                 KIND_NAMES.get(row.failure_kind, row.failure_kind) or "-",
                  row.reason)
                 for row in obj.status_history.all()
             ),

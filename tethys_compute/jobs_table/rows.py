@@ -60,6 +60,7 @@ def fingerprint(job, counts=None, drawn=None) -> str:
         job.progress,
         job.progress_message,
         job.status_message,
+        job.failure_kind,
         task_state(job),
         tuple(sorted((counts or {}).items())),
         nodes,
@@ -67,6 +68,14 @@ def fingerprint(job, counts=None, drawn=None) -> str:
         place(job),
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+
+
+def status_tooltip(job) -> str:
+    """The status's tooltip: ``status_message``, then a failed run's kind, run and engine
+    reason (:func:`~tethys_compute.models.retries.failure_note`), one per line."""
+    from ..models.retries import failure_note
+
+    return "\n".join(t for t in (job.status_message or "", failure_note(job)) if t)
 
 
 class RowBuilder:
@@ -140,7 +149,7 @@ class RowBuilder:
             "code": job._status,
             "css": codify(status),
             "active": active,
-            "message": job.status_message or "",
+            "message": status_tooltip(job),
             "wait": waiting_text(job),
             "is_error": job._status == "ERR",
             "progress": progress,

@@ -188,6 +188,36 @@ class RetryPolicy(models.Model):
         return values
 
 
+def failure_note(job) -> str:
+    """One line for people about ``job``'s last failed run, or ``""``: its kind, the run
+    within its series and the engine's own reason, e.g. ``"Failure: Out of memory (run 1
+    of 3; HoldReasonCode 34, subcode 0)"``. No query."""
+    kind = job.failure_kind
+    if not kind:
+        return ""
+    reason = job.failure_reason if isinstance(job.failure_reason, dict) else {}
+    parts = []
+    allowed = job.attempts_allowed
+    if allowed > 1:
+        parts.append(f"run {job.run_number} of {allowed}")
+    engine = []
+    if reason.get("hold_reason_code") is not None:
+        code = f"HoldReasonCode {reason['hold_reason_code']}"
+        if reason.get("hold_reason_subcode") is not None:
+            code += f", subcode {reason['hold_reason_subcode']}"
+        engine.append(code)
+    if reason.get("exit_code") is not None:
+        engine.append(f"exit code {reason['exit_code']}")
+    if reason.get("exit_signal") is not None:
+        engine.append(f"signal {reason['exit_signal']}")
+    if reason.get("exception_type"):
+        engine.append(str(reason["exception_type"]))
+    if engine:
+        parts.append(", ".join(engine))
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return f"Failure: {fk.KIND_NAMES.get(kind, kind)}{detail}"
+
+
 def due_retries(now, label=None):
     """Jobs whose scheduled retry is due at ``now`` (app ``label``'s only, when given)."""
     from .tethys_job import TethysJob
