@@ -40,7 +40,15 @@ ADDED_TETHYSJOB_COLUMNS = {"progress", "progress_message", "_results_state", "_r
                            "_results_claim", "attempt", "_other_status",
                            # notifications (tethys_compute/notifications/fields.py)
                            "notify", "notify_no_progress", "notify_waiting",
-                           "progress_reported_at"}
+                           "progress_reported_at",
+                           # failed runs and retries (models/retries.py)
+                           "failure_kind", "failure_reason", "first_attempt", "max_attempts",
+                           "max_run_time", "retry_delay", "retry_due_at", "retry_on",
+                           # per-user limits (models/quotas.py)
+                           "quota_call", "quota_waiting_since"}
+# Columns we add to other Tethys tables, nullable for the same reason.
+ADDED_COLUMNS = {"tethys_compute_tethysjob": ADDED_TETHYSJOB_COLUMNS,
+                 "tethys_compute_condorscheduler": {"accounting_group"}}
 # Not null, with a database default (0), so Tethys's inserts (which omit it) stay valid.
 DB_DEFAULT_COLUMNS = {"attempt"}
 
@@ -58,16 +66,14 @@ def test_tethys_tables_and_columns_exist():
         missing = expected - found
         assert not missing, f"{table} lacks {missing}"
         extra = found - expected
-        if table == "tethys_compute_tethysjob":
-            assert extra == ADDED_TETHYSJOB_COLUMNS
-        else:
-            assert not extra, f"{table} has columns Tethys lacks: {extra}"
+        assert extra == ADDED_COLUMNS.get(table, set()), f"{table}: unexpected added columns"
 
 
 def test_added_columns_are_nullable():
-    cols = columns("tethys_compute_tethysjob")
-    for name in ADDED_TETHYSJOB_COLUMNS - DB_DEFAULT_COLUMNS:
-        assert cols[name].null_ok, name
+    for table, added in ADDED_COLUMNS.items():
+        cols = columns(table)
+        for name in added - DB_DEFAULT_COLUMNS:
+            assert cols[name].null_ok, f"{table}.{name}"
 
 
 def test_migration_names_follow_tethys():
