@@ -337,6 +337,9 @@ def report_job_status(request, job_id):
         if job.post_processing_incomplete and job._results_retry_due():
             run_bounded(_process_results, job)
         return _report_answer(job, 0)
+    if job._status == st.PENDING and getattr(job, "retry_due_at", None) is not None:
+        # The run it reports on failed; the retry (a new run) has not started yet.
+        return _error(409, "the job is waiting for its retry; its previous run failed")
     if status is not None and st.to_code(status)[0] == st.PENDING and job._status != st.PENDING:
         # Only resubmit() makes a submitted job Pending again (Run would be offered).
         return _error(409, "a submitted job cannot return to Pending")
