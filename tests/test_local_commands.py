@@ -120,3 +120,48 @@ def test_the_end_of_a_superseded_run_changes_nothing(basic_job, tmp_path):
     assert old.wait(timeout=30) == 0
     job = reload(basic_job)
     assert job.cached_status == "Running" and job.status_message is None
+
+
+def test_stop_aborts_the_job_and_ends_its_command(basic_job, tmp_path):
+    run = run_command(basic_job, command(0, tmp_path / "never"))
+    wait_until(lambda: "hello" in reload(basic_job).get_logs()["stdout"]())
+    reload(basic_job).stop()
+    assert run.wait(timeout=30) == -15  # SIGTERM to the command's process group
+    job = reload(basic_job)
+    assert job.cached_status == "Aborted"
+
+
+def test_a_run_over_its_run_time_is_failed_and_its_command_ended(basic_job, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tethys_compute.models.run_limits import stop_overdue_runs
+
+    TethysJob.objects.filter(pk=basic_job.pk).update(max_run_time=60)
+    run = run_command(reload(basic_job), command(0, tmp_path / "never"))
+    assert stop_overdue_runs(now=timezone.now() + timedelta(seconds=120)) == 1
+    assert run.wait(timeout=30) == -15
+    job = reload(basic_job)
+    assert job.cached_status == "Error" and job.failure_kind == "walltime"
+
+
+def test_a_recorded_pid_now_used_by_another_process_is_not_signalled(basic_job, tmp_path):
+    import json
+    import subprocess
+
+    from tethys_compute.local_commands import COMMAND_RECORD, stop_command
+
+    run = run_command(basic_job, command(0), wait=True)
+    assert run.returncode == 0
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                             start_new_session=True)
+    try:
+        record = Path(basic_job.workspace, COMMAND_RECORD)
+        data = json.loads(record.read_text())
+        record.write_text(json.dumps({**data, "pid": other.pid}))  # same pid, other start
+        assert stop_command(reload(basic_job)) is False
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

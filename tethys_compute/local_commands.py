@@ -11,7 +11,9 @@ job's logs then show), moves the job to Running, and when the program exits, to 
 The program is a child of the calling process, followed by a thread of that process:
 call it where the process outlives the program (a ``django.tasks`` worker, a management
 command, ``wait=True``), not in a web request of a process that may be restarted while
-the program runs (the job would stay Running; its program is not stopped).
+the program runs (the job would stay Running). ``BasicJob.stop()``, the monitor (for a
+run over its ``max_run_time``) and deleting an active job end the program with
+:func:`stop_command`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ logger = logging.getLogger("tethys_compute.jobs")
 #: File names, in the job's directory, of the command's output.
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
+#: File, in the job's directory, naming the running command's process (for stopping it).
+COMMAND_RECORD = "command.json"
 
 
 class LocalCommand:
@@ -116,6 +120,7 @@ def run_command(job, args: Sequence[str], *, cwd: str | os.PathLike | None = Non
         run._reported.set()
         return run
     run.attempt = job.attempt
+    _record(directory, run)
     job.update_status(st.RUNNING, reason=f"command started: {Path(args[0]).name} "
                                          f"(pid {run.process.pid})")
     if wait:
@@ -124,6 +129,67 @@ def run_command(job, args: Sequence[str], *, cwd: str | os.PathLike | None = Non
         threading.Thread(target=_follow, args=(run, True), daemon=True,
                          name=f"tethys_compute job {job.pk} command").start()
     return run
+
+
+def _start_time(pid):
+    """When process ``pid`` started (seconds; comparable between calls only), or
+    ``None`` when there is no such process: its identity, so that a pid used again by
+    another process is never taken for the command."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            return psutil.Process(pid).create_time()
+        except psutil.Error:
+            return None
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return float(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _record(directory, run):
+    import json
+
+    data = {"pid": run.process.pid, "attempt": run.attempt, "args": run.args,
+            "started": _start_time(run.process.pid)}
+    temp = directory / f".{COMMAND_RECORD}.tmp"
+    temp.write_text(json.dumps(data))
+    os.replace(temp, directory / COMMAND_RECORD)
+
+
+def stop_command(job, attempt: int | None = None) -> bool:
+    """End the command :func:`run_command` started for ``job`` (of run ``attempt``, when
+    given) if it still runs: ``SIGTERM`` to its process group. Used by
+    ``BasicJob.stop()``, by the monitor for a run over its ``max_run_time``, and before a
+    job is deleted.
+
+    :returns: True when the signal was sent; False when there is no such command, it has
+        exited, it belongs to another run, or its pid now names another process (the
+        process's start time is recorded and compared, so that one is never signalled).
+    """
+    import json
+
+    if not job.workspace:
+        return False
+    try:
+        data = json.loads(Path(job.workspace, COMMAND_RECORD).read_text())
+        pid, started = int(data["pid"]), data.get("started")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if attempt is not None and data.get("attempt") != attempt:
+        return False
+    now = _start_time(pid)
+    if started is None or now is None or abs(now - float(started)) > 0.05:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)  # its own session: the group is its pid
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _follow(run: LocalCommand, own_thread=False):

@@ -34,8 +34,25 @@ class BasicJob(TethysJob):
             raise LogNotAvailable(f"There was an error while reading {file}: {exc}") from None
 
     def stop(self):
-        """Mark the job Aborted."""
+        """Mark the job Aborted, and end the command :func:`run_command` runs for it, if
+        any (``SIGTERM`` to its process group)."""
+        from ..local_commands import stop_command
+
         self.update_status(st.ABORTED, reason="stopped")
+        stop_command(self)
+
+    def _stop_overdue_run(self, attempt):
+        """The run went over ``max_run_time``: end its command, if it has one."""
+        from ..local_commands import stop_command
+
+        stop_command(self, attempt)
+
+    def _stop_remote_work(self):
+        """Before the row is deleted: end the command of an active job, if it has one."""
+        from ..local_commands import stop_command
+
+        if not self.is_terminal:
+            stop_command(self)
 
     def pause(self):
         """Mark the job Paused."""
