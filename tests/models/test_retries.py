@@ -172,3 +172,16 @@ def test_run_failed_wants_a_failure(user):
     job = _job(user)
     with pytest.raises(TypeError, match="Failure"):
         job.run_failed("memory")
+
+
+def test_a_refused_submission_is_an_engine_failure(user):
+    from tests.testapp.models import EngineJob
+
+    job = EngineJob(name="refused", user=user, label="test_app")
+    job.save()
+    job.execute(fail="scheduler said no")
+    row = _row(job)
+    assert (row._status, row.failure_kind) == ("ERR", "engine")
+    assert row.failure_reason == {"kind": "engine", "message": "Execute failed: scheduler said no",
+                                  "exception_type": "RuntimeError"}
+    assert row.status_history.last().failure_kind == "engine"

@@ -41,6 +41,7 @@ from .. import signals
 from .. import status as st
 from ..conf import get_config
 from ..exceptions import JobStateError
+from ..failure_kinds import ENGINE as ENGINE_FAILURE
 from ..functions import function_path, import_function
 from ..notifications.fields import NotifyFields
 from .job_results import JobResults
@@ -540,10 +541,15 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
             logger.exception("Job %s: execute failed", self.pk)
             self._status = self._loaded_values.get("_status", before)
             self._save_changed_plain_fields()
+            message = _short(f"Execute failed: {exc}")
+            failure = {"kind": ENGINE_FAILURE, "message": message,
+                       "exception_type": type(exc).__name__}
             self._write_status(
                 st.ERROR,
                 reason=f"execute failed: {exc}",
-                extra={"status_message": _short(f"Execute failed: {exc}")},
+                extra={"status_message": message, "failure_kind": ENGINE_FAILURE,
+                       "failure_reason": failure},
+                failure_kind=ENGINE_FAILURE,
             )
             return None
         self._save_changed_plain_fields()
