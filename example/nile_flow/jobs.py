@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import dask
 
 # Tethys: from tethys_sdk.jobs import ... / the job manager from App.get_job_manager()
 from tethys_compute.exceptions import TethysAppSettingNotAssigned
+from tethys_compute.local_commands import run_command
 
 from . import analysis
 from .app import NileFlow
@@ -66,6 +66,9 @@ def submit_distribution_batch(user, n_boot=500, seed=0, distributions=analysis.D
 def submit_change_point(user, report_url_for):
     """A Basic job tracking a local run: a separate Python process finds the change
     point and reports its status and progress back through the job's report URL.
+    :func:`~tethys_compute.local_commands.run_command` starts it: its stdout and stderr
+    are the job's logs, and its exit ends the job even if it could not report (a crash,
+    a kill).
 
     :param report_url_for: ``job -> absolute report URL`` (from the request, or the
         demo's base URL).
@@ -80,16 +83,10 @@ def submit_change_point(user, report_url_for):
     )
     job.process_results_function = "example.nile_flow.results.load_local_result"
     job.save()
-    job.execute()
     env = dict(os.environ, REPORT_URL=report_url_for(job), REPORT_TOKEN=job.status_report_token,
                PYTHONPATH=str(REPO_ROOT))
-    log = open(Path(job.workspace) / "local_run.log", "w")  # noqa: SIM115 - the child owns it
-    subprocess.Popen(
-        [sys.executable, "-m", "example.nile_flow.local_run", job.workspace],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=job.workspace,
-        start_new_session=True,
-    )
-    log.close()
+    run_command(job, [sys.executable, "-m", "example.nile_flow.local_run", job.workspace],
+                env=env)
     return job
 
 

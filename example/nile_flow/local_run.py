@@ -27,20 +27,31 @@ def report(status, progress=None, message=None):
         return json.load(answer)
 
 
+def say(line):
+    """A line of the run's log (its stdout: the job's logs show it)."""
+    print(line, flush=True)
+
+
 def main(directory):
     from example.nile_flow import analysis
 
+    say("loading the Nile series (statsmodels.datasets.nile)")
     report("Running", 0, "loading the Nile series")
     try:
         years, volumes = analysis.load_nile()
+        say(f"{volumes.size} years, {int(years[0])}-{int(years[-1])}; "
+            f"scanning {volumes.size - 3} split points")
         report("Running", 30, "scanning split points")
         result = analysis.change_point(years, volumes)
+        say(f"change point: {result['year']} (mean {result['mean_before']:,.0f} before, "
+            f"{result['mean_after']:,.0f} after; the split explains "
+            f"{100 * result['explained_variance']:.0f}% of the variance)")
         report("Running", 90, "writing result.json")
         (Path(directory) / "result.json").write_text(json.dumps(result))
+        say(f"wrote {Path(directory) / 'result.json'}")
     except Exception as exc:  # reported, then re-raised for the log
         report("Error", message=f"{type(exc).__name__}: {exc}")
         raise
-    print(json.dumps(result))
     report("Complete", 100, "done")
 
 

@@ -128,6 +128,11 @@ def test_change_point_local_run_reports_back(live_server, user, jobs):
     history = list(job.status_history.values_list("new_status", flat=True))
     assert history[:2] == ["SUB", "RUN"] and history[-1] == "COM"
     assert np.isclose(job.extended_properties["result"]["mean_after"], 849.97, atol=0.01)
+    # Its logs: the local run's own output, as the jobs table's logs dialog shows them.
+    logs = {name: text() if callable(text) else text for name, text in job.get_logs().items()}
+    assert set(logs) >= {"stdout", "stderr"}, logs
+    assert "scanning 97 split points" in logs["stdout"], logs
+    assert "change point: 1899" in logs["stdout"], logs
 
 
 @pytest.mark.django_db
