@@ -96,9 +96,10 @@ def plotting_positions(volumes, tail="high"):
     return (ordered.size + 1) / ranks, ordered
 
 
-def _curve(result):
+def _curve(result, volumes):
     """The result's return-level curve ``(periods, level, low, high)``; for a result
-    stored without one, the fitted curve from its parameters and no band."""
+    stored without one, the fitted curve from its parameters (fitted to ``volumes`` when
+    it has none, as the HTCondor workflow's) and no band."""
     curve = result.get("curve")
     if curve:
         return (np.array(curve["periods"]), np.array(curve["level"]), np.array(curve["low"]),
@@ -109,7 +110,8 @@ def _curve(result):
 
     periods = np.array(curve_periods([int(p) for p in result["return_levels"]]))
     dist = getattr(stats, result["distribution"])
-    level = _quantiles_for(dist, result["params"], periods, result.get("tail", "high"))
+    params = result.get("params") or dist.fit(np.asarray(volumes, dtype=float))
+    level = _quantiles_for(dist, params, periods, result.get("tail", "high"))
     return periods, level, None, None
 
 
@@ -121,7 +123,7 @@ def return_level_svg(result, volumes) -> str:
 
     tail = result.get("tail", "high")
     figure, ax = _figure()
-    periods, level, low, high = _curve(result)
+    periods, level, low, high = _curve(result, volumes)
     if low is not None:
         ax.fill_between(periods, low, high, color=BAND, alpha=0.7, linewidth=0,
                         label="95% bootstrap band", gid="nf-band")

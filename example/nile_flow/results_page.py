@@ -56,8 +56,10 @@ def context(job, result) -> dict:
              "low": fmt.whole(result["ci95"][period][0]),
              "high": fmt.whole(result["ci95"][period][1])}
             for period in periods]
-        out["aic"] = fmt.whole(result["aic"])
-        out["parameters"] = fmt.parameters(result["distribution"], result["params"])
+        # The HTCondor workflow's combined result has no AIC or parameters.
+        out["aic"] = fmt.whole(result["aic"]) if "aic" in result else ""
+        out["parameters"] = (fmt.parameters(result["distribution"], result["params"])
+                             if "params" in result else [])
         out["chart"] = _chart(job, result, lambda: charts.return_level_svg(result, _nile()[1]))
     elif "year" in result:
         out["change"] = {"year": result["year"], "before": fmt.whole(result["mean_before"]),

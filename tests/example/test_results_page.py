@@ -123,6 +123,16 @@ def test_drought_and_older_results_are_drawn_too(logged_in, user, analysis):
     csp_safe(svg)
     assert list(by_id(root, "nf-fitted-curve").iter(f"{SVG}path"))
     assert list(by_id(root, "nf-return-levels").iter())
+    # The HTCondor workflow's combined result: levels and intervals only (no parameters,
+    # AIC or curve): the curve is fitted to the series, the page leaves out what it lacks.
+    combined = {key: older[key] for key in ("distribution", "tail", "return_levels", "ci95",
+                                            "n", "n_boot")}
+    job = finished_fit(user, analysis, distribution="norm", result={**combined, "nodes": 3})
+    page = logged_in.get(f"/jobs/{job.pk}/result/").content.decode()
+    svg, root = the_svg(page)
+    csp_safe(svg)
+    assert list(by_id(root, "nf-fitted-curve").iter(f"{SVG}path"))
+    assert "AIC" not in visible_text(page) and "parameters" not in visible_text(page)
 
 
 def test_change_point_page_draws_the_series_and_the_shift(logged_in, user, analysis):
