@@ -31,6 +31,8 @@ TOOLS = (
     "condor_rm",
     "condor_hold",
     "condor_release",
+    "condor_vacate_job",
+    "condor_vacate",
     "condor_submit_dag",
     "condor_wait",
     "condor_dagman",
@@ -98,6 +100,14 @@ class StandIn:
         env = dict(os.environ, PATH=self.path_env())
         return subprocess.run([str(self.bin / tool), *map(str, args)], cwd=cwd, env=env,
                               capture_output=True, text=True, check=check, timeout=timeout)
+
+    def vacate(self, *job_ids, fast=False):
+        """Evict running jobs (``condor_vacate_job``; all running jobs with
+        ``condor_vacate`` when no id is given): they go back to Idle and run again."""
+        flags = ["-fast"] if fast else []
+        if job_ids:
+            return self.run("condor_vacate_job", *flags, *job_ids)
+        return self.run("condor_vacate", *flags)
 
     def slow(self, tool, seconds):
         """Make ``tool`` (e.g. ``"condor_q"``) wait ``seconds`` before answering, as a

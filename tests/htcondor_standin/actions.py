@@ -10,8 +10,8 @@ from . import classads
 from .state import Queue
 from .submitter import owner
 
-HOLD, RELEASE, REMOVE = "hold", "release", "remove"
-_VERB = {HOLD: "held", RELEASE: "released", REMOVE: "marked for removal"}
+HOLD, RELEASE, REMOVE, VACATE = "hold", "release", "remove", "vacate"
+_VERB = {HOLD: "held", RELEASE: "released", REMOVE: "marked for removal", VACATE: "vacated"}
 
 
 def parse_job_id(text: str):
@@ -40,7 +40,8 @@ def select(ads, ids=(), owners=(), constraint=None):
     return chosen
 
 
-def act(action, *, ids=(), owners=(), constraint=None, reason=None, state=None):
+def act(action, *, ids=(), owners=(), constraint=None, reason=None, state=None, fast=False,
+        code=1004):
     """Apply ``action`` to the matching jobs in the queue.
 
     Returns ``(changed_ads, messages, errors)``: HTCondor's stdout lines, and its stderr
@@ -53,7 +54,7 @@ def act(action, *, ids=(), owners=(), constraint=None, reason=None, state=None):
         ads = queue.queue()
         targets = select(ads, ids, owners, constraint)
         for ad in targets:
-            if _apply(action, ad, reason, user, now):
+            if _apply(action, ad, reason, user, now, fast, code):
                 changed.append(ad)
                 queue.update(ad)
         if action == REMOVE:
@@ -69,6 +70,8 @@ def act(action, *, ids=(), owners=(), constraint=None, reason=None, state=None):
                         user, now,
                     ):
                         queue.update(other)
+    if action == VACATE:
+        targets = changed  # only running jobs can be vacated
     for cluster, proc in ids:
         hits = [a for a in targets if a["ClusterId"] == cluster and (proc is None or a["ProcId"] == proc)]
         if not hits:
@@ -88,8 +91,18 @@ def act(action, *, ids=(), owners=(), constraint=None, reason=None, state=None):
     return changed, messages, errors
 
 
-def _apply(action, ad, reason, user, now):
+def _apply(action, ad, reason, user, now, fast=False, code=1004):
     status = ad["JobStatus"]
+    if action == VACATE:
+        # condor_vacate_job: a running job is evicted and goes back to Idle (the schedd
+        # stops it and updates the ad); -fast kills it at once. A negative code asks the
+        # schedd for SIGKILL.
+        if status != 2:
+            return False
+        why = reason or (f"via condor_vacate_job (by user {user})" if code == 1004
+                         else "The administrator requested the job to be vacated")
+        _pending(ad, "vacate", why, -code if fast else code)
+        return True
     if action == HOLD:
         if status in (3, 4, 5):
             return False

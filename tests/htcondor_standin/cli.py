@@ -2,7 +2,8 @@
 
 The wrappers written by :func:`tests.htcondor_standin.install` call it as
 ``condor_submit``, ``condor_q``, ``condor_history``, ``condor_rm``, ``condor_hold``,
-``condor_release``, ``condor_submit_dag``, ``condor_wait`` and ``condor_dagman``.
+``condor_release``, ``condor_vacate_job``, ``condor_vacate``, ``condor_submit_dag``,
+``condor_wait`` and ``condor_dagman``.
 Outputs, messages and exit codes follow the HTCondor manual pages of those tools.
 """
 
@@ -58,7 +59,7 @@ def condor_submit(args):
 
 
 def _action(action, args):
-    ids, owners, constraint, reason = [], [], None, None
+    ids, owners, constraint, reason, fast = [], [], None, None, False
     i = 0
     while i < len(args):
         arg = args[i]
@@ -72,6 +73,8 @@ def _action(action, args):
             owners.append(owner())
         elif arg in ("-name", "-pool", "-subcode"):
             i += 1
+        elif arg == "-fast" and action == actions.VACATE:
+            fast = True
         elif arg in ("-forcex", "-debug"):
             pass
         elif arg.startswith("-"):
@@ -87,12 +90,21 @@ def _action(action, args):
         return "", "You must specify a job id, a user name, -constraint or -all.\n", 1
     try:
         _, messages, errors = actions.act(action, ids=ids, owners=owners, constraint=constraint,
-                                          reason=reason)
+                                          reason=reason, fast=fast)
     except ValueError as exc:
         return "", f"{exc}\n", 1
     out = "".join(m + "\n" for m in messages)
     err = "".join(e + "\n" for e in errors)
     return out, err, 1 if errors else 0
+
+
+def condor_vacate(args):
+    """``condor_vacate`` (an administrator's command to the machine): every job running
+    on it is evicted, with VacateReasonCode 1010 (StartdVacateCommand); ``-fast`` kills."""
+    fast = "-fast" in args
+    changed, _, _ = actions.act(actions.VACATE, constraint="JobStatus == 2", fast=fast,
+                                code=1010)
+    return ("Sent \"Vacate-Claim\" to startd on standin\n" if changed else ""), "", 0
 
 
 def condor_wait(args):
@@ -166,6 +178,8 @@ def main(argv=None):
             "condor_rm": lambda a: _action(actions.REMOVE, a),
             "condor_hold": lambda a: _action(actions.HOLD, a),
             "condor_release": lambda a: _action(actions.RELEASE, a),
+            "condor_vacate_job": lambda a: _action(actions.VACATE, a),
+            "condor_vacate": condor_vacate,
             "condor_wait": condor_wait,
         }.get(tool)
         if handler is None:

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 
-SUBMIT, EXECUTE, ABORTED, TERMINATED, HELD, RELEASED = 0, 1, 9, 5, 12, 13
+SUBMIT, EXECUTE, EVICTED, ABORTED, TERMINATED, HELD, RELEASED = 0, 1, 4, 9, 5, 12, 13
 HOST = "<127.0.0.1:9618?addrs=127.0.0.1-9618&alias=standin>"
 
 _BYTES = (
@@ -80,6 +80,12 @@ def terminated(cluster, proc, exit_code=None, signal=None, ad=None):
     else:
         body = [f"\t(1) Normal termination (return value {exit_code})"]
     return format_event(TERMINATED, cluster, proc, "Job terminated.", [*body, *_usage(ad)])
+
+
+def evicted(cluster, proc, ad=None):
+    """The Evicted event (004): the run was vacated and the job goes back to Idle."""
+    body = ["\t(0) Job was not checkpointed.", *_usage(ad)[:2], *_BYTES[:2]]
+    return format_event(EVICTED, cluster, proc, "Job was evicted.", body)
 
 
 def held(cluster, proc, reason, code, subcode=0):

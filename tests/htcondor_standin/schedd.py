@@ -11,6 +11,11 @@ the first tool that queues a job and gone after a while with an empty queue. Eve
   initial directory, or in a scratch directory with their inputs copied in when
   ``should_transfer_files = YES``; a missing input puts the job on hold (HoldReasonCode
   13), as HTCondor does;
+* measures what running jobs use (:mod:`.usage`) and holds those that break the policy
+  (:mod:`.policy`: over ``request_memory``, code 34; over ``allowed_execute_duration``,
+  code 47);
+* evicts jobs asked to vacate (``condor_vacate_job``): back to Idle with
+  ``LastVacateTime``, ``VacateReasonCode``, ``NumVacates`` and the Evicted event;
 * collects exited jobs: ExitCode/ExitBySignal, outputs transferred back, the Terminated
   event, and the job leaves the queue for the history.
 
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import SHUTDOWN_MARKER, classads, eventlog
+from .policy import HoldJob, over_memory, while_running
 from .state import Queue, public
 from .submit_lang import _split_new_syntax
 from .usage import Usage, reap
@@ -53,12 +59,6 @@ TRANSFER_INPUT_ERROR = 13
 IWD_ERROR = 14
 
 
-class HoldJob(Exception):
-    def __init__(self, reason, code, subcode=0):
-        super().__init__(reason)
-        self.reason, self.code, self.subcode = reason, code, subcode
-
-
 @dataclass
 class Running:
     popen: object
@@ -74,6 +74,7 @@ class Running:
     rusage: object = None
     last_sample: float = 0.0
     last_update: float = 0.0
+    vacate: tuple | None = None
 
 
 class Schedd:
@@ -229,8 +230,15 @@ class Schedd:
                 _log(ad, eventlog.released(*key, reason))
             elif event == "remove":
                 self._stop(key, "remove", ad.get("RemoveKillSig"))
+            elif event == "vacate":
+                self._stop(key, "vacate", "SIGKILL" if code < 0 else None)
+                if key in self.running:
+                    self.running[key].vacate = (reason, abs(code))
         run = self.running.get(key)
         status = ad["JobStatus"]
+        if run is not None and run.stopping == "vacate" and key in exited and status == 2:
+            self._evicted(ad, key, run, now)
+            return True
         if run is not None and run.stopping and key in exited and status != 3:
             self._end_run(ad, run)
             self._cleanup(key)  # stopped by a hold (perhaps released since): not an exit
@@ -261,9 +269,38 @@ class Schedd:
             if key in exited:
                 self._finish(ad, key, run)
                 return True
+            if not run.stopping:
+                broken = while_running(ad, run.usage, now - run.started)
+                if broken is not None:
+                    self._hold(ad, key, broken, now)
+                    return True
             if now - run.last_update >= UPDATE_INTERVAL:
                 return self._update_usage(ad, run, now)
         return changed
+
+    def _hold(self, ad, key, hold, now):
+        """Hold a running job for breaking the policy: stop it (at once for memory, as
+        the kernel's OOM killer does) and record the hold."""
+        self._stop(key, "hold", "SIGKILL" if hold.kill else None)
+        ad.update(LastJobStatus=2, JobStatus=5, EnteredCurrentStatus=int(now),
+                  HoldReason=hold.reason, HoldReasonCode=hold.code,
+                  HoldReasonSubCode=hold.subcode, NumHolds=int(ad.get("NumHolds") or 0) + 1)
+        ad.update(self.running[key].usage.attributes())
+        _log(ad, eventlog.held(*key, hold.reason, hold.code, hold.subcode))
+
+    def _evicted(self, ad, key, run, now):
+        """A vacated run ended: the job goes back to Idle to run again (HTCondor manual:
+        ``LastVacateTime``, ``VacateReason``/``VacateReasonCode``, ``NumVacates``;
+        ``RemoteWallClockTime`` keeps the run, ``RemoteUserCpu`` does not)."""
+        reason, code = getattr(run, "vacate", None) or ("via condor_vacate_job", 1004)
+        self._end_run(ad, run, evicted=True)
+        self._cleanup(key)
+        ad.update(LastJobStatus=2, JobStatus=1, EnteredCurrentStatus=int(now),
+                  LastVacateTime=int(now), VacateReason=reason, VacateReasonCode=code,
+                  VacateReasonSubCode=0, NumVacates=int(ad.get("NumVacates") or 0) + 1,
+                  LastRemoteHost=ad.get("RemoteHost", "slot1@standin"), _standin_since=now)
+        ad.pop("RemoteHost", None)
+        _log(ad, eventlog.evicted(*key, ad))
 
     # --- starting ----------------------------------------------------------------------------------
     def _start_idle(self, idle, now):
@@ -392,20 +429,24 @@ class Schedd:
         for handle in run.files:
             handle.close()
         self._end_run(ad, run)
-        if run.transfer:
-            try:
+        try:
+            # Over its memory between two samples: a hard limit would have stopped it.
+            over = over_memory(ad, run.usage.memory_mb)
+            if over is not None:
+                raise over
+            if run.transfer:
                 try:
                     _transfer_out(ad, run)
                 except OSError as exc:
                     raise HoldJob("Transfer output files failure at access point standin: "
                                   f"{exc}", TRANSFER_OUTPUT_ERROR, exc.errno or 0) from None
-            except HoldJob as hold:
-                self._cleanup(key)
-                ad.update(LastJobStatus=2, JobStatus=5, EnteredCurrentStatus=int(time.time()),
-                          HoldReason=hold.reason, HoldReasonCode=hold.code,
-                          HoldReasonSubCode=hold.subcode)
-                _log(ad, eventlog.held(*key, hold.reason, hold.code, hold.subcode))
-                return
+        except HoldJob as hold:
+            self._cleanup(key)
+            ad.update(LastJobStatus=2, JobStatus=5, EnteredCurrentStatus=int(time.time()),
+                      HoldReason=hold.reason, HoldReasonCode=hold.code,
+                      HoldReasonSubCode=hold.subcode, NumHolds=int(ad.get("NumHolds") or 0) + 1)
+            _log(ad, eventlog.held(*key, hold.reason, hold.code, hold.subcode))
+            return
         self._cleanup(key)
         now = int(time.time())
         ad.update(LastJobStatus=2, JobStatus=4, EnteredCurrentStatus=now, CompletionDate=now)

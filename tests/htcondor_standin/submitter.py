@@ -163,6 +163,11 @@ def _build_ad(macros, attrs, cwd, cluster, proc, batch_name):
     notes = get("submit_event_notes")
     if notes:
         ad["_standin_notes"] = notes
+    for key, attr in (("allowed_execute_duration", "AllowedExecuteDuration"),
+                      ("allowed_job_duration", "AllowedJobDuration")):
+        value = get(key)
+        if value:
+            ad[attr] = classads.parse_value(value)
     for key in ("request_cpus", "request_memory", "request_disk"):
         value = get(key)
         if value:
