@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from . import holds
+
 #: Attributes read for each job (``condor_q -json -attributes``; the bindings' projection).
 ATTRIBUTES = (
     "ClusterId", "ProcId", "JobStatus", "ExitCode", "ExitBySignal", "ExitSignal",
     "HoldReasonCode", "DAGManJobId", "EnteredCurrentStatus", "DAGNodeName", "HoldReason",
+    *holds.ATTRIBUTES,
 )
 
 #: HTCondor's JobStatus codes.
@@ -44,6 +47,8 @@ class ProcState:
     dag_id: int | None = None
     node_name: str | None = None
     entered: int | None = None
+    #: The other attributes read (``holds.ATTRIBUTES``): what classifies a failure.
+    ad: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def succeeded(self):
@@ -131,7 +136,23 @@ def proc_state(values: dict, in_queue: bool) -> ProcState | None:
         dag_id=_int(values.get("DAGManJobId")),
         node_name=_text(values.get("DAGNodeName")),
         entered=_int(values.get("EnteredCurrentStatus")),
+        ad={name: _plain(values[name]) for name in holds.ATTRIBUTES
+            if name in values and _plain(values[name]) is not None},
     )
+
+
+def _plain(value):
+    """A JSON or bindings value as a plain Python value (``None`` for undefined or an
+    unevaluated expression)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return text
 
 
 def parse_json(text: str, in_queue: bool) -> list[ProcState]:
