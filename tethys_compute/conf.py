@@ -129,6 +129,10 @@ DEFAULTS: dict = {
     "RETRY_DELAY_CAP": 3600,
     # Failure kinds retried unless a job sets retry_on ("exit" only when asked).
     "RETRY_ON": sorted(DEFAULT_RETRYABLE),
+    # Most memory (MB) an automatic retry after a memory failure may ask for (the next
+    # attempt asks max(2 x request, 1.2 x measured use)); None: no cap but the
+    # scheduler's own (CondorScheduler.max_request_memory). See tethys_compute/escalation.py.
+    "MAX_REQUEST_MEMORY": None,
     # Seconds without a status change or progress report after which an active BasicJob
     # counts as lost (its reporter went silent); None: never.
     "BASIC_JOB_SILENT_AFTER": None,

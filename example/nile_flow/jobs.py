@@ -109,6 +109,9 @@ def submit_bootstrap_workflow(user, distribution="gumbel_r", chunks=4, n_boot_ea
         job_type="CONDORWORKFLOW",
         scheduler=condor_scheduler(),
         description=f"{chunks} x {n_boot_each} resamples on HTCondor, then combined",
+        # Evicted, held for memory or for a failed transfer: retried twice, 30 s then 60 s
+        # later (a memory retry asks for more; see docs/resilience.rst).
+        max_attempts=3, retry_delay=30,
         extended_properties={"analysis": "workflow", "distribution": distribution,
                              "chunks": chunks, "n_boot_each": n_boot_each, "seed": seed},
     )

@@ -42,6 +42,7 @@ def test_workflow_runs_on_the_pool_and_combines_its_nodes(client, user, local_po
     assert "Run workflow on HTCondor" in client.get("/").content.decode()
     client.post("/run/workflow/", {"distribution": "gumbel_r", "chunks": "3", "n_boot_each": "20"})
     workflow = CondorWorkflow.objects.get(user=user)
+    assert (workflow.max_attempts, workflow.retry_delay) == (3, 30)  # it heals itself
     assert sorted(node.name for node in workflow.nodes) == ["boot_0", "boot_1", "boot_2", "combine"]
     wait_status(workflow, "Complete", timeout=120)
     workflow.refresh_from_db()

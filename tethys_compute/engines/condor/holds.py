@@ -170,8 +170,7 @@ def eviction(ad) -> Failure | None:
         details["vacate_reason"] = str(ad["VacateReason"])
     why = _VACATE_WORDS.get(code, f"vacate code {code}")
     times = "once" if vacates == 1 else f"{int(vacates)} times"
-    return Failure(EVICTED, f"evicted from its machine {times} (last by {why}); HTCondor "
-                            "runs it again", details)
+    return Failure(EVICTED, f"evicted from its machine {times} (last by {why})", details)
 
 
 def proc_failure(proc) -> Failure | None:

@@ -17,6 +17,7 @@ from ... import status as st
 from ...exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
 from ...log_files import LogFile, LogNotAvailable, OutsideDirectory
 from ..tethys_job import TethysJob
+from . import condor_failures
 from . import condor_status as cs
 from .condor_scheduler import CondorScheduler
 
@@ -103,9 +104,12 @@ class CondorBase(TethysJob):
         if not self.execute_time or not self.cluster_id:
             return None
         engine = self._engine()
-        status, message = self._outcome(self._snapshot(engine))
-        if status == "ERR" and engine.remote and self.remote_id:
-            message = self._sync_after_failure(engine, message)
+        snapshot = self._snapshot(engine)
+        status, message = self._outcome(snapshot)
+        settled = condor_failures.settle(self, engine, snapshot, status, message)
+        if settled is None:
+            return None  # a failed run, recorded by run_failed (retry or Error)
+        status, message = settled
         if message != self.status_message:
             self._write_fields(status_message=message)
         return status

@@ -37,6 +37,12 @@ class CondorScheduler(Scheduler):
         validators=[RegexValidator(r"^[A-Za-z0-9_.-]+$",
                                    "An accounting group holds only letters, digits, "
                                    "'_', '-' and '.' (HTCondor refuses white space).")])
+    #: Most memory (MB) a job may ask of this pool: an automatic retry after a memory
+    #: failure never asks more (see :mod:`tethys_compute.escalation`). Blank: no limit.
+    max_request_memory = models.PositiveIntegerField(
+        blank=True, null=True,
+        help_text="Largest request_memory (MB) this pool can give one job; automatic "
+                  "retries after a memory failure never ask more. Blank: no limit.")
 
     class Meta:
         verbose_name = "HTCondor Scheduler"
