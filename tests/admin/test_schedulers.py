@@ -304,3 +304,13 @@ def test_dask_form_refuses_bad_values(admin_client):
     assert "Ensure this value is greater than or equal to 0." in body
     assert "is not an http(s) address of a Dask dashboard" in body
     assert not DaskScheduler.objects.exists()
+
+
+# --- limits ---------------------------------------------------------------------------------
+def test_max_request_memory_is_set_in_the_admin_and_checked(admin_client):
+    assert 'name="max_request_memory"' in admin_client.get(CONDOR_ADD).content.decode()
+    response = admin_client.post(CONDOR_ADD, condor_post(max_request_memory="-5"))
+    assert response.status_code == 200 and "max_request_memory" in response.content.decode()
+    response = admin_client.post(CONDOR_ADD, condor_post(max_request_memory="65536"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert CondorScheduler.objects.get(name="pool").max_request_memory == 65536

@@ -63,7 +63,8 @@ class CondorSchedulerForm(forms.ModelForm):
 
     class Meta:
         model = CondorScheduler
-        fields = ("name", "host", "port", "username", "private_key_path", "accounting_group")
+        fields = ("name", "host", "port", "username", "private_key_path", "accounting_group",
+                  "max_request_memory")
         # Never bound to the model fields, so their values are never read into the form.
         exclude = tuple(SECRET_FIELDS)  # noqa: DJ006 - a guard on top of `fields`
         help_texts = {

@@ -81,6 +81,7 @@ class CondorSchedulerAdmin(SchedulerAdminMixin, admin.ModelAdmin):
                 },
             ),
             ("Fair share", {"fields": ("accounting_group",)}),
+            ("Limits", {"fields": ("max_request_memory",)}),
         )
 
     @admin.display(description="authentication")
