@@ -131,13 +131,22 @@ def test_memory_hold_without_retries_stays_held_saying_why(user, standin):
     assert not job.is_terminal and job.failure_kind is None
 
 
-def test_walltime_hold_is_classified_and_not_retried_by_default(user, standin):
-    job = condor_job(user, arguments="x 30", max_attempts=3, retry_delay=0,
-                     attributes={"allowed_execute_duration": "2"})
-    job.execute()
-    wait_status(job, "Held")
-    assert "held for running past its allowed run time of 2 s" in job.status_message
-    assert job.attempt == 1 and job.retry_due_at is None
+def test_walltime_hold_is_classified_and_retried_only_when_asked(user, standin):
+    # max_run_time reaches HTCondor as allowed_execute_duration; HTCondor holds (code 47).
+    kept = condor_job(user, name="kept", arguments="x 30", max_attempts=3, retry_delay=0,
+                      max_run_time=2)
+    asked = condor_job(user, name="asked", arguments="x 30", max_attempts=2, retry_delay=0,
+                       max_run_time=2, retry_on=["walltime"])
+    kept.execute()
+    asked.execute()
+    wait_status(kept, "Held")
+    assert "held for running past its allowed run time of 2 s" in kept.status_message
+    assert kept.attempt == 1 and kept.retry_due_at is None
+    kind, reason, message = retry_now(asked)
+    assert kind == "walltime" and reason["hold_reason_code"] == 47
+    assert reason["run_time_limit"] == 2 and reason["run_seconds"] >= 2
+    assert message == "Retry 2 of 2 in 0 s: held for running past its allowed run time of 2 s"
+    standin.run("condor_rm", "-all")
 
 
 def test_transfer_hold_is_retried_and_the_retry_succeeds(user, standin):
