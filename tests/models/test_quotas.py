@@ -151,3 +151,19 @@ def test_arguments_that_cannot_be_kept_end_in_error_not_lost_silently(user, sett
     with pytest.raises(TypeError, match="cannot be kept until it starts"):
         job.execute(status=object())
     assert state(job) == ("PEN", None)
+
+
+@pytest.mark.xfail(strict=True, reason="trial finding (notes/trial.md): resubmit() of a "
+                   "finished job takes a slot without the limit's check")
+def test_resubmitting_finished_jobs_does_not_exceed_the_limit(user, settings):
+    # Found by trial: a user at the limit resubmits finished jobs (the jobs table's
+    # Resubmit action) and has as many active jobs as finished ones.
+    limit(settings, 1)
+    done, running = jobs(user, 2)
+    assert state(running)[0] == "PEN"  # waiting behind done
+    finish(done)
+    monitor.run_cycle()
+    assert state(running)[0] == "SUB"  # 1 of 1
+    TethysJob.objects.get_subclass(pk=done.pk).resubmit()
+    active = TethysJob.objects.filter(user=user, _status__in=["SUB", "RUN"]).count()
+    assert active <= 1, f"{active} active jobs with a limit of 1"

@@ -160,6 +160,13 @@ def test_resubmit_by_hand_during_the_wait_runs_now_and_cancels_the_wait(user):
     ({"retry_on": ["memory", "bogus"]}, "retry_on"),
     ({"retry_on": "memory"}, "retry_on"),
     ({"max_run_time": -5}, "max_run_time"),
+    # found by trial: a nested list raised TypeError (unhashable), a fraction was
+    # silently cut to a whole number (1.7 attempts became 1)
+    ({"retry_on": [["lost"]]}, "retry_on"),
+    ({"retry_on": [{"kind": "lost"}]}, "retry_on"),
+    ({"max_attempts": 1.7}, "max_attempts"),
+    ({"retry_delay": 0.5}, "retry_delay"),
+    ({"max_attempts": 0.0}, "max_attempts"),
 ])
 def test_bad_retry_settings_are_refused_naming_the_field(user, fields, name):
     with pytest.raises(InvalidField, match=name):

@@ -46,7 +46,8 @@ class FailureKindsField(models.JSONField):
         """Why ``value`` cannot be stored, or ``None`` (see ``validation.check_fields``)."""
         if not isinstance(value, (list, tuple)):
             return f"must be a list of failure kinds, not {type(value).__name__}"
-        unknown = [kind for kind in value if kind not in fk.KIND_NAMES]
+        unknown = [kind for kind in value
+                   if not isinstance(kind, str) or kind not in fk.KIND_NAMES]
         if unknown:
             return (f"has unknown failure kinds {unknown!r}; expected some of "
                     f"{sorted(fk.KIND_NAMES)}")

@@ -52,7 +52,9 @@ def _problem(field, value):
     elif isinstance(field, models.JSONField):
         if _json_has_nul(value):
             return "must not contain NUL characters"
-    elif isinstance(field, models.IntegerField) and isinstance(value, int):
+    elif isinstance(field, models.IntegerField) and isinstance(value, (int, float)):
+        if isinstance(value, float) and not value.is_integer():
+            return f"must be a whole number (it is {value})"  # the database would cut it
         for validator in field.validators:
             if isinstance(validator, MinValueValidator) and value < validator.limit_value:
                 return f"must be at least {validator.limit_value} (it is {value})"
