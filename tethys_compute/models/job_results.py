@@ -14,7 +14,6 @@ import copy
 import json
 import logging
 import secrets
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from .. import signals
 from .. import status as st
 from ..conf import get_config
 from ..exceptions import EngineUnavailable, JobStateError
+from .claim_renewal import ClaimRenewal
 from .job_status import (
     RESULTS_CLAIMED,
     RESULTS_DONE,
@@ -42,53 +42,6 @@ logger = logging.getLogger("tethys_compute.jobs")
 
 class _Superseded(Exception):
     """The claim of a processing is no longer its own: its writes are rolled back."""
-
-
-class ClaimRenewal:
-    """Keeps a result-processing claim alive while the processing runs: a daemon thread
-    (with its own database connection) moves ``_results_claimed_at`` forward every third
-    of ``RESULTS_LEASE``, on the condition that the claim is still this one. ``lost`` is
-    True once a renewal found the claim gone (superseded)."""
-
-    def __init__(self, job_pk, fence):
-        self.job_pk = job_pk
-        self.fence = fence
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = None
-
-    def __enter__(self):
-        if connections[router.db_for_write(_job_model())].in_atomic_block:
-            # Another connection could not see this transaction's claim (the processing
-            # then runs inside one transaction, e.g. in a test): nothing to renew.
-            return self
-        interval = max(float(get_config()["RESULTS_LEASE"]) / 3, 0.05)
-        self._thread = threading.Thread(
-            target=self._run, args=(interval,), daemon=True,
-            name=f"tethys-compute-results-claim-{self.job_pk}",
-        )
-        self._thread.start()
-        return self
-
-    def _run(self, interval):
-        try:
-            while not self._stop.wait(interval):
-                renewed = _job_model()._base_manager.filter(
-                    pk=self.job_pk, **self.fence
-                ).update(_results_claimed_at=timezone.now())
-                if not renewed:
-                    self.lost = True
-                    return
-        except Exception:  # noqa: BLE001 - the lease then runs out; the final write is fenced
-            logger.exception("Job %s: renewing the result-processing claim failed", self.job_pk)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        return False
 
 
 class JobResults:
@@ -129,6 +82,47 @@ class JobResults:
             self._take_snapshot({"_results_state", "_results_claimed_at", "_results_claim"})
             self.__dict__["_results_fence"] = {"attempt": self.attempt, "_results_claim": token}
         return bool(claimed)
+
+    def _write_status_claiming_results(self, code, *, other=None, reason="", extra=None):
+        """Write status ``code`` (compare-and-swap, as ``_write_status``); when it is a
+        results status, claim this run's result processing in the same UPDATE, so a
+        reported completion costs one commit. True when the status changed; the claim,
+        when taken, is in ``self.__dict__["_results_fence"]`` and
+        :meth:`run_claimed_results` runs it (a claim never run runs out after
+        ``RESULTS_LEASE`` and is taken over by the monitor)."""
+        if code not in st.RESULTS_STATUS_CODES or self.completion_time is not None:
+            return self._write_status(code, other=other, reason=reason, extra=extra)
+        token = secrets.token_hex(16)
+        claim = {"_results_state": RESULTS_CLAIMED, "_results_claimed_at": timezone.now(),
+                 "_results_claim": token}
+        claimable = (Q(_results_state__isnull=True) | Q(_results_state__in=("", RESULTS_RETRY))
+                     ) & Q(completion_time__isnull=True)
+        if self._write_status(code, other=other, reason=reason,
+                              extra={**(extra or {}), **claim}, fence=claimable):
+            self.__dict__["_results_fence"] = {"attempt": self.attempt, "_results_claim": token}
+            return True
+        # Not claimable (a processing of this run holds it) or the status moved: the
+        # status alone, under the same compare-and-swap.
+        return self._write_status(code, other=other, reason=reason, extra=extra)
+
+    def release_results_claim(self) -> None:
+        """Give up the claim taken by :meth:`_write_status_claiming_results` without
+        running it, so another process (the monitor) can take it at once."""
+        fence = self.__dict__.pop("_results_fence", None)
+        if fence is not None:
+            self._write_fenced(fence, _results_state=None, _results_claimed_at=None,
+                               _results_claim=None)
+
+    def run_claimed_results(self, *args: Any, **kwargs: Any) -> bool:
+        """Run the result processing this instance claimed with
+        :meth:`_write_status_claiming_results`, or claim and run it
+        (:meth:`process_results`) when it holds no claim."""
+        if "_results_fence" not in self.__dict__:
+            return self.process_results(*args, **kwargs)
+        try:
+            return self._run_claimed_processing(*args, **kwargs)
+        finally:
+            self.__dict__.pop("_results_fence", None)
 
     def process_results(self, *args: Any, **kwargs: Any) -> bool:
         """Process the results of a completed run of the job, once per run.
@@ -266,14 +260,13 @@ class JobResults:
         ended Complete (or Various-Complete) here."""
         fence = self.__dict__.get("_results_fence") or {
             "attempt": self.attempt, "_results_claim": self._results_claim}
-        loaded = self.__dict__.get("_loaded_values", {})
         while True:
             plain = [n for n in (self._changed_fields() or []) if n not in STATUS_FIELDS]
             bad = self._unstorable_change(plain)
             if bad is None:
                 break
             name, exc = bad
-            setattr(self, name, copy.deepcopy(loaded.get(name)))
+            setattr(self, name, copy.deepcopy(self._loaded_value(name)))
             final, state = st.ERROR, RESULTS_FAILED
             message = (f"Result processing failed: it left a value in {name} that cannot be "
                        f"stored: {exc}")

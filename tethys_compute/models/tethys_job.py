@@ -22,7 +22,6 @@ Fields, table and column names are those of Tethys Platform 4.6
 from __future__ import annotations
 
 import contextvars
-import copy
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -44,8 +43,10 @@ from ..exceptions import JobStateError
 from ..failure_kinds import ENGINE as ENGINE_FAILURE
 from ..functions import function_path, import_function
 from ..notifications.fields import NotifyFields
+from .change_tracking import ChangeTracking
 from .job_results import JobResults
 from .job_status import STATUS_FIELDS, JobStatusRules, _short
+from .lean_insert import LeanInsert
 from .querysets import TethysJobManager
 from .quotas import QuotaWait
 from .retries import RETRY_REASON, RetryPolicy
@@ -68,8 +69,8 @@ class _SettingMaxAge:
     def __get__(self, instance, owner):
         return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
 
-class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait,
-                models.Model):
+class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPolicy,
+                NotifyFields, QuotaWait, models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,
     ``DaskJob`` and app-defined subclasses).
 
@@ -146,9 +147,6 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
 
     objects = TethysJobManager()
 
-    #: The stored values of the fields at load (or last save), set by ``from_db``/``save``.
-    _loaded_values: dict[str, Any]
-
     class Meta:
         verbose_name = "Job"
         permissions = [
@@ -183,37 +181,6 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
     def __lt__(self, other):
         return self.id < other.id
 
-    # --- change tracking ---------------------------------------------------------------
-    @classmethod
-    def from_db(cls, db, field_names, values, **kwargs):
-        # kwargs: Django 6.1 passes fetch_mode (and deprecates from_db() without it).
-        instance = super().from_db(db, field_names, values, **kwargs)
-        instance._take_snapshot()
-        return instance
-
-    def _take_snapshot(self, fields=None):
-        loaded = self.__dict__.setdefault("_loaded_values", {})
-        for field in self._meta.concrete_fields:
-            if fields is not None and field.attname not in fields and field.name not in fields:
-                continue
-            if field.attname in self.__dict__:
-                value = self.__dict__[field.attname]
-                loaded[field.attname] = (
-                    copy.deepcopy(value) if isinstance(value, (dict, list)) else value
-                )
-
-    def _changed_fields(self):
-        loaded = self.__dict__.get("_loaded_values")
-        if loaded is None:
-            return None
-        changed = []
-        for field in self._meta.concrete_fields:
-            if field.primary_key or field.attname not in self.__dict__:
-                continue
-            if field.attname not in loaded or loaded[field.attname] != self.__dict__[field.attname]:
-                changed.append(field.attname)
-        return changed
-
     def save(self, *args, **kwargs):
         """Save the job.
 
@@ -227,8 +194,7 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
             is written.
         """
         self._check_extended_properties()
-        loaded = "_loaded_values" in self.__dict__
-        if self._state.adding or kwargs.get("force_insert") or not loaded:
+        if self._state.adding or kwargs.get("force_insert") or not self._is_tracked():
             check_fields(self)
             return self._save_new(*args, **kwargs)
         check_fields(self, kwargs.get("update_fields") or self._changed_fields())
@@ -246,7 +212,7 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
         status_change = None
         if "_status" in changed:
             new = self._status
-            self._status = self._loaded_values["_status"]
+            self._status = self._loaded_value("_status")
             status_change = new
         plain = [name for name in changed if name not in STATUS_FIELDS]
         self._save_plain_fields(plain, *args, **kwargs)
@@ -279,7 +245,7 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
         ``None`` (or a row loaded with ``None``) is written as it is.
         """
         current = self.extended_properties
-        loaded = self.__dict__.get("_loaded_values", {}).get("extended_properties")
+        loaded = self._loaded_value("extended_properties")
         if current is None:
             TethysJob._base_manager.filter(pk=self.pk).update(extended_properties=None)
             self._take_snapshot({"extended_properties"})
@@ -287,7 +253,10 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
         loaded = loaded if isinstance(loaded, dict) else {}
         changed = {k: v for k, v in current.items() if k not in loaded or loaded[k] != v}
         removed = [k for k in loaded if k not in current]
-        self.extended_properties = self.merge_extended_properties(changed, removed)
+        merged = self.merge_extended_properties(changed, removed)
+        # The same dict, updated: a caller holding it keeps changing the job's own value.
+        current.clear()
+        current.update(merged)
         self._take_snapshot({"extended_properties"})
 
     def merge_extended_properties(self, changed: dict | None = None,
@@ -329,10 +298,6 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
                 f"Job {self.pk or self.name!r}: extended_properties must hold only JSON "
                 f"values (str, number, bool, None, list, dict): {exc}"
             ) from None
-
-    def refresh_from_db(self, using=None, fields=None, **kwargs):
-        super().refresh_from_db(using=using, fields=fields, **kwargs)
-        self._take_snapshot(set(fields) if fields else None)
 
     def _save_new(self, *args, **kwargs):
         props = self.extended_properties
@@ -539,7 +504,7 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
             reported = self._execute(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - recorded as Error, as the API promises
             logger.exception("Job %s: execute failed", self.pk)
-            self._status = self._loaded_values.get("_status", before)
+            self._status = self._loaded_value("_status", before)
             self._save_changed_plain_fields()
             message = _short(f"Execute failed: {exc}")
             failure = {"kind": ENGINE_FAILURE, "message": message,
@@ -553,7 +518,7 @@ class TethysJob(JobStatusRules, JobResults, RetryPolicy, NotifyFields, QuotaWait
             )
             return None
         self._save_changed_plain_fields()
-        if self._loaded_values.get("_status") != before:
+        if self._loaded_value("_status") != before:
             # The hook saved a status of its own (Tethys-style subclasses do).
             self._write_fields(execute_time=timezone.now())
         else:
