@@ -512,7 +512,9 @@ def test_repeated_final_report_retries_incomplete_result_processing(client, user
     (job,) = make_jobs(fake_engine, user, 1, status="RUN")
     fake_engine.set_results_available("alpha", False)
     first = report(client, job.pk, job.status_report_token, status="COM").json()
-    assert first["post_processing"] is False and row(job)._results_state == "retry"
+    assert first["post_processing"] is False
+    assert refresh_threads.wait(10)  # the processing was handed to a worker thread
+    assert row(job)._results_state == "retry"
     fake_engine.set_results_available("alpha", True)
     age(job)
     again = report(client, job.pk, job.status_report_token, status="Complete")

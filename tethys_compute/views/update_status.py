@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
 
 from django.db import connections, router, transaction
 from django.http import JsonResponse
@@ -31,6 +30,7 @@ from ..conf import get_config
 from ..models import TethysJob
 from ..monitor import refresh_due, refresh_jobs
 from . import report_input as ri
+from .callback_workers import CallbackWorkers, run_work
 from .limits import json_request_limits
 
 logger = logging.getLogger("tethys_compute.callbacks")
@@ -67,58 +67,8 @@ def load_job(job_id):
 
 
 # --- update-job-status ---------------------------------------------------------------------
-class _RefreshThreads:
-    """The engine work that callback requests started in this process (refreshes, result
-    processing): at most ``CALLBACK_REFRESH_WORKERS`` at once, each in its own daemon
-    thread, so that a request waits for it at most ``CALLBACK_REFRESH_TIMEOUT`` seconds."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._threads = set()
-
-    def start(self, work, job):
-        """Start ``work(job)`` in a thread; ``None`` when all workers are busy."""
-        with self._lock:
-            self._threads = {thread for thread in self._threads if thread.is_alive()}
-            if len(self._threads) >= get_config()["CALLBACK_REFRESH_WORKERS"]:
-                return None
-            outcome = {}
-            thread = threading.Thread(
-                target=_run_in_thread,
-                args=(work, job, True, outcome),
-                name=f"tethys-compute-{work.__name__}-{job.pk}",
-                daemon=True,
-            )
-            thread.outcome = outcome
-            self._threads.add(thread)
-        thread.start()
-        return thread
-
-    def wait(self, timeout=None):
-        """Wait for the running refreshes (tests, orderly shutdown); True when none is
-        left running."""
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-        return not any(thread.is_alive() for thread in threads)
-
-
-refresh_threads = _RefreshThreads()
-
-
-def _run_in_thread(work, job, close=True, outcome=None):
-    """Run ``work(job)``; its answer (a string, e.g. ``"skipped"``) goes to
-    ``outcome["answer"]``."""
-    try:
-        answer = work(job)
-        if outcome is not None and isinstance(answer, str):
-            outcome["answer"] = answer
-    except Exception:  # noqa: BLE001 - logged; the monitor tries again
-        logger.exception("Job %s: %s started by a callback failed", job.pk, work.__name__)
-    finally:
-        if close:
-            connections.close_all()  # this thread's connections only
+#: The threads that run the engine work callbacks start (see ``callback_workers``).
+refresh_threads = CallbackWorkers()
 
 
 def _refresh(job):
@@ -131,6 +81,24 @@ def _process_results(job):
     job.process_results()
 
 
+def _run_claimed_results(job):
+    job.run_claimed_results()
+
+
+def _hand_off_results(job, nodes_applied):
+    """Answer a report whose status write claimed result processing, and hand the
+    processing to the worker threads without waiting for it (the request commits once;
+    the answer says ``post_processing: false``). In a transaction (a test's) it runs
+    here, before the answer."""
+    if connections[router.db_for_write(TethysJob)].in_atomic_block:
+        run_work(_run_claimed_results, job)
+        return _report_answer(job, nodes_applied)
+    answer = _report_answer(job, nodes_applied)  # first: the job is the worker's next
+    if refresh_threads.submit(_run_claimed_results, job) is None:
+        job.release_results_claim()  # a backlog this long: the monitor takes it over
+    return answer
+
+
 def run_bounded(work, job):
     """Run ``work(job)`` for at most ``CALLBACK_REFRESH_TIMEOUT`` seconds of this
     request's time: ``"done"`` (or the answer ``work`` returned, e.g. ``"skipped"``
@@ -140,7 +108,7 @@ def run_bounded(work, job):
         # Another thread could not see this transaction's writes (a test's transaction):
         # do the work here.
         outcome = {}
-        _run_in_thread(work, job, close=False, outcome=outcome)
+        run_work(work, job, outcome)
         return outcome.get("answer", "done")
     thread = refresh_threads.start(work, job)
     if thread is None:
@@ -354,24 +322,25 @@ def report_job_status(request, job_id):
     nodes_applied = _apply_nodes(job, node_statuses)
     if not status_changed:
         _apply_progress(job, percent, message)
+    if status_changed and "_results_fence" in job.__dict__:
+        return _hand_off_results(job, nodes_applied)
     return _report_answer(job, nodes_applied)
 
 
 def _apply_status(job, status, extra=None):
     """Write a reported status (and ``extra`` row values) to an active job
-    (compare-and-swap on the row). Result processing that it starts runs for at most
-    ``CALLBACK_REFRESH_TIMEOUT`` seconds of the request; then it goes on in the
-    background. True when the status changed."""
+    (compare-and-swap on the row). A completion also claims its result processing in
+    the same UPDATE (``job.__dict__["_results_fence"]``); the caller hands it to the
+    worker threads. True when the status changed."""
     code, other = st.to_code(status)
     if code == job._status and other == job.other_status:
         return False
     if job._report_is_provisional(code):
         return False  # the engine's own answer decides (HTCondor: once the job left the queue)
-    changed = job._write_status(code, other=other, reason="reported by compute node",
-                                extra=extra)
-    if changed and job.post_processing_incomplete:
-        run_bounded(_process_results, job)
-    return changed
+    # One commit: the status and, for a completion, the claim of its result processing,
+    # which the caller hands to a worker thread (see callback_workers).
+    return job._write_status_claiming_results(
+        code, other=other, reason="reported by compute node", extra=extra)
 
 
 def _report_answer(job, nodes_applied):

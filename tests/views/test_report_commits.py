@@ -1,0 +1,134 @@
+"""What a completion report costs (views/update_status.py, views/callback_workers.py):
+one durable commit before the answer (the status and the claim of its result
+processing), the processing handed to a long-lived worker thread that keeps its database
+connection between reports, and still exactly once."""
+
+import threading
+
+import pytest
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.test import Client
+
+from tests.testapp.fixtures import make_jobs, row
+from tethys_compute.models import BasicJob, JobStatusChange
+from tethys_compute.views.update_status import refresh_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class Commits:
+    """Counts durable commits on every connection: a write run outside a transaction
+    (autocommit), or the commit of a transaction that wrote."""
+
+    def __init__(self):
+        self.count = 0
+        self._lock = threading.Lock()
+        self._attached = []
+
+    def attach(self, conn, **kwargs):
+        if any(c is conn for c, _ in self._attached):
+            return
+        state = {"wrote": False}
+
+        def wrapper(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            if sql.lstrip().split(None, 1)[0].upper() in WRITES:
+                if conn.in_atomic_block:
+                    state["wrote"] = True
+                else:
+                    self._add()
+            return result
+
+        original = conn.commit
+
+        def commit():
+            if state["wrote"]:
+                self._add()
+                state["wrote"] = False
+            return original()
+
+        conn.execute_wrappers.append(wrapper)
+        conn.commit = commit
+        self._attached.append((conn, wrapper))
+
+    def _add(self):
+        with self._lock:
+            self.count += 1
+
+    def __enter__(self):
+        connection_created.connect(self._created, weak=False)
+        for conn in connections.all():
+            self.attach(conn)
+        return self
+
+    def _created(self, sender, connection, **kwargs):
+        self.attach(connection)
+
+    def __exit__(self, *exc):
+        connection_created.disconnect(self._created)
+        for conn, wrapper in self._attached:
+            if wrapper in conn.execute_wrappers:
+                conn.execute_wrappers.remove(wrapper)
+            conn.__dict__.pop("commit", None)
+
+
+def report(job, status):
+    return Client().get(f"/report-job-status/{job.pk}/",
+                        {"token": job.status_report_token, "status": status})
+
+
+def basic(user):
+    return BasicJob.objects.create(name="b", user=user, label="test_app", _status="RUN")
+
+
+def test_completion_report_commits_once_before_answering(user):
+    job = basic(user)
+    with Commits() as commits:
+        response = report(job, "Complete")
+        answered = commits.count
+        assert refresh_threads.wait(30)
+    assert response.status_code == 200, response.content
+    assert answered == 1, "the status and the claim of its processing: one commit"
+    assert commits.count == 2, "then the processing's outcome: one more"
+    stored = row(job)
+    assert stored._status == "COM" and stored.completion_time is not None
+    assert stored._results_state == "done" and stored._results_claim is None
+    assert list(JobStatusChange.objects.filter(job_id=job.pk).values_list(
+        "new_status", flat=True)) == ["COM"]
+
+
+def test_reports_reuse_one_worker_thread_and_connection(user):
+    jobs = [basic(user) for _ in range(5)]
+    opened = []
+
+    def created(sender, connection, **kwargs):
+        opened.append(threading.current_thread().name)
+
+    connection_created.connect(created, weak=False)
+    try:
+        for job in jobs:
+            assert report(job, "Complete").status_code == 200
+            # Reports arrive one after another: each processing has ended before the next.
+            for _ in range(300):
+                if row(job).completion_time is not None:
+                    break
+                threading.Event().wait(0.05)
+        assert refresh_threads.wait(30)
+    finally:
+        connection_created.disconnect(created)
+    assert all(row(job)._status == "COM" and row(job).completion_time for job in jobs)
+    workers = [name for name in opened if name != threading.main_thread().name]
+    assert len(workers) <= 1, f"one connection for the worker thread, not one per report: {opened}"
+
+
+def test_result_processing_of_a_report_runs_once(user, fake_engine):
+    (job,) = make_jobs(fake_engine, user, 1, status="RUN")
+    answers = [report(job, "COM") for _ in range(3)]
+    assert refresh_threads.wait(30)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    stored = row(job)
+    assert stored._status == "COM" and stored.results == f"results of {job.key}"
+    assert fake_engine.result_fetches().count(job.key) == 1
