@@ -205,3 +205,25 @@ def test_cancel_with_a_closed_client_is_scheduler_unavailable(dask_cluster):
     closed.close()
     with pytest.raises(tasks.DaskSchedulerUnavailable, match="cancel"):
         tasks.cancel(closed, ["any-key"])
+
+
+def test_submit_waits_for_the_task_and_holds_it_in_one_call(client, dask_cluster, monkeypatch):
+    # The scheduler's Variable.set waits for the key itself: a submission that waits for
+    # its task to be taken in asks no separate status queries (they cost a round trip
+    # and a pause each, on every job's execute()).
+    from distributed import Variable
+
+    calls = []
+    real = tasks.task_states
+    monkeypatch.setattr(tasks, "task_states", lambda *a, **k: calls.append(a) or real(*a, **k))
+    keys = [tasks.new_key("inc") for _ in range(5)]
+    for number, key in enumerate(keys):
+        tasks.submit(client, work.inc, number, key=key, accept_timeout=30)
+    assert calls == []
+    holders = [name for name in client.run_on_scheduler(work.client_names)
+               if name.startswith("variable-")]
+    assert {f"variable-{key}" for key in keys} <= set(holders)
+    with own_client(dask_cluster.scheduler_address) as other:
+        assert [Variable(key, other).get(timeout=20).result(timeout=20) for key in keys] == [
+            1, 2, 3, 4, 5]
+    tasks.release(client, keys)

@@ -129,11 +129,13 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
                 f"with its arguments, not {type(work).__name__}."
             )
     key = future.key
-    if accept_timeout is not None:
-        # Before holding: a refused task is told apart from a slow scheduler at once.
-        wait_accepted(future, accept_timeout)
     try:
-        hold(future.client, [future])
+        if accept_timeout is not None:
+            # One round trip: the scheduler sets the variable as soon as it has the task
+            # (a refused task is told apart from a slow scheduler at once).
+            hold_when_accepted(future, accept_timeout)
+        else:
+            hold(future.client, [future])
     except DaskSchedulerUnavailable:
         # Not held: let the task go rather than leave it to a client that may close.
         with contextlib.suppress(Exception):
@@ -178,6 +180,49 @@ def wait_accepted(future, timeout):
             raise TaskRefused(f"The Dask scheduler refused task {key}: {_refusal(future)}")
         time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
         pause = min(pause * 2, 0.2)
+
+
+def hold_when_accepted(future, timeout):
+    """:func:`wait_accepted` and :func:`hold` in one call to the scheduler.
+
+    ``Variable.set`` of a future waits on the scheduler until the scheduler knows the
+    key (distributed's variable extension), so it both waits for the task to be taken
+    in and holds it; meanwhile the future is watched for a refusal (the scheduler could
+    not load the task: the future errs while the key stays unknown). Saves the separate
+    status queries (and their pauses) of :func:`wait_accepted` on every submission.
+
+    :param timeout: seconds (the scheduler's call timeout).
+    :raises TaskRefused: the scheduler refused the task; the message gives its reason.
+    :raises DaskSchedulerUnavailable: the scheduler did not take the task in, or did not
+        answer, within ``timeout`` seconds.
+    """
+    import asyncio
+
+    from distributed import Variable
+
+    client = future.client
+    variable = Variable(future.key, client)
+
+    async def hold_or_erred():
+        setting = asyncio.ensure_future(variable._set(future, timeout))
+        while True:
+            done, _ = await asyncio.wait({setting}, timeout=0.005)
+            if done:
+                setting.result()
+                return True
+            if future.status == "error":
+                setting.cancel()
+                return False
+
+    try:
+        held = client.sync(hold_or_erred, callback_timeout=timeout + 5)
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, "Variable.set") from exc
+    if not held:
+        # Erred before the hold: refused (unknown to the scheduler), or it ran and
+        # failed already (known: then hold it as usual, its error is the job's).
+        wait_accepted(future, timeout)
+        hold(client, [future], timeout)
 
 
 def _refusal(future):
