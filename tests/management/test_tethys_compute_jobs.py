@@ -269,3 +269,17 @@ def test_prune_keeps_the_jobs_whose_remote_work_cannot_be_stopped(
     assert set(TethysJob.objects.values_list("name", flat=True)) == {
         "old error", "recent complete", "old running"}
     assert not Path(old_ok.workspace).exists() and Path(old_err.workspace).exists()
+
+
+def test_show_gives_each_changes_run_and_failure(run, make_job):
+    from tethys_compute import failure_kinds as fk
+
+    job = make_job("flaky", max_attempts=2)
+    job.execute()
+    job.status = "Running"
+    job.run_failed(fk.Failure(fk.LOST, "worker lost"))
+    data = json.loads(run(CMD, "show", str(job.pk), "--format", "json").out)
+    last = data["status_history"][-1]
+    assert (last["to"], last["attempt"], last["failure_kind"]) == ("PEN", 1, "lost")
+    out = run(CMD, "show", str(job.pk)).out
+    assert "Running -> Pending  [run 1, lost] attempt 1 failed (lost): worker lost" in out

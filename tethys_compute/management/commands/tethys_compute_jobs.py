@@ -115,7 +115,8 @@ def job_details(job) -> dict:
         data["nodes"] = list(workflow_nodes(job))
     data["status_history"] = [
         {"time": change.time, "from": change.old_status or None, "to": change.new_status,
-         "other_status": change.other_status or None, "reason": change.reason}
+         "other_status": change.other_status or None, "reason": change.reason,
+         "attempt": change.attempt, "failure_kind": change.failure_kind or None}
         for change in job.status_history.all()
     ]
     return data
@@ -265,7 +266,10 @@ class Command(BaseCommand):
         for change in history:
             old = st.STATUS_DISPLAY.get(change["from"] or "", "-")
             new = change["other_status"] or st.STATUS_DISPLAY.get(change["to"], change["to"])
-            self.stdout.write(f"  {when(change['time'])}  {old} -> {new}  {change['reason']}")
+            failed = (f"[run {change['attempt']}, {change['failure_kind']}] "
+                      if change.get("failure_kind") else "")
+            self.stdout.write(f"  {when(change['time'])}  {old} -> {new}  "
+                              f"{failed}{change['reason']}")
         if not history:
             self.stdout.write("  (none recorded)")
         if sections is not None:
