@@ -190,3 +190,34 @@ def test_the_jobs_table_follows_a_running_tasks_stdout_from_an_offset(make_dask_
         "truncated": False}
     assert table_logs.read_from(log, None, 11)["truncated"] is True
     assert table_logs.read_from(log, 100, 11)["reset"] is True  # longer than the stream
+
+
+def test_the_monitors_batch_stores_the_output_of_every_finished_task(make_dask_job):
+    """The monitor's batch asks the workers for all finished tasks' output at once."""
+    from tethys_compute.models import TethysJob
+    from tethys_compute.monitor import refresh_jobs
+
+    jobs = [make_dask_job(name=f"batch {n}") for n in range(3)]
+    for number, job in enumerate(jobs):
+        job.execute(work.chatty, number + 1)
+
+    def all_done():
+        refresh_jobs(TethysJob.objects.active().select_subclasses())
+        return not TethysJob.objects.filter(pk__in=[j.pk for j in jobs]).active().exists()
+
+    wait_until(all_done, timeout=60, message="the batch to finish")
+    for number, job in enumerate(jobs):
+        job = DaskJob.objects.get(pk=job.pk)
+        assert dask_output.stored(job)["stdout"]["size"] == 11 * (number + 1)
+        assert job.get_logs()["stdout"]().endswith(f"out line {number}\n")
+
+
+def test_capture_off_runs_the_function_as_given(make_dask_job, settings):
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "DASK_OUTPUT_MAX_BYTES": 0}
+    job = make_dask_job()
+    job.execute(work.fail_deep, "uncaptured")
+    job = drive(job)
+    logs = job.get_logs()
+    assert "stdout" not in logs
+    assert "uncaptured" in logs["Task"] and "in _deep_inner" in logs["Task"]
+    assert "run_captured" not in logs["Task"]  # no frame of the wrapper in the traceback

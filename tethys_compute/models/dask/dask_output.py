@@ -103,8 +103,8 @@ def keep_output(job, answer) -> dict | None:
     meta = stored(job)
     if meta is not None:
         return meta
-    snapshot, problem = answer.output, None
-    if snapshot is None and not is_captured(job):
+    snapshot, problem, captured = answer.output, None, is_captured(job)
+    if snapshot is None and not captured:
         snapshot = {}
     if snapshot is None:
         try:
@@ -116,7 +116,7 @@ def keep_output(job, answer) -> dict | None:
         error = {"type": None, "message": answer.exception or _scheduler_text(job),
                  "traceback": answer.traceback or _scheduler_traceback(job)}
     try:
-        return _write(directory, answer.state, snapshot, error, problem)
+        return _write(directory, answer.state, snapshot, error, problem, captured)
     except OSError as exc:
         logger.warning("Job %s: storing the output of task %s failed: %s", job.pk, job.key, exc)
         return None
@@ -156,9 +156,10 @@ def _atomic_write(path: Path, data: bytes):
         raise
 
 
-def _write(directory: Path, state, snapshot, error, problem):
+def _write(directory: Path, state, snapshot, error, problem, captured):
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"state": "finished" if state == "memory" else state, "problem": problem}
+    meta = {"state": "finished" if state == "memory" else state, "problem": problem,
+            "captured": captured}
     for name in STREAMS:
         stream = snapshot.get(name) or {"head": b"", "tail": b"", "size": 0}
         _atomic_write(directory / f"{name}.head", bytes(stream["head"]))
@@ -390,7 +391,8 @@ def output_logs(job) -> dict | None:
 def output_streams(job) -> dict:
     """``{"stdout": OutputLog, "stderr": OutputLog}`` for a job whose task's output is
     captured (read when shown), else ``{}``."""
-    if stored(job) is None and not is_captured(job):
+    meta = stored(job)
+    if not (meta.get("captured", True) if meta is not None else is_captured(job)):
         return {}
     return {name: OutputLog(job, name) for name in STREAMS}
 
