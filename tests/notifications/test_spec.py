@@ -45,6 +45,11 @@ def test_a_dict_names_events_thresholds_and_per_endpoint_secrets(settings):
     ({"channels": ["email"], "no_progress_minutes": -1}, "no_progress_minutes"),
     ({"channels": ["email"], "colour": "red"}, "colour"),
     (42, "notify"),
+    # found by trial: these raised TypeError or OverflowError instead of ValueError
+    ({"channels": ["email"], "events": 5}, "events"),
+    ({"channels": 5}, "channels"),
+    ({"channels": ["email"], "no_progress_minutes": float("inf")}, "no_progress_minutes"),
+    ({"channels": ["email"], "waiting_hours": 1e300}, "waiting_hours"),
 ])
 def test_bad_specs_are_refused_naming_the_problem(bad, words):
     with pytest.raises(ValueError, match=words):
@@ -109,3 +114,19 @@ def test_bad_settings_are_reported_by_check(settings, key, value):
     settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, key: value}
     with pytest.raises(SystemCheckError, match=f"tethys_compute.E020.*{key}"):
         call_command("check")
+
+
+@pytest.mark.parametrize("events", ["5", "true", '{"finished": 1}', '[["finished"]]'])
+def test_the_documented_preference_form_refuses_bad_events(user, events):
+    # Found by trial: docs/notifications.rst's own form raised TypeError (a 500) for
+    # events that are not a list of names.
+    from django.forms import modelform_factory
+
+    from tethys_compute.models import NotificationPreference
+
+    form_class = modelform_factory(
+        NotificationPreference, fields=("enabled", "email", "webhook_url", "events"))
+    preference, _ = NotificationPreference.objects.get_or_create(user=user)
+    form = form_class({"enabled": "on", "email": "on", "webhook_url": "", "events": events},
+                      instance=preference)
+    assert not form.is_valid() and "events" in form.errors

@@ -45,11 +45,14 @@ def parse_notify(value: Any) -> dict:
     unknown = sorted(set(value) - set(KEYS))
     if unknown:
         raise ValueError(f"notify has unknown keys {unknown}; use {list(KEYS)}.")
+    if not isinstance(value.get("channels") or (), (list, tuple)):
+        raise ValueError(
+            f"notify channels must be a list of channels, not {value['channels']!r}.")
     channels = [_channel(c) for c in value.get("channels") or ()]
     events = value.get("events")
     if events is None:
         events = list(EVENTS) if channels else []
-    if isinstance(events, str) or not all(isinstance(e, str) for e in events):
+    if not isinstance(events, (list, tuple)) or not all(isinstance(e, str) for e in events):
         raise ValueError(f"notify events must be a list of names, not {events!r}.")
     bad = [e for e in events if e not in EVENTS]
     if bad:
@@ -153,9 +156,15 @@ def for_new_job(notify: Any, app: Any) -> dict:
     return {"notify": spec, "notify_no_progress": no_progress, "notify_waiting": waiting}
 
 
+#: Largest thresholds (ten years), so that they stay durations the database can hold.
+_MAXIMUM = {"no_progress_minutes": 10 * 365 * 24 * 60, "waiting_hours": 10 * 365 * 24}
+
+
 def _positive(key: str, value: Any) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"notify {key} must be a positive number, not {value!r}.")
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 < value <= _MAXIMUM[key]):
+        raise ValueError(f"notify {key} must be a positive number of at most "
+                         f"{_MAXIMUM[key]}, not {value!r}.")
     return value
 
 
