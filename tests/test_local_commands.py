@@ -165,3 +165,35 @@ def test_a_recorded_pid_now_used_by_another_process_is_not_signalled(basic_job, 
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_job_over_its_users_limit_waits_and_its_command_does_not_start(user, settings,
+                                                                          tmp_path):
+    # Found by trial: run_command executed the job (which then waited for a free slot)
+    # and started the program anyway, moving the waiting job to Running: the per-user
+    # limit did not hold for Basic jobs run with run_command.
+    from tests.testapp.app import TestApp
+
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "MAX_ACTIVE_JOBS_PER_USER": 1}
+    manager = TestApp.get_job_manager()
+    running = manager.create_job("first", user, job_type="BASIC")
+    running.save()
+    running.execute()
+    waiting = manager.create_job("second", user, job_type="BASIC")
+    waiting.save()
+    marker = tmp_path / "ran"
+    run = run_command(waiting, [sys.executable, "-c",
+                                f"open({str(marker)!r}, 'w').close()"], wait=True)
+    row = reload(waiting)
+    assert row._status == "PEN" and row.status_message.startswith("Waiting for a free slot")
+    assert run.process is None and not marker.exists()
+    assert "Waiting for a free slot" in run.error
+    # as documented: once the monitor submitted it, run_command runs the program
+    from tethys_compute import monitor
+
+    TethysJob.objects.get_subclass(pk=running.pk).update_status("Complete")
+    monitor.run_cycle()
+    assert reload(waiting)._status == "SUB"
+    run = run_command(TethysJob.objects.get_subclass(pk=waiting.pk),
+                      [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"], wait=True)
+    assert reload(waiting)._status == "COM" and marker.exists()

@@ -88,7 +88,11 @@ def run_command(job, args: Sequence[str], *, cwd: str | os.PathLike | None = Non
     :param wait: True to return only once the program has exited and the job's status
         was written; False to return at once (a thread follows the program).
     :returns: a :class:`LocalCommand`. A program that cannot be started (not found, not
-        executable) leaves the job in Error with the reason; nothing is raised then.
+        executable) leaves the job in Error with the reason; nothing is raised then. A
+        Pending job over its user's limit of active jobs (``MAX_ACTIVE_JOBS_PER_USER``)
+        stays Pending, waiting for a free slot, and the program is not started
+        (``process`` is ``None``, ``error`` says why): once the monitor has submitted the
+        job (``job_submitted`` signal), call ``run_command`` again to run it.
     :raises ValueError: ``args`` is not a non-empty list of strings.
     :raises JobStateError: the job has finished (``resubmit()`` it first) or has no
         directory.
@@ -108,6 +112,14 @@ def run_command(job, args: Sequence[str], *, cwd: str | os.PathLike | None = Non
     run = LocalCommand(job, args, directory / STDOUT_LOG, directory / STDERR_LOG)
     if job._status == st.PENDING:
         job.execute()
+        if job._status == st.PENDING:
+            # Over its user's limit of active jobs (models/quotas.py): the job waits for
+            # a free slot and the program is not started (it would run past the limit).
+            run.error = (f"The command {args[0]} was not started: {job.status_message}"
+                         if job.status_message else
+                         f"The command {args[0]} was not started: the job is still Pending.")
+            run._reported.set()
+            return run
     try:
         with open(run.stdout_path, "wb") as out, open(run.stderr_path, "wb") as err:
             run.process = subprocess.Popen(
