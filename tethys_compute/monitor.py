@@ -128,6 +128,12 @@ def _unchanged(jobs, claimed):
 
 
 def _refresh(jobs, stop) -> RefreshStats:
+    # Jobs finishing in this batch look up their owners' notification preferences once.
+    with notifications.batch_preferences({job.user_id for job in jobs}):
+        return _refresh_batch(jobs, stop)
+
+
+def _refresh_batch(jobs, stop) -> RefreshStats:
     stats = RefreshStats()
     groups = defaultdict(list)
     retries = []

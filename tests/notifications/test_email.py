@@ -141,3 +141,33 @@ def test_a_preference_is_edited_in_the_admin_and_its_url_validated(alice, admin_
     preference = NotificationPreference.objects.get(user=alice)
     assert preference.events == ["failed"] and preference.channels() == [
         {"type": "email"}, {"type": "webhook", "url": "https://hooks.example.org/a"}]
+
+
+def test_a_batch_looks_up_its_owners_preferences_once(alice, django_user_model, notify_settings):
+    """Jobs finishing in one batch refresh (monitor.refresh_jobs) read their owners'
+    preferences in one query, and each owner still gets their own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tethys_compute.notifications import batch_preferences
+    from tethys_compute.notifications.models import NotificationPreference
+
+    bob = django_user_model.objects.create_user("bob", email="bob@example.org")
+    carol = django_user_model.objects.create_user("carol", email="carol@example.org")
+    NotificationPreference.objects.create(user=alice, email=True)
+    NotificationPreference.objects.create(user=bob, email=True, enabled=False)
+    jobs = []
+    for owner in (alice, bob, carol, alice):
+        job = TestApp.get_job_manager().create_job("batch", owner, job_type="BASIC")
+        job.save()
+        job.execute()
+        jobs.append(job)
+    with CaptureQueriesContext(connection) as queries:
+        with batch_preferences({job.user_id for job in jobs}):
+            for job in jobs:
+                job.status = "Complete"
+    lookups = [q for q in queries.captured_queries
+               if "notificationpreference" in q["sql"].lower()]
+    assert len(lookups) == 1
+    noted = set(JobNotification.objects.values_list("job_id", flat=True))
+    assert noted == {jobs[0].pk, jobs[3].pk}  # alice opted in; bob muted; carol never asked

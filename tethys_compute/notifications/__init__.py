@@ -23,6 +23,13 @@ ABSENCE_EVENTS = ("no_progress", "waiting")
 EVENTS = STATUS_EVENTS + ABSENCE_EVENTS
 
 
+def batch_preferences(user_ids):
+    """See :func:`.events.batch_preferences`."""
+    from .events import batch_preferences as scope
+
+    return scope(user_ids)
+
+
 def monitor_step(now=None, *, limit=None) -> dict:
     """One notification step of the monitor (see :func:`.outbox.monitor_step`)."""
     from .outbox import monitor_step as step

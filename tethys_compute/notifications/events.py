@@ -6,6 +6,8 @@ here."""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.db.models import DateTimeField as _DateTime
@@ -35,17 +37,48 @@ def wanted(spec, preference, event: str) -> bool:
 
 _UNKNOWN = object()
 
+#: Within :func:`batch_preferences`: ``[user ids of the batch, {user id: preference}]``,
+#: the dict filled by the first lookup.
+_batch: ContextVar[list | None] = ContextVar("tethys_compute_notify_batch", default=None)
+
+
+@contextmanager
+def batch_preferences(user_ids):
+    """Within this block (one thread), the first preference lookup loads those of all
+    ``user_ids`` (an iterable of user primary keys) in one query, and later lookups are
+    answered from it, so a batch refresh that finishes N jobs costs one query for
+    preferences, not N. Nothing is loaded when no event is recorded. Used by
+    :func:`tethys_compute.monitor.refresh_jobs`."""
+    token = _batch.set([set(user_ids), None])
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def preference_of(user_id):
+    """The :class:`~.models.NotificationPreference` of ``user_id``, or ``None``."""
+    from .models import NotificationPreference
+
+    batch = _batch.get()
+    if batch is None or user_id not in batch[0]:
+        return NotificationPreference.objects.filter(user_id=user_id).first()
+    if batch[1] is None:
+        batch[1] = {p.user_id: p for p in
+                    NotificationPreference.objects.filter(user_id__in=batch[0])}
+    return batch[1].get(user_id)
+
 
 def record(job, event: str, attempt: int | None = None, detail: str = "",
            preference=_UNKNOWN) -> bool:
     """Record ``event`` of ``job``'s ``attempt`` (default: its current one) when the job or
     its owner asked for it. Returns True when a new row was written. Never raises (a
     failure is logged): it runs inside status writes."""
-    from .models import JobNotification, NotificationPreference
+    from .models import JobNotification
 
     try:
         if preference is _UNKNOWN:
-            preference = NotificationPreference.objects.filter(user_id=job.user_id).first()
+            preference = preference_of(job.user_id)
         if not wanted(job.notify, preference, event):
             return False
         # get_or_create: INSERT in a savepoint; a concurrent twin's row wins the unique
