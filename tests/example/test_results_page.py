@@ -200,3 +200,25 @@ def test_home_page_polls_the_comparison_with_the_table(logged_in, user, analysis
     assert 'data-url="/comparison/"' in box and 'data-interval="2000"' in box
     assert re.search(r'<script src="[^"]*nile_flow/nile_flow\.js"', page)
     csp_safe(re.sub(r'<script src="[^"]*"[^>]*></script>', "", page))
+
+
+def test_an_unchanged_comparison_costs_the_same_queries_whatever_the_jobs(logged_in, user,
+                                                                          analysis):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    result = analysis.fit_and_bootstrap("norm", n_boot=50)
+
+    def queries_of_an_unchanged_poll():
+        digest = logged_in.get("/comparison/").json()["digest"]
+        with CaptureQueriesContext(connection) as captured:
+            assert logged_in.get("/comparison/", {"digest": digest}).json()["changed"] is False
+        return len(captured)
+
+    finished_fit(user, analysis, distribution="norm", result=result)
+    few = queries_of_an_unchanged_poll()
+    for _ in range(30):
+        finished_fit(user, analysis, distribution="norm", result=result)
+    assert queries_of_an_unchanged_poll() == few
+    # The session and user, then one aggregate: no result is read.
+    assert few <= 3, few
