@@ -45,7 +45,11 @@ ADDED_TETHYSJOB_COLUMNS = {"progress", "progress_message", "_results_state", "_r
                            "failure_kind", "failure_reason", "first_attempt", "max_attempts",
                            "max_run_time", "retry_delay", "retry_due_at", "retry_on",
                            # per-user limits (models/quotas.py)
-                           "quota_call", "quota_waiting_since"}
+                           "quota_call", "quota_waiting_since",
+                           # usage (models/usage.py)
+                           "usage_attempts", "usage_wall_seconds", "usage_cpu_seconds",
+                           "usage_peak_memory_mb", "usage_requested_memory_mb",
+                           "usage_requested_cpus", "usage_disk_kb"}
 # Columns we add to other Tethys tables, nullable for the same reason.
 ADDED_COLUMNS = {"tethys_compute_tethysjob": ADDED_TETHYSJOB_COLUMNS,
                  "tethys_compute_condorscheduler": {"accounting_group"}}

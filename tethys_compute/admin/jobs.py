@@ -34,6 +34,7 @@ from ..monitor import refresh_jobs
 from ..notifications.admin import JobNotificationsSection
 from .job_filters import AppFilter, JobTypeFilter, StatusFilter, added_fields
 from .logs import resolve_logs
+from .usage import JobUsageSection
 
 #: Failures listed one by one in an action's message; the rest are counted.
 MAX_LISTED = 10
@@ -113,7 +114,7 @@ def _listed(items):
     return f"{shown}; and {more} more" if more > 0 else shown
 
 
-class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
+class JobAdmin(JobNotificationsSection, JobUsageSection, admin.ModelAdmin):
     list_display = ("name", "job_type", "label", "owner", "status_display", "failure_kind",
                     "creation_time", "execute_time", "completion_time")
     list_display_links = ("name",)
@@ -192,6 +193,7 @@ class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
         fieldsets += [
             ("Extended properties", {"fields": (
                 _json_display("extended_properties", "extended properties"),)}),
+            ("Usage", {"fields": ("usage_table",)}),
             ("Status history", {"fields": ("status_history_table",)}),
             ("Notifications", {"fields": ("notifications_table",)}),
             ("Logs", {"fields": ("logs_link",)}),
@@ -252,6 +254,7 @@ class JobAdmin(JobNotificationsSection, admin.ModelAdmin):
     # --- logs --------------------------------------------------------------------------
     def get_urls(self):
         return [
+            *self.usage_urls(),
             path("<path:object_id>/logs/", self.admin_site.admin_view(self.logs_view),
                  name="tethys_compute_tethysjob_logs"),
             *super().get_urls(),

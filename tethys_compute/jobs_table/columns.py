@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from .. import status as st
+from . import usage_column
 
 logger = logging.getLogger("tethys_compute.jobs_table")
 
@@ -133,6 +134,9 @@ def cell(job, column: Column) -> dict:
     that has started and not yet completed: the browser keeps counting from it, so a
     running job's run time moves between live updates without a request.
     """
+    if column.field == usage_column.FIELD:
+        return {"text": usage_column.usage_text(job), "iso": None, "elapsed": None,
+                "title": usage_column.usage_title(job)}
     value = raw_value(job, column)
     if isinstance(value, datetime.datetime):
         aware = value if timezone.is_aware(value) else timezone.make_aware(value)
@@ -161,6 +165,8 @@ def sort_expression(column: Column) -> str | None:
         return "extended_properties__" + "__".join(column.path)
     if column.field == "status":
         return "_status"
+    if column.field == usage_column.FIELD:
+        return usage_column.SORT
     try:
         field = TethysJob._meta.get_field(column.field)
     except Exception:  # noqa: BLE001 - FieldDoesNotExist and friends: not sortable

@@ -66,6 +66,8 @@ def fingerprint(job, counts=None, drawn=None) -> str:
         nodes,
         bool(job.completion_time),
         place(job),
+        job.__dict__.get("usage_peak_memory_mb"),
+        job.__dict__.get("usage_wall_seconds"),
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
 

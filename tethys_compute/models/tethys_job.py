@@ -50,6 +50,7 @@ from .lean_insert import LeanInsert
 from .querysets import TethysJobManager
 from .quotas import QuotaWait
 from .retries import RETRY_REASON, RetryPolicy
+from .usage import JobUsage
 from .validation import check_fields, no_nul
 
 logger = logging.getLogger("tethys_compute.jobs")
@@ -70,7 +71,7 @@ class _SettingMaxAge:
         return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
 
 class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPolicy,
-                NotifyFields, QuotaWait, models.Model):
+                NotifyFields, QuotaWait, JobUsage, models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,
     ``DaskJob`` and app-defined subclasses).
 

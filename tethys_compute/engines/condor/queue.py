@@ -13,11 +13,18 @@ from dataclasses import dataclass, field
 
 from . import holds
 
+#: What a job used and asked for (HTCondor manual, "Job ClassAd Attributes"): seconds
+#: (wall, cumulative over runs; CPU user and system), MB (peak memory, request), KiB
+#: (disk), cores. Read in the same query as the status (see :func:`usage_of`).
+USAGE_ATTRIBUTES = ("RemoteWallClockTime", "RemoteUserCpu", "RemoteSysCpu", "MemoryUsage",
+                    "RequestMemory", "RequestCpus", "DiskUsage")
+
 #: Attributes read for each job (``condor_q -json -attributes``; the bindings' projection).
 ATTRIBUTES = (
     "ClusterId", "ProcId", "JobStatus", "ExitCode", "ExitBySignal", "ExitSignal",
     "HoldReasonCode", "DAGManJobId", "EnteredCurrentStatus", "DAGNodeName", "HoldReason",
     *holds.ATTRIBUTES,
+    *(name for name in USAGE_ATTRIBUTES if name not in holds.ATTRIBUTES),
 )
 
 #: HTCondor's JobStatus codes.
@@ -49,6 +56,9 @@ class ProcState:
     entered: int | None = None
     #: The other attributes read (``holds.ATTRIBUTES``): what classifies a failure.
     ad: dict = field(default_factory=dict, compare=False, hash=False)
+    #: ``{attribute: number}`` of the :data:`USAGE_ATTRIBUTES` the ad had (a tuple of
+    #: pairs, so the state stays hashable).
+    usage: tuple = ()
 
     @property
     def succeeded(self):
@@ -111,6 +121,42 @@ def _int(value):
         return None
 
 
+def _number(value):
+    if isinstance(value, bool) or value in (None, "", "undefined", "error"):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None  # an expression ("/Expr(...)/") or text
+    return number if number == number and number >= 0 else None
+
+
+def usage_of(procs) -> dict | None:
+    """What the procs used, as ``job.usage`` keeps it (``tethys_compute.models.usage``):
+    wall and CPU seconds summed over the procs, peak memory (MB), requested memory (MB),
+    requested CPUs and disk (KiB) the largest of one proc; ``None`` when no proc reported
+    any of it."""
+    ads = [dict(state.usage) for state in procs if state.usage]
+    if not ads:
+        return None
+
+    def total(*names):
+        return round(sum(ad.get(name, 0.0) for ad in ads for name in names), 3)
+
+    def largest(name):
+        values = [ad[name] for ad in ads if name in ad]
+        return int(max(values)) if values else None
+
+    return {
+        "wall_seconds": total("RemoteWallClockTime"),
+        "cpu_seconds": total("RemoteUserCpu", "RemoteSysCpu"),
+        "peak_memory_mb": largest("MemoryUsage"),
+        "requested_memory_mb": largest("RequestMemory"),
+        "requested_cpus": largest("RequestCpus"),
+        "disk_kb": largest("DiskUsage"),
+    }
+
+
 def _text(value):
     if value in (None, "undefined", "error"):
         return None
@@ -138,6 +184,8 @@ def proc_state(values: dict, in_queue: bool) -> ProcState | None:
         entered=_int(values.get("EnteredCurrentStatus")),
         ad={name: _plain(values[name]) for name in holds.ATTRIBUTES
             if name in values and _plain(values[name]) is not None},
+        usage=tuple((name, number) for name in USAGE_ATTRIBUTES
+                    if (number := _number(values.get(name))) is not None),
     )
 
 

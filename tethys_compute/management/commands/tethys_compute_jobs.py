@@ -20,7 +20,9 @@ from ...admin.job_filters import added_fields, job_type_q, job_types, status_q
 from ...admin.jobs import owner_name, workflow_nodes
 from ...admin.logs import resolve_logs, sections_as_dict
 from ...exceptions import RemoteWorkNotStopped
+from ...jobs_table.usage_column import memory_text
 from ...models import CondorPyWorkflow, DaskSerializedField, TethysJob
+from ...models.usage import GROUPINGS, parse_period, usage_totals
 from ._arguments import MAX_INT, no_nul_anywhere, seconds, text, whole_number
 from ._output import format_table, parse_when, to_json, when
 
@@ -161,6 +163,17 @@ class Command(BaseCommand):
         p.add_argument("--yes", "--execute", dest="execute", action="store_true",
                        help="Really delete (without it, only show what would go).")
 
+        p = sub.add_parser(
+            "usage", help="Usage totals per user or per app over a period (job.usage).")
+        p.add_argument("--by", choices=GROUPINGS, default="user",
+                       help="Group by the jobs' owner (user) or app (default: user).")
+        p.add_argument("--since", default="30d",
+                       help="Jobs created in this period: 90m, 12h, 30d, 2w, or a date "
+                            "(YYYY-MM-DD or ISO date-time). Default 30d.")
+        p.add_argument("--app", help="Only this app's jobs (package, the jobs' label).")
+        p.add_argument("--format", dest="output_format", choices=("table", "json"),
+                       default="table")
+
     def _add_filters(self, parser, finished_only=False):
         parser.add_argument("--app", help="App package (the jobs' label).")
         parser.add_argument("--user", help="Owner's user name.")
@@ -196,6 +209,30 @@ class Command(BaseCommand):
                 matching |= Q(pk__in=status_q(TethysJob.objects.all(), code).values("pk"))
             jobs = jobs.filter(matching)
         return jobs
+
+    # --- usage -----------------------------------------------------------------------
+    def do_usage(self, by="user", since="30d", app=None, output_format="table", **options):
+        text(app, "--app")
+        try:
+            start = timezone.now() - parse_period(since)
+        except ValueError as exc:
+            try:
+                start = parse_when(since, "--since")
+            except CommandError:
+                raise CommandError(f"--since: {exc} Or a date (YYYY-MM-DD).") from None
+        jobs = TethysJob.objects.for_app(app) if app else None
+        rows = usage_totals(by, since=start, jobs=jobs)
+        if output_format == "json":
+            self.stdout.write(to_json({"by": by, "since": start, "totals": rows}))
+            return
+        self.stdout.write(format_table(
+            (by, "jobs", "measured", "wall h", "CPU h", "peak memory", "disk"),
+            [(row[by], row["jobs"], row["measured_jobs"], f"{row['wall_seconds'] / 3600:.2f}",
+              f"{row['cpu_seconds'] / 3600:.2f}",
+              memory_text(row["peak_memory_mb"], row["requested_memory_mb"]),
+              memory_text(row["disk_kb"] / 1024, None) if row["disk_kb"] is not None else "")
+             for row in rows]))
+        self.stdout.write(f"Jobs created since {when(start)}; {len(rows)} {by}(s).")
 
     # --- list ------------------------------------------------------------------------
     def do_list(self, job_type=None, search=None, created_after=None, created_before=None,

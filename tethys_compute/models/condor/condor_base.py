@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from ... import status as st
+from ...engines.condor.queue import usage_of
 from ...exceptions import EngineUnavailable, JobStateError, JobUnknownToEngine
 from ...log_files import LogFile, LogNotAvailable, OutsideDirectory
 from ..tethys_job import TethysJob
@@ -96,6 +97,10 @@ class CondorBase(TethysJob):
         clusters, dags = self._query_ids()
         return (engine or self._engine()).query(clusters=clusters, dags=dags)
 
+    def _usage_procs(self, snapshot):
+        """The procs whose usage is the job's (its cluster's; a workflow's node jobs)."""
+        return snapshot.cluster(self.cluster_id)
+
     def _outcome(self, snapshot):
         """``(status, message)`` from a queue snapshot; subclasses implement it."""
         raise NotImplementedError
@@ -106,6 +111,7 @@ class CondorBase(TethysJob):
         engine = self._engine()
         snapshot = self._snapshot(engine)
         status, message = self._outcome(snapshot)
+        self.record_usage(usage_of(self._usage_procs(snapshot)))  # same answer, no new call
         settled = condor_failures.settle(self, engine, snapshot, status, message)
         if settled is None:
             return None  # a failed run, recorded by run_failed (retry or Error)

@@ -84,6 +84,9 @@ class CondorWorkflow(CondorBase, CondorPyWorkflow):
     def _query_ids(self):
         return {self.cluster_id: 1}, [self.cluster_id]
 
+    def _usage_procs(self, snapshot):
+        return [proc for procs in snapshot.dag_nodes(self.cluster_id).values() for proc in procs]
+
     def _outcome(self, snapshot):
         dag = snapshot.cluster(self.cluster_id)
         if not dag:
