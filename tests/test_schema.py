@@ -52,7 +52,7 @@ ADDED_TETHYSJOB_COLUMNS = {"progress", "progress_message", "_results_state", "_r
                            "usage_requested_cpus", "usage_disk_kb"}
 # Columns we add to other Tethys tables, nullable for the same reason.
 ADDED_COLUMNS = {"tethys_compute_tethysjob": ADDED_TETHYSJOB_COLUMNS,
-                 "tethys_compute_condorscheduler": {"accounting_group"}}
+                 "tethys_compute_condorscheduler": {"accounting_group", "max_request_memory"}}
 # Not null, with a database default (0), so Tethys's inserts (which omit it) stay valid.
 DB_DEFAULT_COLUMNS = {"attempt"}
 
