@@ -95,3 +95,21 @@ def test_dask_intervals_may_be_zero_but_not_text(settings):
     assert ids(settings) == []
     settings.TETHYS_COMPUTE = {"DASK_UPDATE_STATUS_INTERVAL": "x", "DASK_CALLBACK_MIN_INTERVAL": -1}
     assert ids(settings) == ["tethys_compute.E004", "tethys_compute.E004"]
+
+
+def test_retry_and_quota_settings_are_checked(settings):
+    # Found by trial: RETRY_ON="lost" (a string, not a list) silently retried nothing
+    # (its letters were taken as kinds); a text limit raised inside execute().
+    settings.TETHYS_COMPUTE = {"MAX_ATTEMPTS": 3, "RETRY_DELAY": 0, "RETRY_DELAY_CAP": 600,
+                               "RETRY_ON": ["lost", "memory"], "MAX_ACTIVE_JOBS_PER_USER": 4}
+    assert ids(settings) == []
+    settings.TETHYS_COMPUTE = {"MAX_ATTEMPTS": 0, "RETRY_DELAY": -1, "RETRY_DELAY_CAP": "1h",
+                               "RETRY_ON": "lost", "MAX_ACTIVE_JOBS_PER_USER": "five"}
+    messages = [m for m in run_checks() if m.id == "tethys_compute.E004"]
+    assert len(messages) == 5
+    text = " ".join(m.msg for m in messages)
+    for key in ("MAX_ATTEMPTS", "RETRY_DELAY", "RETRY_DELAY_CAP", "RETRY_ON",
+                "MAX_ACTIVE_JOBS_PER_USER"):
+        assert f'"{key}"' in text
+    settings.TETHYS_COMPUTE = {"RETRY_ON": ["lost", "bogus"]}
+    assert "bogus" in " ".join(m.msg for m in run_checks() if m.id == "tethys_compute.E004")

@@ -5,7 +5,8 @@
 * ``tethys_compute.E003``: an engine listed in ``TETHYS_COMPUTE["ENGINES"]`` has its
   Python package missing.
 * ``tethys_compute.E004``: a ``TETHYS_COMPUTE`` time setting is not a positive number,
-  or a count setting not a positive whole number.
+  or a count setting not a positive whole number (``RETRY_ON`` not a list of failure
+  kinds, ``MAX_ACTIVE_JOBS_PER_USER`` neither ``None`` nor a positive whole number).
 * ``tethys_compute.E005``: ``TETHYS_COMPUTE["ENGINES"]`` names an unknown engine.
 * ``tethys_compute.W006``: a required scheduler setting of an app has no scheduler
   assigned (database check).
@@ -53,12 +54,14 @@ TIME_SETTINGS = (
     "CONDOR_COMMAND_TIMEOUT",
     "DASK_RESULT_TIMEOUT",
     "DASK_TIMEOUT",
+    "RETRY_DELAY_CAP",
 )
 #: Seconds where 0 is allowed (0: no wait).
 NON_NEGATIVE_TIME_SETTINGS = (
     "DASK_UPDATE_STATUS_INTERVAL",
     "DASK_CALLBACK_MIN_INTERVAL",
     "ENGINE_FAILURE_MEMORY",
+    "RETRY_DELAY",
 )
 #: Settings taking one of a few values.
 CHOICE_SETTINGS = {
@@ -71,6 +74,7 @@ COUNT_SETTINGS = (
     "JOBS_TABLE_REFRESH_BATCH",
     "JOBS_TABLE_POLL_MAX_ROWS",
     "JOBS_TABLE_LOG_MAX_BYTES",
+    "MAX_ATTEMPTS",
 )
 
 
@@ -123,6 +127,7 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E004",
                 )
             )
+    messages.extend(_retry_and_quota_messages(config))
     messages.extend(_condor_messages(config))
     engines = config.get("ENGINES") or ()
     if isinstance(engines, str) or not isinstance(engines, (list, tuple)):
@@ -156,6 +161,30 @@ def check_settings(app_configs=None, **kwargs):
                     id="tethys_compute.E003",
                 )
             )
+    return messages
+
+
+def _retry_and_quota_messages(config):
+    from .failure_kinds import KIND_NAMES
+
+    messages = []
+    kinds = config.get("RETRY_ON")
+    if not isinstance(kinds, (list, tuple, set, frozenset)) or not all(
+            isinstance(kind, str) for kind in kinds):
+        messages.append(Error(
+            f'TETHYS_COMPUTE["RETRY_ON"] must be a list of failure kinds, not {kinds!r}.',
+            hint=f"Some of {sorted(KIND_NAMES)}.", id="tethys_compute.E004"))
+    elif set(kinds) - set(KIND_NAMES):
+        messages.append(Error(
+            f'TETHYS_COMPUTE["RETRY_ON"] has unknown failure kinds '
+            f"{sorted(set(kinds) - set(KIND_NAMES))}.",
+            hint=f"Some of {sorted(KIND_NAMES)}.", id="tethys_compute.E004"))
+    limit = config.get("MAX_ACTIVE_JOBS_PER_USER")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit <= 0):
+        messages.append(Error(
+            f'TETHYS_COMPUTE["MAX_ACTIVE_JOBS_PER_USER"] must be a positive whole number '
+            f"or None (no limit), not {limit!r}.", id="tethys_compute.E004"))
     return messages
 
 
