@@ -128,8 +128,12 @@ def _unchanged(jobs, claimed):
 
 
 def _refresh(jobs, stop) -> RefreshStats:
-    # Jobs finishing in this batch look up their owners' notification preferences once.
-    with notifications.batch_preferences({job.user_id for job in jobs}):
+    from .models import status_stamps
+
+    # Jobs finishing in this batch look up their owners' notification preferences once;
+    # unchanged jobs' "engine answered" stamps: one UPDATE per group, not one per job.
+    with notifications.batch_preferences({job.user_id for job in jobs}), \
+            status_stamps.batched():
         return _refresh_batch(jobs, stop)
 
 

@@ -23,6 +23,7 @@ from .. import signals
 from .. import status as st
 from ..conf import get_config
 from ..exceptions import EngineUnavailable, JobUnknownToEngine
+from . import status_stamps
 from .status_change import JobStatusChange
 
 logger = logging.getLogger("tethys_compute.jobs")
@@ -277,12 +278,11 @@ class JobStatusRules:
             reported = self._status
         self._status = old
         answered = {"_last_status_update": timezone.now(), **self._cleared_problem()}
-        if reported is None:
-            self._write_fields(**answered)
-            return False
-        code, other = st.to_code(reported)
+        code, other = st.to_code(reported) if reported is not None else (old, old_other)
         if code == old and other == old_other:
-            self._write_fields(**answered)
+            # Unchanged: a batch refresh writes this stamp with the others (status_stamps).
+            if not status_stamps.defer(self, answered):
+                self._write_fields(**answered)
             return False
         changed = self._write_status(code, other=other, reason="engine status", extra=answered)
         if changed:

@@ -182,6 +182,9 @@ class CondorBase(TethysJob):
                 by_scheduler[job.scheduler_id].append(job)
         changed = 0
         for group in by_scheduler.values():
+            scheduler = group[0].scheduler  # loaded once for the group, not per job
+            for job in group:
+                job.scheduler = scheduler
             clusters, dags = {}, set()
             for job in group:
                 job_clusters, job_dags = job._query_ids()
