@@ -153,8 +153,6 @@ def test_arguments_that_cannot_be_kept_end_in_error_not_lost_silently(user, sett
     assert state(job) == ("PEN", None)
 
 
-@pytest.mark.xfail(strict=True, reason="trial finding (notes/trial.md): resubmit() of a "
-                   "finished job takes a slot without the limit's check")
 def test_resubmitting_finished_jobs_does_not_exceed_the_limit(user, settings):
     # Found by trial: a user at the limit resubmits finished jobs (the jobs table's
     # Resubmit action) and has as many active jobs as finished ones.
@@ -167,3 +165,17 @@ def test_resubmitting_finished_jobs_does_not_exceed_the_limit(user, settings):
     TethysJob.objects.get_subclass(pk=done.pk).resubmit()
     active = TethysJob.objects.filter(user=user, _status__in=["SUB", "RUN"]).count()
     assert active <= 1, f"{active} active jobs with a limit of 1"
+
+
+def test_a_resubmit_over_the_limit_waits_and_the_monitor_starts_it(user, settings):
+    limit(settings, 1)
+    (done,) = jobs(user, 1)
+    finish(done)
+    (running,) = jobs(user, 1, prefix="b")
+    TethysJob.objects.get_subclass(pk=done.pk).resubmit()
+    row = TethysJob.objects.get(pk=done.pk)
+    assert (row._status, row.status_message, row.execute_time) == (
+        "PEN", "Waiting for a free slot (1 of 1 running)", None)
+    finish(running)
+    assert monitor.run_cycle().started_from_wait == 1
+    assert state(done)[0] == "SUB"

@@ -8,6 +8,7 @@ setting and counts only the app's jobs).
 A job counts as active from the moment ``execute()`` claims it until it ends: Submitted,
 Running, Various, Paused, Other (e.g. HTCondor's Held), and Pending while being submitted.
 A job that is waiting (for a free slot, or for a scheduled retry) does not count.
+``resubmit()`` and automatic retries are checked too (:meth:`QuotaWait._resubmit_within_quota`).
 
 ``execute()`` of a job over the limit does not submit it: the job stays Pending with
 ``status_message`` "Waiting for a free slot (5 of 5 running)" and ``quota_waiting_since``
@@ -82,6 +83,35 @@ class QuotaWait(models.Model):
                 self._claim_run()
                 self._clear_quota_wait()
                 return True
+            self._wait_for_slot(active, limit, args, kwargs)
+        return False
+
+    def _resubmit_within_quota(self, args, kwargs) -> bool:
+        """For ``resubmit()`` (and automatic retries), whose run is claimed already: keep
+        it if the user has a free slot without it, else give the claim back and make the
+        job wait (the monitor starts it with ``execute()``). One transaction, the user
+        locked first.
+
+        :returns: True when the resubmission goes on now.
+        """
+        limit, label = self.active_job_limit()
+        if limit is None:
+            return True
+        from .tethys_job import TethysJob
+
+        alias = router.db_for_write(TethysJob)
+        with transaction.atomic(using=alias):
+            _lock_user(alias, self.user_id, self.pk)
+            active = active_jobs(self.user_id, label).exclude(pk=self.pk).count()
+            if active < limit:
+                return True
+            # Give the claim back (fenced to this run), then wait like an execute().
+            rows = TethysJob._base_manager.filter(pk=self.pk, attempt=self.attempt,
+                                                 _status=st.PENDING)
+            if not rows.update(execute_time=None):
+                return True  # changed meanwhile: let the normal path decide
+            self.execute_time = None
+            self._take_snapshot({"execute_time"})
             self._wait_for_slot(active, limit, args, kwargs)
         return False
 

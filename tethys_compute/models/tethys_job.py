@@ -574,6 +574,8 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
         """
         self._start_new_run()
         try:
+            if not self._resubmit_within_quota(args, kwargs):
+                return None  # over its user's limit: waits for a free slot (models/quotas.py)
             return self._resubmit(*args, **kwargs)
         except BaseException:
             # The new run was claimed but not submitted: let Run or resubmit try again.

@@ -197,7 +197,7 @@ class DaskJob(TethysJob):
         """
         from ...engines.dask.computation import Computation
 
-        work = args[0] if args else None
+        work = args[0] if args else self.__dict__.get("_resubmit_with")
         if not isinstance(work, Computation):
             return super()._quota_call_value(args, kwargs)
         if not self.workspace:
