@@ -140,3 +140,44 @@ def test_private_addresses_are_refused_unless_allowed(user, receiver, notify_set
     assert receiver.requests == []
     errors = set(NotificationDelivery.objects.values_list("last_error", flat=True))
     assert all("not a public address" in e for e in errors), errors
+
+
+def test_a_receiver_dribbling_its_answer_cannot_hold_the_monitor(user, notify_settings):
+    # Found by trial: the timeout bounded each read only, so a receiver (any user may set
+    # a webhook URL in their preference) sending one byte every 0.3 s held the monitor's
+    # cycle, and every other job's status, for as long as it liked.
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def dribble():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+                stop.wait(0.3)
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    notify_settings.TETHYS_COMPUTE = {**notify_settings.TETHYS_COMPUTE,
+                                      "NOTIFY_WEBHOOK_TIMEOUT": 1}
+    finished_job(user, [f"http://127.0.0.1:{server.getsockname()[1]}/hook"])
+    started = time.monotonic()
+    try:
+        monitor_step()
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        server.close()
+    assert elapsed < 8, f"one webhook held the monitor for {elapsed:.1f} s"
+    delivery = NotificationDelivery.objects.get()
+    assert delivery.state == "pending" and "timed out" in delivery.last_error

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -144,6 +146,58 @@ def _refuse_private(host: str, port: int) -> None:
                 "(NOTIFY_WEBHOOK_ALLOW_PRIVATE is off)", retry=False)
 
 
+class _Deadline:
+    """The whole of one webhook request (connect, headers, answer) bounded in time: when
+    the deadline passes, the request's socket is shut down, which ends any read or write
+    in progress. ``timeout`` alone bounds each socket operation only, and a receiver
+    sending one byte at a time could hold the monitor's cycle for as long as it liked."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._timers: list[threading.Timer] = []
+
+    def arm(self, sock) -> None:
+        def cut():
+            self.expired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        timer = threading.Timer(self.seconds, cut)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def cancel(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+
+    def handlers(self):
+        deadline = self
+
+        class _HTTPConnection(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                deadline.arm(self.sock)
+
+        class _HTTPSConnection(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                deadline.arm(self.sock)
+
+        class _HTTPHandler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(_HTTPConnection, req)
+
+        class _HTTPSHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(_HTTPSConnection, req, context=self._context)
+
+        return _HTTPHandler, _HTTPSHandler
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # a 3xx is an answer, never followed (it could point anywhere)
@@ -174,15 +228,26 @@ def send_webhook(url: str, secret_name: str, document: dict) -> None:
         "X-Tethys-Delivery": str(document["id"]),
         SIGNATURE_HEADER: signature(secret, body),
     })
-    opener = urllib.request.build_opener(_NoRedirects)
+    timeout = config["NOTIFY_WEBHOOK_TIMEOUT"]
+    # The whole request, connect to last byte, takes at most twice the timeout.
+    deadline = _Deadline(2 * timeout)
+    opener = urllib.request.build_opener(_NoRedirects, *deadline.handlers())
     try:
-        with opener.open(request, timeout=config["NOTIFY_WEBHOOK_TIMEOUT"]) as answer:
+        with opener.open(request, timeout=timeout) as answer:
             answer.read(MAX_ANSWER)
     except urllib.error.HTTPError as exc:
         exc.close()
         retry = exc.code >= 500 or exc.code in (408, 425, 429)
         raise SendFailed(f"webhook answered HTTP {exc.code}", retry=retry) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        if deadline.expired:
+            raise SendFailed(f"webhook: no full answer within {2 * timeout} s "
+                             "(timed out)", retry=True) from None
         reason = getattr(exc, "reason", exc)
         raise SendFailed(f"webhook: {reason!r}"[:1000], retry=True) from None
+    finally:
+        deadline.cancel()
+    if deadline.expired:  # the answer was cut short: it did not come in time
+        raise SendFailed(f"webhook: no full answer within {2 * timeout} s (timed out)",
+                         retry=True)
 
