@@ -133,6 +133,10 @@ DEFAULTS: dict = {
     # attempt asks max(2 x request, 1.2 x measured use)); None: no cap but the
     # scheduler's own (CondorScheduler.max_request_memory). See tethys_compute/escalation.py.
     "MAX_REQUEST_MEMORY": None,
+    # Name of the Dask worker resource that means memory (bytes, as in `dask worker
+    # --resources MEMORY=4e9`): a Dask task annotated with it asks for more after a memory
+    # failure. See tethys_compute/engines/dask/resources.py.
+    "DASK_MEMORY_RESOURCE": "MEMORY",
     # Seconds without a status change or progress report after which an active BasicJob
     # counts as lost (its reporter went silent); None: never.
     "BASIC_JOB_SILENT_AFTER": None,

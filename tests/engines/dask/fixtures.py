@@ -192,10 +192,12 @@ class DaskProcesses:
             pytest.fail(f"dask scheduler exited: {self.log_text()}")
         return self.scheduler
 
-    def start_worker(self, nanny=False, nthreads=2):
+    def start_worker(self, nanny=False, nthreads=2, options=()):
+        """Start a ``dask worker``; ``options`` are more of its command-line options
+        (e.g. ``["--resources", "MEMORY=2e8", "--memory-limit", "300MiB"]``)."""
         args = ["worker", self.address, "--host", "127.0.0.1", "--nthreads", str(nthreads),
                 "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
-                "--nanny" if nanny else "--no-nanny"]
+                "--nanny" if nanny else "--no-nanny", *options]
         worker = self._spawn("worker", args)
         self.workers.append(worker)
         return worker

@@ -111,3 +111,12 @@ def shout(megabytes):
         number += 1
     print("the very end")
     return written
+
+
+def resource_restrictions(key, dask_scheduler=None):
+    """Run on the scheduler: ``{task key: resource_restrictions}`` of task ``key`` and of
+    the tasks it depends on (a Delayed job's own work is its key's dependency)."""
+    ts = dask_scheduler.tasks.get(key)
+    if ts is None:
+        return {}
+    return {t.key: dict(t.resource_restrictions or {}) for t in (ts, *ts.dependencies)}

@@ -23,8 +23,8 @@ from django.db import models, transaction
 from ... import status as st
 from ...conf import get_config
 from ..tethys_job import TethysJob
+from . import dask_escalation, dask_output, dask_refresh
 from . import dask_job_status as job_status
-from . import dask_output, dask_refresh
 from . import dask_status_map as smap
 from .dask_field import DaskSerializedField, encode
 from .dask_job_exception import DaskJobException
@@ -445,7 +445,7 @@ class DaskJob(TethysJob):
         if args or kwargs:
             computation = Computation.from_call(*args, **kwargs)
         elif self.workspace:
-            computation = Computation.load(self.workspace)
+            computation = dask_escalation.for_retry(self, Computation.load(self.workspace))
         else:
             raise DaskJobException(
                 f"Dask job {self.pk} has no directory holding its work; pass the work: "

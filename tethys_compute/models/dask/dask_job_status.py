@@ -18,7 +18,7 @@ from ... import status as st
 from ...exceptions import EngineUnavailable, JobUnknownToEngine
 from ...failure_kinds import Failure
 from ..job_status import _short
-from . import dask_output
+from . import dask_escalation, dask_output
 from . import dask_status_map as smap
 from .dask_job_exception import DaskJobException
 from .dask_refresh import TaskAnswer
@@ -111,6 +111,7 @@ def task_failure(job, answer: TaskAnswer) -> Failure:
         used = info.get("memory_used_mb")
         message = ("The Dask worker running the task was restarted for exceeding its "
                    "memory limit" + (f" (used {used} MB)" if used else "") + f": {text}")
+        return dask_escalation.escalate(job, Failure(kind, _short(message, 1500), details))
     else:
         message = f"The Dask workers running the task died: {text}"
     return Failure(kind, _short(message, 1500), details)
