@@ -50,6 +50,8 @@ def test_a_dict_names_events_thresholds_and_per_endpoint_secrets(settings):
     ({"channels": 5}, "channels"),
     ({"channels": ["email"], "no_progress_minutes": float("inf")}, "no_progress_minutes"),
     ({"channels": ["email"], "waiting_hours": 1e300}, "waiting_hours"),
+    # found by trial: no cap, each event of the job made one delivery per channel
+    ([f"https://h{i}.example.org/" for i in range(1000)], "at most"),
 ])
 def test_bad_specs_are_refused_naming_the_problem(bad, words):
     with pytest.raises(ValueError, match=words):

@@ -26,6 +26,8 @@ from . import EVENTS
 
 KEYS = ("channels", "events", "no_progress_minutes", "waiting_hours")
 MAX_URL = 2048
+#: Most channels one ``notify`` may name (each event makes one delivery per channel).
+MAX_CHANNELS = 10
 
 
 def parse_notify(value: Any) -> dict:
@@ -48,6 +50,9 @@ def parse_notify(value: Any) -> dict:
     if not isinstance(value.get("channels") or (), (list, tuple)):
         raise ValueError(
             f"notify channels must be a list of channels, not {value['channels']!r}.")
+    if len(value.get("channels") or ()) > MAX_CHANNELS:
+        raise ValueError(f"notify may name at most {MAX_CHANNELS} channels, not "
+                         f"{len(value['channels'])}.")
     channels = [_channel(c) for c in value.get("channels") or ()]
     events = value.get("events")
     if events is None:
