@@ -197,3 +197,23 @@ def test_a_job_over_its_users_limit_waits_and_its_command_does_not_start(user, s
     run = run_command(TethysJob.objects.get_subclass(pk=waiting.pk),
                       [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"], wait=True)
     assert reload(waiting)._status == "COM" and marker.exists()
+
+
+def test_a_resubmitted_job_keeps_its_first_runs_output(basic_job):
+    # Issue 15 item 2: each run's logs are kept; the current run keeps the usual keys.
+    run_command(basic_job, command(0), wait=True)
+    job = reload(basic_job)
+    first_attempt = job.attempt
+    job.resubmit()
+    script = [sys.executable, "-c", "print('second run here')"]
+    run_command(reload(basic_job), script, wait=True)
+    job = reload(basic_job)
+    assert job.cached_status == "Complete"
+    logs = job.get_logs()
+    assert logs["stdout"]() == "second run here\n"
+    earlier = logs[f"Run {first_attempt}"]
+    assert earlier["stdout"]() == "hello from the command\n"
+    assert earlier["stderr"]() == "careful now\n"
+    assert Path(job.workspace, "runs", str(first_attempt), "stdout.log").is_file()
+    assert table_logs.content(logs, [f"Run {first_attempt}", "stdout"])["content"] == \
+        "hello from the command\n"

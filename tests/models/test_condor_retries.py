@@ -224,3 +224,22 @@ def test_held_workflow_node_retries_the_workflow_with_more_memory(user, standin)
     wait_status(workflow, "Complete", timeout=180)
     assert workflow.attempt == 2
     write_script  # noqa: B018 - the helpers module is shared with the other Condor tests
+
+
+def test_a_retried_jobs_first_run_output_is_kept_and_shown(user, standin):
+    # Issue 15 item 2: the retry's new cluster writes the same file names; run 1's are kept.
+    flaky = condor_job(user, name="flaky", arguments="a", script=FLAKY_SCRIPT, max_attempts=2,
+                       retry_delay=0, retry_on=["exit"])
+    flaky.execute()
+    retry_now(flaky)
+    wait_status(flaky, "Complete")
+    logs = flaky.get_logs()
+    assert "second try a" in logs["output"]()
+    assert "first try a fails" not in logs["output"]()
+    earlier = logs["Run 1"]
+    assert "first try a fails" in earlier["output"]()
+    assert set(earlier) >= {"log", "output", "error"}
+    from tethys_compute.jobs_table import logs as table_logs
+
+    shown = table_logs.content(logs, ["Run 1", "output"])["content"]
+    assert "first try a fails" in shown

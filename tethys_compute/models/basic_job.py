@@ -25,6 +25,12 @@ class BasicJob(TethysJob):
         return {name: LogFile(file, lambda file=file: self._open_log(file))
                 for name, file in (("stdout", STDOUT_LOG), ("stderr", STDERR_LOG))}
 
+    def _run_log_files(self):
+        """The files :func:`run_command` writes, kept per run (:mod:`..run_logs`)."""
+        from ..local_commands import STDERR_LOG, STDOUT_LOG
+
+        return {"stdout": STDOUT_LOG, "stderr": STDERR_LOG}
+
     def _open_log(self, file):
         try:
             return open_within(self.workspace, file)

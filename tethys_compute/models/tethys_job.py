@@ -625,6 +625,7 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
             if self._write_status(st.PENDING, reason=reason, extra=values,
                                   from_terminal=True, fence=fence):
                 self.__dict__["_run_claimed"] = self.attempt
+                self._keep_run_logs(attempt)
                 return
             if retry_due_by is not None:
                 raise JobStateError(
@@ -671,8 +672,9 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
         """Return the job's logs: a dict of name -> text, or name -> dict for groups
         (values may be callables returning the text, as Tethys). Empty when the job has
         none."""
-        logs = self._get_logs()
-        return {} if logs is None else logs
+        from ..run_logs import with_earlier_runs
+
+        return with_earlier_runs(self, self._get_logs())  # then "Run 1": {...}, ...
 
     def apply_node_statuses(self, status_by_name: Any) -> dict[str, str]:
         """Apply reported per-node statuses; only workflows have nodes (returns ``{}``)."""
@@ -697,6 +699,12 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
 
     def _get_logs(self):
         return {}
+
+    def _keep_run_logs(self, attempt):
+        """Keep run ``attempt``'s logs as its next run starts (:mod:`..run_logs`)."""
+        from ..run_logs import keep
+
+        keep(self, attempt)
 
     def delete(self, *args: Any, keep_remote_work: bool = False,
                **kwargs: Any) -> tuple[int, dict[str, int]]:

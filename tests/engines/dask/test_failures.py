@@ -112,3 +112,21 @@ def test_a_task_over_the_worker_memory_limit_is_memory(small_cluster, make_dask_
     assert row.failure_reason["memory_killed"]
     assert row.failure_reason["memory_used_mb"] > 250
     assert "exceeding its memory limit" in row.status_message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_jobs_first_run_output_is_kept_and_shown(make_dask_job, tmp_path):
+    # Issue 15 item 2: each run's task key keeps its output; get_logs shows earlier runs.
+    job = make_dask_job(max_attempts=2, retry_delay=0, retry_on=["exit"])
+    job.execute(work.fail_first_time, str(tmp_path / "tried"), "ok")
+    first_attempt = job.attempt
+    row = _poll(job, ("Pending", *TERMINAL))
+    assert row.cached_status == "Pending", row.status_message
+    assert start_due_retries(now=timezone.now()) == 1
+    row = _poll(DaskJob.objects.get(pk=job.pk), TERMINAL)
+    assert (row.cached_status, row.result) == ("Complete", "ok")
+    logs = row.get_logs()
+    assert logs["stdout"]() == "second run output\n"
+    earlier = logs[f"Run {first_attempt}"]
+    assert earlier["stdout"]() == "first run output\n"
+    assert "RuntimeError: first run fails" in earlier["Task"]

@@ -120,3 +120,15 @@ def resource_restrictions(key, dask_scheduler=None):
     if ts is None:
         return {}
     return {t.key: dict(t.resource_restrictions or {}) for t in (ts, *ts.dependencies)}
+
+
+def fail_first_time(path, value=None):
+    """Print a line; the first call (``path`` absent) creates ``path`` and raises."""
+    import os
+
+    first = not os.path.exists(path)
+    print("first run output" if first else "second run output", flush=True)
+    if first:
+        open(path, "w").close()
+        raise RuntimeError("first run fails")
+    return value

@@ -7,6 +7,7 @@ this module holds state and rules. See :mod:`.condor_status` for the status mapp
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections import defaultdict
 
@@ -311,9 +312,38 @@ class CondorBase(TethysJob):
                 self._engine().act(REMOVE, [self.cluster_id])
             except NotInQueue:
                 pass
+        if "_logs_to_keep" in self.__dict__:
+            from ...run_logs import keep
+
+            keep(self, self.__dict__.pop("_logs_to_keep"))
         self.cluster_id = 0
         self._reset_for_resubmit()
         return self.execute(*args, **kwargs)
+
+    def _keep_run_logs(self, attempt):
+        # After the previous cluster left the queue (``_resubmit``): its removal's event
+        # is then in the kept user log, not in the next run's.
+        self.__dict__["_logs_to_keep"] = attempt
+
+    def _run_log_files(self):
+        """The local log files of the ending run (:mod:`tethys_compute.run_logs`); a
+        ``*`` wildcard is resolved to its matches in the job's directory."""
+        import glob
+
+        def resolve(spec):
+            files = {}
+            for name, value in spec.items():
+                if isinstance(value, dict):
+                    files[name] = resolve(value)
+                elif value and "*" in value:
+                    for match in glob.glob(os.path.join(self.workspace, value)):
+                        files[f"{name} {os.path.basename(match)}"] = os.path.relpath(
+                            match, self.workspace)
+                else:
+                    files[name] = value
+            return files
+
+        return resolve(self._log_files())
 
     def _reset_for_resubmit(self):
         """Hook for workflows (cached node statuses)."""

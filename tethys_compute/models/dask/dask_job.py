@@ -499,3 +499,13 @@ class DaskJob(TethysJob):
     # --- logs ----------------------------------------------------------------------------
     def _get_logs(self):
         return job_status.task_logs(self)
+
+    def _run_log_extra(self):
+        """The ending run's task key: its output stays in ``dask_output/<key>/``."""
+        return {"dask_key": self.key} if self.key else {}
+
+    def _run_logs_from(self, manifest):
+        """An earlier run's stored output, from its kept key (:mod:`...run_logs`)."""
+        from ...run_logs import dask_run_logs
+
+        return dask_run_logs(self, manifest.get("dask_key"))
