@@ -148,7 +148,7 @@ def _start_time(pid):
     ``None`` when there is no such process: its identity, so that a pid used again by
     another process is never taken for the command."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
     except ImportError:
         psutil = None
     if psutil is not None:

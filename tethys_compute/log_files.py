@@ -199,7 +199,7 @@ def read_span(handle, size: int, offset: int | None, limit: int) -> dict:
         (``offset`` stops before it).
     """
     reset = offset is None or offset > size
-    begin = 0 if reset else offset
+    begin = 0 if offset is None or reset else offset
     start = max(begin, size - limit)
     handle.seek(start)
     data = _read_up_to(handle, size - start)

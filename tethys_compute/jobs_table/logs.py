@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from ..conf import get_config
 from ..functions import call
@@ -155,7 +156,8 @@ def download(logs, path):
 def names(logs) -> str:
     """A short digest of the key paths of every log in ``logs`` (not their text): it
     changes when a log appears or goes, so the dialog knows to reload the list."""
-    paths, stack = [], [((), logs)]
+    paths: list[tuple[str, ...]] = []
+    stack: list[tuple[tuple[str, ...], Any]] = [((), logs)]
     while stack:
         prefix, node = stack.pop()
         if isinstance(node, dict):

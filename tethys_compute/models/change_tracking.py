@@ -20,7 +20,7 @@ every field of every row in ``from_db`` cost about 18 µs per row (a 1000-row
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
@@ -92,6 +92,11 @@ class_prepared.connect(_install, dispatch_uid="tethys_compute.change_tracking")
 
 
 class ChangeTracking:
+    if TYPE_CHECKING:  # provided by django.db.models.Model, which it is mixed into
+        from django.db.models.options import Options
+
+        _meta: Options
+        _tc_field_index: dict[str, int]
     """Mixin of ``TethysJob``: what changed since the job was loaded or last written."""
 
     @classmethod
@@ -180,6 +185,8 @@ class ChangeTracking:
                 changed.append(name)
         return changed
 
-    def refresh_from_db(self, using=None, fields=None, **kwargs):
-        super().refresh_from_db(using=using, fields=fields, **kwargs)
+    def refresh_from_db(self, using: str | None = None, fields: Any = None,
+                        from_queryset: Any = None) -> None:
+        super().refresh_from_db(using=using, fields=fields,  # type: ignore[misc]
+                                from_queryset=from_queryset)
         self._take_snapshot(set(fields) if fields else None)

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections, models, router, transaction
 from django.db.models import Count, F, Q
@@ -43,6 +44,20 @@ WAITING_PREFIX = "Waiting for a free slot"
 
 class QuotaWait(models.Model):
     """The fields of a job waiting for a free slot, and the quota-checked claim of a run."""
+
+    if TYPE_CHECKING:  # provided by TethysJob, which it is mixed into
+        attempt: int
+        label: str
+        user_id: int
+        _status: str
+        execute_time: datetime | None
+
+        @property
+        def is_terminal(self) -> bool: ...
+
+        def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _claim_run(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _take_snapshot(self, *args: Any, **kwargs: Any) -> Any: ...
 
     #: When the job began waiting for a free slot (its place in line); ``None`` otherwise.
     quota_waiting_since = models.DateTimeField(blank=True, null=True, db_index=True)
@@ -268,7 +283,8 @@ def start_waiting_jobs(label=None, *, limit=None) -> int:
     if not planned:
         return 0
     counts = _active_counts({user for _, user, _ in planned})
-    chosen, taken = [], {}
+    chosen: list[Any] = []
+    taken: dict[Any, int] = {}
     for pk, user_id, job_label in planned:
         job_limit, scope = _limit_for(job_label)
         if job_limit is None:

@@ -22,8 +22,8 @@ a job that stopped running becomes Pending again; a terminal job is never retrie
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -60,6 +60,20 @@ class RetryPolicy(models.Model):
     Settable per job (``create_job(..., max_attempts=3, retry_delay=60)``); ``None``
     takes the project's setting at the time of the failure.
     """
+
+    if TYPE_CHECKING:  # provided by TethysJob, which it is mixed into
+        attempt: int
+        label: str
+        user_id: int
+        _status: str
+        execute_time: datetime | None
+
+        @property
+        def is_terminal(self) -> bool: ...
+
+        def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _claim_run(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _take_snapshot(self, *args: Any, **kwargs: Any) -> Any: ...
 
     #: Kind of the last failed run (one of ``failure_kinds.FAILURE_KINDS``), cleared when
     #: the next run starts; every failure stays in the status history.
@@ -153,7 +167,7 @@ class RetryPolicy(models.Model):
         number = self.run_number
         reason = failure.as_dict()
         failed = f"attempt {self.attempt} failed ({failure.kind}): {failure.message}"
-        values = {"failure_kind": failure.kind, "failure_reason": reason}
+        values: dict[str, Any] = {"failure_kind": failure.kind, "failure_reason": reason}
         if failure.kind in self.retryable_kinds and number < self.attempts_allowed:
             delay = self.retry_delay_for(number)
             message = (f"Retry {number + 1} of {self.attempts_allowed} in {delay} s: "

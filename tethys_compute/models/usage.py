@@ -26,7 +26,8 @@ others the largest of any run.
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
@@ -53,6 +54,20 @@ def total_of(attempts: dict) -> dict[str, Any]:
 
 class JobUsage(models.Model):
     """The usage fields of ``TethysJob``; read them through :attr:`usage`."""
+
+    if TYPE_CHECKING:  # provided by TethysJob, which it is mixed into
+        attempt: int
+        label: str
+        user_id: int
+        _status: str
+        execute_time: datetime | None
+
+        @property
+        def is_terminal(self) -> bool: ...
+
+        def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _claim_run(self, *args: Any, **kwargs: Any) -> Any: ...
+        def _take_snapshot(self, *args: Any, **kwargs: Any) -> Any: ...
 
     #: ``{"<attempt>": {figure: value}}`` of every run that reported usage.
     usage_attempts = models.JSONField(blank=True, null=True)

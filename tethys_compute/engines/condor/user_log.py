@@ -140,7 +140,9 @@ def _text_events(text: str):
     """``[(time, "cluster.proc", text)]`` read from the user log's text: the header of
     each event, and the body lines that carry a terminated event's exit code or signal
     and a held event's reason and codes."""
-    events, current, body = [], None, []
+    events: list[tuple[str, str, str]] = []
+    current = None
+    body: list[str] = []
 
     def close():
         if current is None:

@@ -57,7 +57,10 @@ def capture_for(job, computation, key) -> int | None:
     limit = capture_limit()
     if not limit or not job.workspace or computation.is_delayed or computation.is_future:
         return None
-    output_dir(job, key).mkdir(parents=True, exist_ok=True)
+    directory = output_dir(job, key)
+    if directory is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
     return limit
 
 
@@ -294,6 +297,8 @@ def stream_text(job, stream, meta=None, snapshot=None) -> str:
     else:
         directory = output_dir(job)
         try:
+            if directory is None:
+                raise FileNotFoundError("the job has no directory or no task key")
             head = (directory / f"{stream}.head").read_bytes()
             tail = (directory / f"{stream}.tail").read_bytes()
         except OSError as exc:
