@@ -86,3 +86,17 @@ def test_a_single_refresh_still_writes_its_own_stamp(user, fake_engine):
     before = job._last_status_update
     assert job.update_status() is False
     assert TethysJob.objects.get(pk=job.pk)._last_status_update > before
+
+
+def test_a_scheduler_that_cannot_answer_costs_one_write_for_its_jobs(user, fake_engine):
+    """Seen with 3,333 HTCondor jobs whose condor_q timed out: one UPDATE per job to
+    record the failed check. Now one for the batch; the jobs keep their status."""
+    jobs = make_jobs(fake_engine, user, 120, schedulers=("alpha",), age=600)
+    fake_engine.set_down("alpha")
+    with CaptureQueriesContext(connection) as ctx:
+        stats = run_cycle()
+    assert stats.checked == 120 and stats.errors >= 1 and stats.changed == 0
+    assert len(writes(ctx)) == 1
+    rows = TethysJob.objects.filter(pk__in=[j.pk for j in jobs])
+    assert set(rows.values_list("_status", flat=True)) == {"SUB"}
+    assert all(m.startswith(CHECK_FAILED) for m in rows.values_list("status_message", flat=True))

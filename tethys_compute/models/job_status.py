@@ -181,9 +181,10 @@ class JobStatusRules:
     def _record_engine_problem(self, message):
         # Kept on the instance for batch callers (the monitor counts failed checks).
         self._refresh_problem = message
-        self._write_fields(
-            status_message=_short(message), _last_status_update=timezone.now()
-        )
+        values = {"status_message": _short(message), "_last_status_update": timezone.now()}
+        # A scheduler that failed a batch's query: one UPDATE for its jobs (status_stamps).
+        if not status_stamps.defer(self, values):
+            self._write_fields(**values)
 
     # --- the status algorithm ------------------------------------------------------------
     def update_status(self: _StatusJob, status: str | None = None, *args: Any,
