@@ -60,6 +60,14 @@ def keep(job, attempt: int) -> None:
         logger.exception("Job %s: keeping the logs of run %s failed", job.pk, attempt)
 
 
+def keep_deferred(job) -> None:
+    """:func:`keep` the run a job put off keeping (``job.__dict__["_logs_to_keep"]``:
+    HTCondor keeps a run's logs once its cluster was removed), if any."""
+    attempt = job.__dict__.pop("_logs_to_keep", None)
+    if attempt is not None:
+        keep(job, attempt)
+
+
 def _keep(job, attempt):
     workspace = job.workspace
     if not workspace or not os.path.isdir(workspace):

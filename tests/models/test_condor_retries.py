@@ -243,3 +243,24 @@ def test_a_retried_jobs_first_run_output_is_kept_and_shown(user, standin):
 
     shown = table_logs.content(logs, ["Run 1", "output"])["content"]
     assert "first try a fails" in shown
+
+
+def test_a_resubmitted_job_waiting_for_a_free_slot_keeps_its_first_runs_output(
+        user, standin, settings):
+    # The resubmission over the user's limit waits (models/quotas.py): run 1's files are
+    # kept now, before the run started later by the monitor writes the same names.
+    from tethys_compute.models import BasicJob
+
+    job = condor_job(user, name="flaky", arguments="a", script=FLAKY_SCRIPT)
+    job.execute()
+    wait_status(job, "Error")
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "MAX_ACTIVE_JOBS_PER_USER": 1}
+    other = BasicJob(name="busy", user=user, label=job.label)
+    other.save()
+    other.execute()
+    job.refresh_from_db()
+    job.resubmit()
+    job.refresh_from_db()
+    assert job.cached_status == "Pending" and job.attempt == 2
+    logs = job.get_logs()
+    assert "first try a fails" in logs["Run 1"]["output"]()

@@ -572,6 +572,8 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
         :raises JobStateError: when another call resubmitted or executed the job first,
             or the previous run's results were still being processed after the wait.
         """
+        from ..run_logs import keep_deferred
+
         self._start_new_run()
         try:
             if not self._resubmit_within_quota(args, kwargs):
@@ -585,6 +587,7 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
             raise
         finally:
             self.__dict__.pop("_run_claimed", None)
+            keep_deferred(self)  # logs of the previous run not kept yet (run_logs.py)
 
     def _start_new_run(self):
         from time import monotonic, sleep

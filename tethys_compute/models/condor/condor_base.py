@@ -312,17 +312,17 @@ class CondorBase(TethysJob):
                 self._engine().act(REMOVE, [self.cluster_id])
             except NotInQueue:
                 pass
-        if "_logs_to_keep" in self.__dict__:
-            from ...run_logs import keep
+        from ...run_logs import keep_deferred
 
-            keep(self, self.__dict__.pop("_logs_to_keep"))
+        keep_deferred(self)
         self.cluster_id = 0
         self._reset_for_resubmit()
         return self.execute(*args, **kwargs)
 
     def _keep_run_logs(self, attempt):
         # After the previous cluster left the queue (``_resubmit``): its removal's event
-        # is then in the kept user log, not in the next run's.
+        # is then in the kept user log, not in the next run's; or when resubmit() ends
+        # without ``_resubmit`` (the run waits for a free slot).
         self.__dict__["_logs_to_keep"] = attempt
 
     def _run_log_files(self):
