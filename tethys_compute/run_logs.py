@@ -84,8 +84,9 @@ def _keep(job, attempt):
 
 
 def _move_tree(root, target_dir, spec):
-    """Move the files named in the nested dict ``spec`` (relative paths); returns the
-    same nesting with the files moved (paths relative to ``target_dir``)."""
+    """Move the files named in the nested dict ``spec`` (relative paths; a 1-tuple
+    ``(path,)`` names a file the next run does not overwrite, recorded where it is);
+    returns the same nesting with the paths relative to ``target_dir``."""
     moved = {}
     for name, value in (spec or {}).items():
         if isinstance(value, dict):
@@ -93,12 +94,17 @@ def _move_tree(root, target_dir, spec):
             if inner:
                 moved[name] = inner
             continue
+        in_place = isinstance(value, tuple)  # (path,): a per-run name, not moved
+        value = value[0] if in_place else value
         if not value:
             continue
         source = os.path.realpath(os.path.join(root, value))
         relative = os.path.relpath(source, root)
         if (not inside(root, source) or os.path.islink(os.path.join(root, value))
                 or not os.path.isfile(source) or relative.split(os.sep)[0] == RUNS_DIR):
+            continue
+        if in_place:  # recorded where it is (still inside the job's directory)
+            moved[name] = os.path.relpath(source, target_dir)
             continue
         destination = os.path.join(target_dir, relative)
         os.makedirs(os.path.dirname(destination), exist_ok=True)

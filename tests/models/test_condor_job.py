@@ -175,6 +175,10 @@ def test_resubmit_runs_a_new_cluster(user):
     wait_status(job, "Complete")
     outputs = sorted(p for p in os.listdir(os.path.join(job.initial_dir, "logs")) if p.endswith(".out"))
     assert outputs == [f"job.{first}.0.out", f"job.{job.cluster_id}.0.out"]
+    # Per-cluster names are not moved; run 1's is listed where it is (run_logs.py).
+    earlier = job.get_logs()["Run 1"]["output"]
+    assert earlier.name.endswith(f"logs/job.{first}.0.out")
+    assert "does not exist" not in earlier() and "not available" not in earlier()
 
 
 def test_transient_failure_to_query_is_never_terminal(user, monkeypatch, standin):

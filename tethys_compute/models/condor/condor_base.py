@@ -330,11 +330,20 @@ class CondorBase(TethysJob):
         ``*`` wildcard is resolved to its matches in the job's directory."""
         import glob
 
-        def resolve(spec):
+        cluster = self.cluster_id
+        self.cluster_id = (cluster or 0) + 1
+        try:  # the names the next cluster would write: a per-cluster name is not moved
+            following = self._log_files()
+        finally:
+            self.cluster_id = cluster
+
+        def resolve(spec, other):
             files = {}
             for name, value in spec.items():
                 if isinstance(value, dict):
-                    files[name] = resolve(value)
+                    files[name] = resolve(value, other.get(name) or {})
+                elif value and value != other.get(name) and "*" not in value:
+                    files[name] = (value,)
                 elif value and "*" in value:
                     for match in glob.glob(os.path.join(self.workspace, value)):
                         files[f"{name} {os.path.basename(match)}"] = os.path.relpath(
@@ -343,7 +352,7 @@ class CondorBase(TethysJob):
                     files[name] = value
             return files
 
-        return resolve(self._log_files())
+        return resolve(self._log_files(), following)
 
     def _reset_for_resubmit(self):
         """Hook for workflows (cached node statuses)."""
