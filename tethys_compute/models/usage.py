@@ -13,7 +13,7 @@ scalar columns (so totals over many jobs are one SQL aggregate):
     CPU seconds, user and system (``RemoteUserCpu + RemoteSysCpu``);
 ``peak_memory_mb``
     the largest memory one process (proc, node, task's worker) used, MB
-    (``MemoryUsage``; Dask: the worker's memory);
+    (``MemoryUsage``; Dask: the peak memory of the worker process that ran the task);
 ``requested_memory_mb``, ``requested_cpus``
     what one process asked for (``RequestMemory``, ``RequestCpus``);
 ``disk_kb``

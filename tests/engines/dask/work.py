@@ -33,6 +33,13 @@ def nap_until_file(path, value=None, poll=0.02, limit=60):
     return value
 
 
+def nap_after_file(path, seconds, value=None):
+    """Wait until ``path`` exists (a test's signal), sleep ``seconds``, return ``value``."""
+    nap_until_file(path)
+    time.sleep(seconds)
+    return value
+
+
 def touch_and_nap(path, seconds, value=None):
     """Create ``path`` (signals the task started), sleep, return ``value``."""
     with open(path, "a"):

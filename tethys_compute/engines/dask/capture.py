@@ -169,11 +169,36 @@ def run_captured(key, limit, function, *args, **kwargs):
                 if len(stream["tail"]) > stream["tail_max"]:
                     del stream["tail"][: len(stream["tail"]) - stream["tail_max"]]
             capture["finished"] = time.time()
+            capture["peak_memory_mb"] = _peak_memory_mb()
             _evict(registry)
 
 
+def _peak_memory_mb():
+    """The worker process's peak resident memory so far, whole MB (``getrusage``'s
+    ``ru_maxrss``: KiB on Linux, bytes on macOS), or ``None`` where it is not available."""
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (ImportError, OSError, AttributeError):
+        return None
+    if not peak:
+        return None
+    return int(round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024)))
+
+
+def _usage(capture):
+    """The finished task's ``{"wall_seconds", "peak_memory_mb"}`` (``None`` while it runs):
+    the function's run time on the worker and the worker process's peak memory at its end."""
+    if capture["finished"] is None:
+        return None
+    return {"wall_seconds": round(max(0.0, capture["finished"] - capture["started"]), 3),
+            "peak_memory_mb": capture.get("peak_memory_mb")}
+
+
 def _snapshot(capture):
-    out = {"finished": capture["finished"] is not None, "error": capture["error"]}
+    out = {"finished": capture["finished"] is not None, "error": capture["error"],
+           "usage": _usage(capture)}
     for name in STREAMS:
         stream = capture[name]
         tail = bytes(stream["tail"][-stream["tail_max"]:]) if stream["tail_max"] else b""
@@ -211,7 +236,8 @@ def read_live(key, stream, offset, limit, latest=False):
 def collect(keys):
     """``{key: snapshot}`` of the captures of ``keys`` held by this worker: each stream as
     ``{"head", "tail", "size"}`` (bytes, bytes, total bytes written), ``"error"`` (None or
-    ``{"type", "module", "message", "traceback"}``) and ``"finished"``."""
+    ``{"type", "module", "message", "traceback"}``), ``"finished"`` and ``"usage"`` (None
+    while it runs, else ``{"wall_seconds", "peak_memory_mb"}``: see :func:`_usage`)."""
     registry = _registry()
     with registry.lock:
         return {key: _snapshot(registry.captures[key]) for key in keys

@@ -105,6 +105,7 @@ def keep_output(job, answer) -> dict | None:
         return None
     meta = stored(job)
     if meta is not None:
+        record_usage(job, meta)
         return meta
     snapshot, problem, captured = answer.output, None, is_captured(job)
     if snapshot is None and not captured:
@@ -119,10 +120,23 @@ def keep_output(job, answer) -> dict | None:
         error = {"type": None, "message": answer.exception or _scheduler_text(job),
                  "traceback": answer.traceback or _scheduler_traceback(job)}
     try:
-        return _write(directory, answer.state, snapshot, error, problem, captured)
+        meta = _write(directory, answer.state, snapshot, error, problem, captured)
     except OSError as exc:
         logger.warning("Job %s: storing the output of task %s failed: %s", job.pk, job.key, exc)
-        return None
+        meta = {"usage": snapshot.get("usage")}
+    record_usage(job, meta)
+    return meta if "state" in meta else None
+
+
+def record_usage(job, meta) -> bool:
+    """Record the run's usage kept with its output (``meta["usage"]``: the task's wall
+    run time and its worker's peak memory, measured by the capture wrapper on the
+    worker) through :meth:`~tethys_compute.models.usage.JobUsage.record_usage`; nothing
+    when the task was not captured. Writes only on change."""
+    usage = (meta or {}).get("usage")
+    if not usage or all(value is None for value in usage.values()):
+        return False
+    return job.record_usage(usage)
 
 
 def _scheduler_text(job):
@@ -172,6 +186,7 @@ def _write(directory: Path, state, snapshot, error, problem, captured):
     if error is not None:
         _atomic_write(directory / "error.json", json.dumps(error).encode("utf-8"))
     meta["error"] = error is not None
+    meta["usage"] = snapshot.get("usage")
     _atomic_write(directory / "meta.json", json.dumps(meta).encode("utf-8"))
     return meta
 
