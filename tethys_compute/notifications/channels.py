@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.urls import NoReverseMatch, reverse
 
 from .. import status as st
@@ -120,13 +120,26 @@ def email_text(document: dict) -> tuple[str, str]:
     return " ".join(subject.split())[:200], "\n".join(lines)
 
 
+#: Seconds an email backend's connection may wait on the mail server when the project
+#: leaves Django's ``EMAIL_TIMEOUT`` at its default (``None``: wait forever), so a mail
+#: server that stops answering cannot hold the monitor's notification step.
+EMAIL_TIMEOUT_FALLBACK = 30.0
+
+
 def send_email(address: str, document: dict) -> None:
+    """Send ``document``'s text to ``address`` through the project's email backend, its
+    connection bounded by ``EMAIL_TIMEOUT`` or, when that is unset,
+    :data:`EMAIL_TIMEOUT_FALLBACK` seconds. :raises SendFailed: no address (not
+    retried), or the backend failed (retried)."""
     if not address:
         raise SendFailed("the user has no email address", retry=False)
     subject, body = email_text(document)
     sender = get_config()["NOTIFY_FROM_EMAIL"] or settings.DEFAULT_FROM_EMAIL
+    timeout = getattr(settings, "EMAIL_TIMEOUT", None) or EMAIL_TIMEOUT_FALLBACK
     try:
-        EmailMessage(subject, body, sender, [address]).send()
+        # Backends take unknown keyword arguments; SMTP's uses ``timeout``.
+        connection = get_connection(timeout=timeout)
+        EmailMessage(subject, body, sender, [address], connection=connection).send()
     except Exception as exc:  # noqa: BLE001 - the backend's errors (SMTP, socket)
         raise SendFailed(f"email: {exc!r}"[:1000], retry=True) from exc
 
@@ -140,10 +153,30 @@ def _refuse_private(host: str, port: int) -> None:
         raise SendFailed(f"webhook host {host!r} does not resolve: {exc}", retry=True) from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
+        if not _public(address):
             raise SendFailed(
                 f"webhook host {host!r} resolves to {address}, not a public address "
                 "(NOTIFY_WEBHOOK_ALLOW_PRIVATE is off)", retry=False)
+
+
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it through a
+#: translator: NAT64's well-known prefix (RFC 6052) and its local-use prefix (RFC 8215).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _public(address) -> bool:
+    """Whether ``address`` (an ``ipaddress`` address) and every IPv4 address it embeds
+    (IPv4-mapped, 6to4, Teredo, NAT64) are global: a public IPv6 address may lead to a
+    private IPv4 one through a translator."""
+    if not address.is_global:
+        return False
+    if address.version == 6:
+        embedded = [address.ipv4_mapped, address.sixtofour,
+                    *(address.teredo or ())]
+        if any(address in network for network in _NAT64):
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(inner.is_global for inner in embedded if inner is not None)
+    return True
 
 
 class _Deadline:
