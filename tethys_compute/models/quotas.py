@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connections, models, router, transaction
 from django.db.models import Count, F, Q
@@ -35,6 +34,7 @@ from django.utils import timezone
 
 from .. import status as st
 from ..conf import get_config
+from .job_part import JobPart
 
 logger = logging.getLogger("tethys_compute.jobs")
 
@@ -42,22 +42,8 @@ logger = logging.getLogger("tethys_compute.jobs")
 WAITING_PREFIX = "Waiting for a free slot"
 
 
-class QuotaWait(models.Model):
+class QuotaWait(JobPart, models.Model):
     """The fields of a job waiting for a free slot, and the quota-checked claim of a run."""
-
-    if TYPE_CHECKING:  # provided by TethysJob, which it is mixed into
-        attempt: int
-        label: str
-        user_id: int
-        _status: str
-        execute_time: datetime | None
-
-        @property
-        def is_terminal(self) -> bool: ...
-
-        def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
-        def _claim_run(self, *args: Any, **kwargs: Any) -> Any: ...
-        def _take_snapshot(self, *args: Any, **kwargs: Any) -> Any: ...
 
     #: When the job began waiting for a free slot (its place in line); ``None`` otherwise.
     quota_waiting_since = models.DateTimeField(blank=True, null=True, db_index=True)

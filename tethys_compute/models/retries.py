@@ -22,8 +22,8 @@ a job that stopped running becomes Pending again; a terminal job is never retrie
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -32,6 +32,7 @@ from django.utils import timezone
 from .. import failure_kinds as fk
 from .. import status as st
 from ..conf import get_config
+from .job_part import JobPart
 
 logger = logging.getLogger("tethys_compute.jobs")
 
@@ -54,26 +55,12 @@ class FailureKindsField(models.JSONField):
         return None
 
 
-class RetryPolicy(models.Model):
+class RetryPolicy(JobPart, models.Model):
     """The failure and retry fields of ``TethysJob`` and :meth:`run_failed`.
 
     Settable per job (``create_job(..., max_attempts=3, retry_delay=60)``); ``None``
     takes the project's setting at the time of the failure.
     """
-
-    if TYPE_CHECKING:  # provided by TethysJob, which it is mixed into
-        attempt: int
-        label: str
-        user_id: int
-        _status: str
-        execute_time: datetime | None
-
-        @property
-        def is_terminal(self) -> bool: ...
-
-        def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
-        def _claim_run(self, *args: Any, **kwargs: Any) -> Any: ...
-        def _take_snapshot(self, *args: Any, **kwargs: Any) -> Any: ...
 
     #: Kind of the last failed run (one of ``failure_kinds.FAILURE_KINDS``), cleared when
     #: the next run starts; every failure stays in the status history.

@@ -26,10 +26,11 @@ others the largest of any run.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
+
+from .job_part import JobPart
 
 FIGURES = ("wall_seconds", "cpu_seconds", "peak_memory_mb", "requested_memory_mb",
            "requested_cpus", "disk_kb")
@@ -52,22 +53,8 @@ def total_of(attempts: dict) -> dict[str, Any]:
     return total
 
 
-class JobUsage(models.Model):
+class JobUsage(JobPart, models.Model):
     """The usage fields of ``TethysJob``; read them through :attr:`usage`."""
-
-    if TYPE_CHECKING:  # provided by TethysJob, which it is mixed into
-        attempt: int
-        label: str
-        user_id: int
-        _status: str
-        execute_time: datetime | None
-
-        @property
-        def is_terminal(self) -> bool: ...
-
-        def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
-        def _claim_run(self, *args: Any, **kwargs: Any) -> Any: ...
-        def _take_snapshot(self, *args: Any, **kwargs: Any) -> Any: ...
 
     #: ``{"<attempt>": {figure: value}}`` of every run that reported usage.
     usage_attempts = models.JSONField(blank=True, null=True)
