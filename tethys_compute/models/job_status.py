@@ -125,6 +125,10 @@ class JobStatusRules:
         if "status_message" not in (extra or {}):
             values.update(self._cleared_problem())  # a status change ends an engine warning
         values.update(extra or {})
+        pending = self.__dict__.pop("_status_extra", None)  # e.g. JobUsage.record_usage
+        if pending is not None and pending[0] == self.attempt:
+            values.update({name: value for name, value in pending[1].items()
+                           if name not in values})
         if new == st.OTHER or old == st.OTHER:
             # Its own column: extended_properties (other processes' keys) is not touched.
             values["_other_status"] = _short(other, 1024) if new == st.OTHER and other else None

@@ -77,13 +77,19 @@ class JobUsage(JobPart, models.Model):
         total = {name: getattr(self, COLUMNS[name]) for name in FIGURES}
         return {"total": total, "attempts": attempts}
 
-    def record_usage(self, figures: dict[str, Any] | None, attempt: int | None = None) -> bool:
+    def record_usage(self, figures: dict[str, Any] | None, attempt: int | None = None,
+                     *, with_next_status: bool = False) -> bool:
         """Store run ``attempt``'s usage (default: the current run) and the new totals,
         when they changed; fenced to the run (a report about another run than the job's
         current one is ignored). One UPDATE.
 
         :param figures: ``{figure: number or None}`` (see the module); ``None``: nothing.
-        :returns: True when something was written.
+        :param with_next_status: the caller is about to change this run's status: the
+            figures are written by that status change's own UPDATE (the same fence),
+            not by one of their own. Dropped if that write does not happen (the row
+            moved on: whoever moved it recorded the run's usage).
+        :returns: True when something was written (or, with ``with_next_status``, will
+            be).
         """
         if not figures or self.pk is None:
             return False
@@ -99,6 +105,9 @@ class JobUsage(JobPart, models.Model):
         values: dict[str, Any] = {"usage_attempts": attempts}
         for name, value in total_of(attempts).items():
             values[COLUMNS[name]] = value
+        if with_next_status:
+            self.__dict__["_status_extra"] = (attempt, values)
+            return True
         from .tethys_job import TethysJob
 
         if not TethysJob._base_manager.filter(pk=self.pk, attempt=attempt).update(**values):

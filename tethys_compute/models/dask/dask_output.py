@@ -132,11 +132,13 @@ def record_usage(job, meta) -> bool:
     """Record the run's usage kept with its output (``meta["usage"]``: the task's wall
     run time and its worker's peak memory, measured by the capture wrapper on the
     worker) through :meth:`~tethys_compute.models.usage.JobUsage.record_usage`; nothing
-    when the task was not captured. Writes only on change."""
+    when the task was not captured. Writes only on change, with the job's next status
+    change (every caller of :func:`keep_output` makes one)."""
     usage = (meta or {}).get("usage")
     if not usage or all(value is None for value in usage.values()):
         return False
-    return job.record_usage(usage)
+    # The task ended: the status change that follows writes the figures with it.
+    return job.record_usage(usage, with_next_status=True)
 
 
 def _scheduler_text(job):
