@@ -156,9 +156,15 @@ def test_terminated_event_reports_exit_code_and_signal(standin, work):
 
 
 def test_condor_wait_returns_when_jobs_end_or_times_out(standin, work):
-    cluster = submit(standin, work, "executable = count.sh\narguments = 0.3\nlog = w.log\nqueue 2\n")
+    # The jobs run until a gate file appears: they cannot end before the first
+    # condor_wait times out, however slowly it starts on a loaded machine.
+    (work / "gated.sh").write_text(
+        "#!/bin/sh\nwhile [ ! -e gate ]; do sleep 0.05; done\n")
+    (work / "gated.sh").chmod(0o755)
+    cluster = submit(standin, work, "executable = gated.sh\nlog = w.log\nqueue 2\n")
     expired = standin.run("condor_wait", "-wait", "0.1", str(work / "w.log"))
     assert (expired.returncode, expired.stdout) == (1, "Time expired.\n")
+    (work / "gate").touch()
     done = standin.run("condor_wait", str(work / "w.log"), f"{cluster}.1")
     assert (done.returncode, done.stdout) == (0, "All jobs done.\n")
     assert standin.run("condor_wait", str(work / "w.log")).stdout == "All jobs done.\n"
