@@ -285,7 +285,9 @@ class Schedd:
         ad.update(LastJobStatus=2, JobStatus=5, EnteredCurrentStatus=int(now),
                   HoldReason=hold.reason, HoldReasonCode=hold.code,
                   HoldReasonSubCode=hold.subcode, NumHolds=int(ad.get("NumHolds") or 0) + 1)
-        ad.update(self.running[key].usage.attributes())
+        # The run's usage and wall time up to the hold (RemoteWallClockTime is at least
+        # the duration a walltime hold enforced, whatever the last periodic update said).
+        self._update_usage(ad, self.running[key], now)
         _log(ad, eventlog.held(*key, hold.reason, hold.code, hold.subcode))
 
     def _evicted(self, ad, key, run, now):
