@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
-from tests.engines.dask.fixtures import own_client, wait_until
+from tests.engines.dask.fixtures import own_client, poll_job
 from tethys_compute.engines.dask.computation import Computation
 from tethys_compute.models import DaskJob, DaskScheduler
 from tethys_compute.models.retries import start_due_retries
@@ -21,17 +21,7 @@ MB = 2**20
 
 
 def _poll(job, until, timeout=120):
-    def check():
-        try:
-            job.refresh_from_scheduler()
-        except Exception:  # noqa: BLE001 - recorded on the job; keep polling
-            pass
-        job.refresh_from_db()
-        return job.cached_status in until
-
-    wait_until(check, timeout=timeout, interval=0.1,
-               message=f"job {job.pk} to reach {until} (now {job.cached_status})")
-    return DaskJob.objects.get(pk=job.pk)
+    return poll_job(job, until, timeout)
 
 
 def _memory_annotations(delayed):

@@ -308,3 +308,21 @@ def read_json(url, timeout=5):
 
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def poll_job(job, until, timeout=90):
+    """Refresh a Dask ``job`` from its scheduler until its cached status is one of
+    ``until`` (display names); returns it fresh from the database."""
+    from tethys_compute.models import DaskJob
+
+    def check():
+        try:
+            job.refresh_from_scheduler()
+        except Exception:  # noqa: BLE001 - recorded on the job; keep polling
+            pass
+        job.refresh_from_db()
+        return job.cached_status in until
+
+    wait_until(check, timeout=timeout, interval=0.1,
+               message=f"job {job.pk} to reach {until} (now {job.cached_status})")
+    return DaskJob.objects.get(pk=job.pk)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
-from tests.engines.dask.fixtures import LOCAL_CLUSTER_OPTIONS, wait_until
+from tests.engines.dask.fixtures import LOCAL_CLUSTER_OPTIONS, poll_job, wait_until
 from tethys_compute.engines.dask import clients, tasks
 from tethys_compute.models import DaskJob, DaskScheduler
 from tethys_compute.models.retries import start_due_retries
@@ -19,17 +19,7 @@ TERMINAL = ("Complete", "Error", "Aborted")
 
 
 def _poll(job, until, timeout=90):
-    def check():
-        try:
-            job.refresh_from_scheduler()
-        except Exception:  # noqa: BLE001 - recorded on the job; keep polling
-            pass
-        job.refresh_from_db()
-        return job.cached_status in until
-
-    wait_until(check, timeout=timeout, interval=0.1,
-               message=f"job {job.pk} to reach {until} (now {job.cached_status})")
-    return DaskJob.objects.get(pk=job.pk)
+    return poll_job(job, until, timeout)
 
 
 def _state(job):
