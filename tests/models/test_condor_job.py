@@ -6,6 +6,7 @@ import time
 import pytest
 
 from tests.htcondor_standin.scenarios import (
+    JOB_SCRIPT,
     condor_job,
     fast,
     read_logs,
@@ -23,14 +24,21 @@ def _fast(settings, standin):
     fast(settings)
 
 
-def test_execute_records_the_cluster_and_runs_to_complete(user):
-    job = condor_job(user, "my job", arguments="first 0.6")
+def test_execute_records_the_cluster_and_runs_to_complete(user, tmp_path):
+    # The job runs until the test opens its gate: a 0.6 s job could end unseen between two
+    # refreshes on a loaded machine (each runs condor_q in a new process).
+    gate = tmp_path / "gate"
+    script = JOB_SCRIPT.replace("sleep ${2:-0.1}", f"while [ ! -e {gate} ]; do sleep 0.05; done")
+    assert script != JOB_SCRIPT
+    job = condor_job(user, "my job", arguments="first", script=script)
     job.execute()
     assert job.cluster_id == 1 and job.cached_status == "Submitted" and job.execute_time
     seen = wait_status(job, "Running")
     assert job.start_time is not None
     logs = read_logs(job)  # while running: the output so far
     assert logs["output"] == f"out first {job.initial_dir}\n"
+    assert job.cached_status == "Running"  # still: the logs above were read while it ran
+    gate.touch()
     seen += wait_status(job, "Complete")
     assert "Various" not in seen and job.completion_time and job.status_message is None
     logs = read_logs(job)
