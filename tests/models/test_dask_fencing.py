@@ -3,8 +3,6 @@ first run's result is processed slowly in another process, which freezes (SIGSTO
 gathering it; its claim runs out, the job is resubmitted and its new run completes here;
 when the frozen process resumes, its write of the old result is refused by the fence."""
 
-import os
-import signal
 import time
 
 import pytest
@@ -40,8 +38,8 @@ def test_an_old_runs_result_never_lands_on_the_resubmitted_job(make_dask_job, tm
     mark = tmp_path / "processing"
     first = worker(job, "process", tmp_path, tethys_compute={"RESULTS_LEASE": LEASE},
                    env={"TESTAPP_RESULTS_MARK": mark, "TESTAPP_RESULTS_SECONDS": 2})
-    wait_until(mark.exists, timeout=60, message="the first processing")
-    os.kill(first.process.pid, signal.SIGSTOP)  # gathered the old result, then froze
+    first.wait_for(mark.exists, message="the first processing")
+    first.freeze()  # gathered the old result, then froze
     try:
         def claim_ran_out():
             claimed = DaskJob.objects.get(pk=job.pk)._results_claimed_at
@@ -57,7 +55,7 @@ def test_an_old_runs_result_never_lands_on_the_resubmitted_job(make_dask_job, tm
             time.sleep(0.05)
         assert job.cached_status == "Complete"
     finally:
-        os.kill(first.process.pid, signal.SIGCONT)
+        first.thaw()
     assert first.result()["result"] is False
     row = DaskJob.objects.get(pk=job.pk)
     assert (row._status, row.attempt, row.result) == ("COM", 2, {"run": 11})

@@ -6,7 +6,6 @@ in-flight processing or supersedes a dead one without any of its writes landing 
 new run."""
 
 import os
-import signal
 import time
 from datetime import timedelta
 
@@ -78,7 +77,7 @@ def test_processing_slower_than_the_lease_is_not_taken_over_while_alive(
         user, tmp_path, lease, finished_here):
     job = completed_job(user, tmp_path, "record_processing", 4 * LEASE)
     first = worker(job, "process", tmp_path, tethys_compute=lease)
-    wait_for(lambda: lines(job, "processed.log"), message="the first processing")
+    first.wait_for(lambda: lines(job, "processed.log"), message="the first processing")
     started = time.monotonic()
     attempts = 0
     while first.process.poll() is None:
@@ -100,15 +99,15 @@ def test_a_first_holder_failing_after_a_takeover_cannot_move_the_job(
         user, tmp_path, lease, finished_here):
     job = completed_job(user, tmp_path, "record_then_maybe_fail", LEASE)
     first = worker(job, "process", tmp_path, tethys_compute=lease)
-    wait_for(lambda: lines(job, "processed.log"), message="the first processing")
-    os.kill(first.process.pid, signal.SIGSTOP)  # alive, but silent: presumed dead
+    first.wait_for(lambda: lines(job, "processed.log"), message="the first processing")
+    first.freeze()  # alive, but silent: presumed dead
     try:
         wait_for(lambda: claim_age(job) > 1.2 * LEASE, message="the claim to run out")
         other = TethysJob.objects.get_subclass(pk=job.pk)
         assert other.process_results() is True  # taken over, and done
         (tmp_path / "job" / "fail").touch()  # the first holder now fails
     finally:
-        os.kill(first.process.pid, signal.SIGCONT)
+        first.thaw()
     assert first.result()["result"] is False
     assert len(lines(job, "processed.log")) == 2
     row = TethysJob.objects.get(pk=job.pk)
@@ -122,7 +121,7 @@ def test_resubmit_waits_for_processing_in_flight_and_nothing_lands_on_the_new_ru
         user, tmp_path, lease, settings, finished_here):
     job = completed_job(user, tmp_path, "record_processing", 3 * LEASE)
     first = worker(job, "process", tmp_path, tethys_compute=lease)
-    wait_for(lambda: lines(job, "processed.log"), message="the first processing")
+    first.wait_for(lambda: lines(job, "processed.log"), message="the first processing")
 
     settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "RESUBMIT_WAIT": 0.2}
     with pytest.raises(JobStateError, match="still being processed"):
@@ -147,8 +146,8 @@ def test_resubmit_supersedes_a_dead_processing_whose_late_writes_are_dropped(
         user, tmp_path, lease, finished_here):
     job = completed_job(user, tmp_path, "record_processing", 2 * LEASE)
     first = worker(job, "process", tmp_path, tethys_compute=lease)
-    wait_for(lambda: lines(job, "processed.log"), message="the first processing")
-    os.kill(first.process.pid, signal.SIGSTOP)
+    first.wait_for(lambda: lines(job, "processed.log"), message="the first processing")
+    first.freeze()
     try:
         wait_for(lambda: claim_age(job) > 1.2 * LEASE, message="the claim to run out")
         job.refresh_from_db()
@@ -160,7 +159,7 @@ def test_resubmit_supersedes_a_dead_processing_whose_late_writes_are_dropped(
         new_completion = TethysJob.objects.get(pk=job.pk).completion_time
         assert new_completion is not None
     finally:
-        os.kill(first.process.pid, signal.SIGCONT)
+        first.thaw()
     assert first.result()["result"] is False
     row = TethysJob.objects.get(pk=job.pk)
     assert (row._status, row.attempt, row._results_state) == ("COM", 2, "done")

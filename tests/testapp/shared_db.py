@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ def test_db_env(tethys_compute=None, **extra):
     name = connection.settings_dict["NAME"]
     if connection.vendor == "postgresql":
         env["PGDATABASE"] = name
+        env["PGAPPNAME"] = WORKER_APP_NAME
     else:
         env.pop("TETHYS_TEST_DB", None)
         env["TETHYS_TEST_SQLITE_FILE"] = name
@@ -50,10 +53,71 @@ class Worker:
             assert time.monotonic() < deadline, "the worker did not start"
             time.sleep(0.01)
 
+    def wait_for(self, condition, timeout=300, message="condition"):
+        """Wait until ``condition()`` holds while the worker runs. A worker that ended first
+        fails the wait at once with its output; one slow to start (Django's setup on a
+        loaded machine) is waited for, up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                if condition():
+                    return
+                out, err = self.process.communicate()
+                raise AssertionError(f"the worker ended (exit {self.process.returncode}) "
+                                     f"before {message}:\n{out[-2000:]}\n{err[-4000:]}")
+            assert time.monotonic() < deadline, f"timed out waiting for {message}"
+            time.sleep(0.02)
+
+    def freeze(self, timeout=60):
+        """Stop the worker (SIGSTOP) at a moment it holds no database lock, as a process
+        presumed dead that the database did not see die. Stopped inside a write (its
+        claim renewal's UPDATE, on another thread), it would keep SQLite's lock and every
+        other writer would fail with "database is locked" once the busy timeout ran out:
+        the stop is retried until it lands outside one. Undo with :meth:`thaw`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            if _holds_no_lock():
+                return
+            os.kill(self.process.pid, signal.SIGCONT)
+            assert time.monotonic() < deadline, "the worker never left its database lock"
+            time.sleep(0.01)
+
+    def thaw(self):
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def result(self, timeout=120):
         out, err = self.process.communicate(timeout=timeout)
         assert self.process.returncode == 0, err
         return json.loads(out.strip().splitlines()[-1])
+
+
+#: ``application_name`` of the workers' PostgreSQL sessions (libpq reads ``PGAPPNAME``).
+WORKER_APP_NAME = "tethys-compute-test-worker"
+
+
+def _holds_no_lock():
+    """True when no stopped worker can be holding a lock other writers wait for: SQLite's
+    file takes an exclusive lock at once (a reader or writer elsewhere would refuse it), and
+    no worker's PostgreSQL session is inside a transaction (an autocommit statement is
+    finished by the server without its client)."""
+    if connection.vendor == "sqlite":
+        probe = sqlite3.connect(connection.settings_dict["NAME"], timeout=0.5,
+                                isolation_level=None)
+        try:
+            probe.execute("BEGIN EXCLUSIVE")
+            probe.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return False
+        finally:
+            probe.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                       " AND state LIKE 'idle in transaction%%'", [WORKER_APP_NAME])
+        return cursor.fetchone()[0] == 0
 
 
 def worker(job, action, tmp_path, *, go=None, name=None, tethys_compute=None, env=None,
