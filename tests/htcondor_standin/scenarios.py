@@ -39,8 +39,12 @@ def fast(settings, **extra):
 
 
 def remote(settings, server, **extra):
-    fast(settings, CONDOR_SSH_KNOWN_HOSTS=str(server.known_hosts), CONDOR_SSH_TIMEOUT=5,
-         CONDOR_COMMAND_TIMEOUT=30, **extra)
+    """Settings for the SSH test server. The SSH timeout is the default's 30 s: a login
+    (sshd forks and re-executes itself per connection) took over 5 s on a loaded machine,
+    and a timed-out host is then refused at once for ``ENGINE_FAILURE_MEMORY``. Tests of
+    an unreachable host see a dropped server refuse at once, without waiting for it."""
+    fast(settings, CONDOR_SSH_KNOWN_HOSTS=str(server.known_hosts), CONDOR_SSH_TIMEOUT=30,
+         CONDOR_COMMAND_TIMEOUT=60, **extra)
 
 
 def remote_scheduler(server, login="ed25519_pass", name="remote pool"):
