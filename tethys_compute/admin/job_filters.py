@@ -1,4 +1,9 @@
-"""Job types, the fields each adds, and the job changelist's filters (status, type, app).
+"""Job types, the fields each adds, and the job changelist's filters (status, type, app,
+owner).
+
+The app and owner filters list their choices from bounded reads (issue 17: 1,000,000
+jobs): the apps by one index seek per app label, the owners by an ``EXISTS`` probe per
+user, at most :data:`APP_CHOICES` / :data:`OWNER_CHOICES` of them; neither reads every job.
 
 Also used by ``manage.py tethys_compute_jobs`` so that both filter alike.
 """
@@ -10,7 +15,10 @@ from operator import and_
 
 from django.apps import apps
 from django.contrib import admin
-from django.db.models import Q
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
+from django.db import connections, router
+from django.db.models import Exists, OuterRef, Q
 
 from .. import status as st
 from ..app_base import registered_apps
@@ -107,13 +115,86 @@ def app_lookups(packages):
     return [(p, f"{names[p]} ({p})" if p in names else p) for p in packages]
 
 
+#: Apps listed by the changelist's app filter (the first by package name); any other is
+#: reached with ``?app=<package>``.
+APP_CHOICES = 100
+#: Owners listed by the changelist's user filter (the first by user name); any other is
+#: reached through the link of a job's user on the changelist (``?user__id__exact=<id>``).
+OWNER_CHOICES = 100
+
+
+def job_labels(limit: int | None = None) -> list[str]:
+    """The first ``limit`` (default :data:`APP_CHOICES`) distinct app labels of the jobs,
+    in order, in one query that seeks the label index once per label (a recursive "skip
+    scan"), so that its cost grows with the number of apps, not of jobs (``SELECT
+    DISTINCT label`` reads every row). Works on SQLite and PostgreSQL."""
+    alias = router.db_for_read(TethysJob)
+    connection = connections[alias]
+    table = connection.ops.quote_name(TethysJob._meta.db_table)
+    label = connection.ops.quote_name(TethysJob._meta.get_field("label").column)
+    sql = (
+        f"WITH RECURSIVE labels(value) AS ("
+        f"SELECT MIN({label}) FROM {table} "
+        f"UNION ALL SELECT (SELECT MIN({label}) FROM {table} WHERE {label} > labels.value) "
+        f"FROM labels WHERE labels.value IS NOT NULL) "
+        f"SELECT value FROM labels WHERE value IS NOT NULL LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [APP_CHOICES if limit is None else int(limit)])
+        return [row[0] for row in cursor.fetchall()]
+
+
 class AppFilter(admin.SimpleListFilter):
     title = "app"
     parameter_name = "app"
 
     def lookups(self, request, model_admin):
-        return app_lookups(
-            TethysJob.objects.order_by("label").values_list("label", flat=True).distinct())
+        labels = job_labels()
+        if self.value() and self.value() not in labels:
+            labels.append(self.value())
+        return app_lookups(labels)
 
     def queryset(self, request, queryset):
         return queryset.filter(label=self.value()) if self.value() else queryset
+
+
+def job_owners(limit: int | None = None) -> list[tuple[int, str]]:
+    """``(id, user name)`` of the first ``limit`` (default :data:`OWNER_CHOICES`) users,
+    by user name, who own a job, in one query: each user is probed with ``EXISTS`` on the
+    jobs' user index, so its cost grows with the number of users read, not of jobs."""
+    model = get_user_model()
+    owns = Exists(TethysJob.objects.filter(user=OuterRef("pk")))
+    owners = (model._default_manager.filter(owns).order_by(model.USERNAME_FIELD, "pk")
+              .values_list("pk", model.USERNAME_FIELD))
+    return list(owners[:OWNER_CHOICES if limit is None else limit])
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    """The jobs of one user (``?user__id__exact=<id>``, Django's parameter for a related
+    field filter). Lists the first :data:`OWNER_CHOICES` owners by name, and the chosen
+    one; the others are reached through the user link of a job's row."""
+
+    title = "user"
+    parameter_name = "user__id__exact"
+
+    def _selected(self):
+        value = self.value()
+        if value in (None, ""):
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise IncorrectLookupParameters(f"user id {value!r} is not a number") from None
+
+    def lookups(self, request, model_admin):
+        owners = job_owners()
+        selected = self._selected()
+        if selected is not None and selected not in {pk for pk, _ in owners}:
+            model = get_user_model()
+            owners += list(model._default_manager.filter(pk=selected)
+                           .values_list("pk", model.USERNAME_FIELD))
+        return [(str(pk), name) for pk, name in owners]
+
+    def queryset(self, request, queryset):
+        selected = self._selected()
+        return queryset if selected is None else queryset.filter(user_id=selected)

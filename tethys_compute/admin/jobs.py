@@ -32,7 +32,7 @@ from ..failure_kinds import KIND_NAMES
 from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
 from ..notifications.admin import JobNotificationsSection
-from .job_filters import AppFilter, JobTypeFilter, StatusFilter, added_fields
+from .job_filters import AppFilter, JobTypeFilter, OwnerFilter, StatusFilter, added_fields
 from .logs import resolve_logs
 from .usage import JobUsageSection
 
@@ -123,7 +123,7 @@ class JobAdmin(JobNotificationsSection, JobUsageSection, admin.ModelAdmin):
         JobTypeFilter,
         ("failure_kind", admin.ChoicesFieldListFilter),
         AppFilter,
-        ("user", admin.RelatedOnlyFieldListFilter),
+        OwnerFilter,
         ("creation_time", admin.DateFieldListFilter),
         ("completion_time", admin.DateFieldListFilter),
     )
@@ -162,7 +162,10 @@ class JobAdmin(JobNotificationsSection, JobUsageSection, admin.ModelAdmin):
 
     @admin.display(description="user", ordering="owner_username")
     def owner(self, obj):
-        return getattr(obj, "owner_username", None) or obj.user_id
+        # A link to the user's jobs: the user filter lists only the first owners by name.
+        name = getattr(obj, "owner_username", None) or obj.user_id
+        return format_html('<a href="?{}={}" title="Show only the jobs of {}">{}</a>',
+                           OwnerFilter.parameter_name, obj.user_id, name, name)
 
     @admin.display(description="status", ordering="_status")
     def status_display(self, obj):

@@ -1,0 +1,110 @@
+"""The job changelist's app and user filters read a bounded part of the jobs table
+(issue 17, 1,000,000 jobs): Django's ``SELECT DISTINCT label`` and
+``RelatedOnlyFieldListFilter`` (``SELECT DISTINCT user_id``) read every job on each page
+view. The app filter now seeks the label index once per app, the user filter probes the
+users with ``EXISTS`` and lists the first ones by name, the chosen one, and a link on
+each row reaches any other owner.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tethys_compute.admin import job_filters
+from tethys_compute.models import TethysJob
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:tethys_compute_tethysjob_changelist")
+
+
+def add_jobs(users, count, start=0):
+    TethysJob.objects.bulk_create(
+        [TethysJob(name=f"bulk {i}", user=users[i % len(users)],
+                   label=("test_app", "other_app", "third_app")[i % 3], _status="COM")
+         for i in range(start, start + count)],
+        batch_size=1000,
+    )
+
+
+def choices(response, title):
+    spec = next(s for s in response.context["cl"].filter_specs if s.title == title)
+    return [choice["display"] for choice in spec.choices(response.context["cl"])][1:]
+
+
+def sqlite_steps(sql):
+    """SQLite virtual machine steps (in hundreds) to run ``sql`` to the end: grows with
+    the rows a query reads."""
+    raw = connection.connection
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+        return 0
+
+    raw.set_progress_handler(count, 100)
+    try:
+        raw.execute(sql).fetchall()
+    finally:
+        raw.set_progress_handler(None, 0)
+    return steps[0]
+
+
+@pytest.fixture
+def owners(django_user_model):
+    return [django_user_model.objects.create_user(username=f"owner{i}") for i in range(5)]
+
+
+def test_user_filter_lists_the_first_owners_and_the_chosen_one(
+        admin_client, owners, django_user_model, monkeypatch):
+    django_user_model.objects.create_user(username="aaa-no-jobs")
+    add_jobs(owners, 10)
+    monkeypatch.setattr(job_filters, "OWNER_CHOICES", 3)
+    response = admin_client.get(CHANGELIST)
+    assert choices(response, "user") == ["owner0", "owner1", "owner2"]
+    # Every row links to its owner's jobs: the way to reach an owner not listed.
+    assert f'href="?user__id__exact={owners[4].pk}"' in response.content.decode()
+    response = admin_client.get(CHANGELIST + f"?user__id__exact={owners[4].pk}")
+    assert choices(response, "user") == ["owner0", "owner1", "owner2", "owner4"]
+    assert {job.user_id for job in response.context["cl"].result_list} == {owners[4].pk}
+    assert len(response.context["cl"].result_list) == 2
+    # A malformed id is refused as Django refuses a bad filter value (?e=1), not a 500.
+    assert admin_client.get(CHANGELIST + "?user__id__exact=x").status_code == 302
+
+
+def test_app_filter_lists_each_app_once_and_the_chosen_one(admin_client, owners, monkeypatch):
+    add_jobs(owners, 30)
+    response = admin_client.get(CHANGELIST)
+    assert choices(response, "app") == ["other_app", "Test App (test_app)", "third_app"]
+    assert job_filters.job_labels(limit=2) == ["other_app", "test_app"]
+    monkeypatch.setattr(job_filters, "APP_CHOICES", 1)
+    response = admin_client.get(CHANGELIST + "?app=third_app")
+    assert choices(response, "app") == ["other_app", "third_app"]
+    assert {job.label for job in response.context["cl"].result_list} == {"third_app"}
+
+
+def test_changelist_queries_read_no_more_rows_with_ten_times_the_jobs(admin_client, owners):
+    """Each query of the changelist page, the paginator's COUNT aside, costs about the
+    same with 1,000 and with 10,000 jobs (SQLite: virtual machine steps; on PostgreSQL the
+    same queries run, and their number is checked)."""
+
+    def page_queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(CHANGELIST).status_code == 200
+        return [q["sql"] for q in captured.captured_queries
+                if not ("COUNT(" in q["sql"] and "tethys_compute_tethysjob" in q["sql"])]
+
+    add_jobs(owners, 1000)
+    small = page_queries()
+    add_jobs(owners, 9000, start=1000)
+    large = page_queries()
+    assert len(small) == len(large)
+    if connection.vendor != "sqlite":
+        return
+    grown = []
+    for before, after in zip(small, large, strict=True):
+        cost_before, cost_after = sqlite_steps(before), sqlite_steps(after)
+        if cost_after > 2 * cost_before + 20:
+            grown.append((cost_before, cost_after, after[:200]))
+    assert not grown, grown
