@@ -104,6 +104,6 @@ def test_changelist_queries_read_no_more_rows_with_ten_times_the_jobs(admin_clie
     add_jobs(owners, 9000, start=1000)
     large = page_queries()
     assert len(small) == len(large)
-    grown = [(before, after, sql[:200]) for (_, before), (sql, after) in zip(small, large)
+    grown = [(before, after, sql[:200]) for (_, before), (sql, after) in zip(small, large, strict=True)
              if after > 2 * before + 20]
     assert not grown, grown

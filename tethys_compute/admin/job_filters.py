@@ -131,7 +131,7 @@ def job_labels(limit: int | None = None) -> list[str]:
     alias = router.db_for_read(TethysJob)
     connection = connections[alias]
     table = connection.ops.quote_name(TethysJob._meta.db_table)
-    label = connection.ops.quote_name(TethysJob._meta.get_field("label").column)
+    label = connection.ops.quote_name("label")  # the column of TethysJob.label
     sql = (
         f"WITH RECURSIVE labels(value) AS ("
         f"SELECT MIN({label}) FROM {table} "
