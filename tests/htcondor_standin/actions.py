@@ -25,13 +25,13 @@ def parse_job_id(text: str):
 def select(ads, ids=(), owners=(), constraint=None):
     """Ads matching any of the job ids or owners (all when none given) and the constraint."""
     matches = classads.compile_constraint(constraint) if constraint else None
+    clusters = {cluster for cluster, proc in ids if proc is None}
+    procs = {(cluster, proc) for cluster, proc in ids if proc is not None}
     chosen = []
     for ad in ads:
         if ids or owners:
-            hit = any(
-                ad["ClusterId"] == cluster and (proc is None or ad["ProcId"] == proc)
-                for cluster, proc in ids
-            ) or ad.get("Owner") in owners
+            hit = (ad["ClusterId"] in clusters or (ad["ClusterId"], ad["ProcId"]) in procs
+                   or ad.get("Owner") in owners)
             if not hit:
                 continue
         if matches is not None and not matches(ad):

@@ -17,6 +17,7 @@ three-valued. ``tests/htcondor_standin/test_classads.py`` checks it against
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 
@@ -158,7 +159,7 @@ class _Parser:
                     self.take(",")
                     items.append(self.ternary())
             self.take("}")
-            return ("list", items)
+            return _list_node(items)
         if kind == "name":
             low = value.lower()
             if low in ("true", "false"):
@@ -176,13 +177,31 @@ class _Parser:
                         self.take(",")
                         args.append(self.ternary())
                 self.take(")")
-                return ("call", low, args)
+                return ("call", low, tuple(args))
             return ("attr", value)
         raise ParseError(f"Parse error near {value!r}")
 
 
+def _list_node(items):
+    """A list node. A list of literals only (``{1, 2, 3}``, as a constraint's
+    ``member(ClusterId, {...})`` has) is built once, with a set of its values when they
+    are all integers or all strings: ``member()`` then looks a value up instead of
+    comparing it with every item, with the same result as the comparisons."""
+    if items and all(item[0] == "lit" for item in items):
+        values = tuple(item[1] for item in items)
+        index = None
+        if all(type(v) is int for v in values):
+            index = ("int", frozenset(values))
+        elif all(isinstance(v, str) for v in values):
+            index = ("str", frozenset(v.lower() for v in values))
+        return ("clist", values, index)
+    return ("list", tuple(items))
+
+
+@functools.lru_cache(maxsize=4096)
 def parse(text):
-    """Parse an expression. :raises ParseError: on bad syntax."""
+    """Parse an expression (a tree of tuples, cached per text: ads' expressions and a
+    query's constraint are parsed once). :raises ParseError: on bad syntax."""
     return _Parser(text).parse()
 
 
@@ -192,6 +211,8 @@ def evaluate(tree, lookup):
     kind = tree[0]
     if kind == "lit":
         return tree[1]
+    if kind == "clist":
+        return list(tree[1])
     if kind == "list":
         return [evaluate(item, lookup) for item in tree[1]]
     if kind == "attr":
@@ -210,12 +231,28 @@ def evaluate(tree, lookup):
             return evaluate(tree[3], lookup)
         return cond if cond in (UNDEFINED, ERROR) else ERROR
     if kind == "call":
+        if tree[1] == "member" and len(tree[2]) == 2 and tree[2][1][0] == "clist" \
+                and tree[2][1][2] is not None:
+            return _member_indexed(evaluate(tree[2][0], lookup), tree[2][1])
         return _call(tree[1], [evaluate(arg, lookup) for arg in tree[2]])
     if kind.startswith("u"):
         return _unary(kind[1:], evaluate(tree[1], lookup))
     if kind in ("&&", "||"):
         return _logic(kind, evaluate(tree[1], lookup), lambda: evaluate(tree[2], lookup))
     return _binary(kind, evaluate(tree[1], lookup), evaluate(tree[2], lookup))
+
+
+def _member_indexed(value, node):
+    """``member(value, {literals})`` through the list's set: an integer in a list of
+    integers is equal (``==``) to an item exactly when it is in the set, and a string to
+    a string item when their lower-case forms are (``==`` ignores case). Any other value
+    is compared item by item, as :func:`_call` does."""
+    kind, index = node[2]
+    if kind == "int" and type(value) is int:
+        return value in index
+    if kind == "str" and isinstance(value, str):
+        return value.lower() in index
+    return _call("member", [value, list(node[1])])
 
 
 def _is_number(v):

@@ -24,6 +24,12 @@ EXPRESSIONS = [
     "Done ? ClusterId : ProcId", "(1 + 2) * 3", "TARGET.ClusterId", "true && 5", "undefined == undefined",
     "!5", "!0", "false || 0", "5 && Missing", "0 && Missing", '"a" && true', "5 ? 1 : 2",
     "ifThenElse(ProcId, 1, 2)", '!"x"',
+    # member() of literal lists (looked up in a set when all integers or all strings)
+    'member(Owner, {"ALICE", "bob"})', 'member(Owner, {"bob"})', "member(Rate, {2, 3})",
+    "member(Rate, {2.5, 3})", "member(ClusterId, {5.0, 1})", 'member(ClusterId, {"5", 1})',
+    "member(ClusterId, {})", "member(Missing, {1, 2})", 'member(Owner, {1, 2})',
+    "member(ClusterId, {ProcId, 5})", "member(ProcId + 4, {5, 6})",
+    "member(ClusterId, {" + ", ".join(str(i) for i in range(0, 20000, 5)) + "})",
 ]
 
 
