@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Lookup, Q, TextField, Value
@@ -114,7 +115,7 @@ class TethysJobQuerySet(InheritanceQuerySet):
             by_path[path].append(pk)
         found = {}
         for path, ids in by_path.items():
-            model = self.model
+            model: Any = self.model
             for part in path.split(LOOKUP_SEP) if path else ():
                 model = model._meta.get_field(part).related_model
             for job in model._base_manager.using(self.db).filter(pk__in=ids):
