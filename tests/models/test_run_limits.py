@@ -127,3 +127,37 @@ class TestCondor:
         job.execute()
         _age(job, 100)
         assert stop_overdue_runs() == 0
+
+
+def test_the_step_loads_only_runs_over_their_time(user):
+    """The time test is done in SQL and HTCondor's own jobs (HTCondor holds them at the
+    limit) are left out: a monitor cycle over many limited runs loads only the overdue
+    ones (issue 17)."""
+    from django.db.models.signals import post_init
+
+    from tethys_compute.models import CondorJob, CondorScheduler
+
+    within = [_basic(user, max_run_time=3600) for _ in range(4)]
+    for job in within:
+        _age(job, 10)
+    over = _basic(user, max_run_time=60)
+    _age(over, 61)
+    scheduler = CondorScheduler.objects.create(name="c", host="localhost")
+    for index in range(3):
+        condor = CondorJob.objects.create(name=f"c{index}", user=user, label="test_app",
+                                          scheduler=scheduler, max_run_time=5)
+        TethysJob.objects.filter(pk=condor.pk).update(_status="RUN")
+        _age(condor, 100)
+    built = []
+
+    def count(sender, instance, **kwargs):
+        if isinstance(instance, TethysJob):
+            built.append(instance)
+
+    post_init.connect(count, weak=False)
+    try:
+        assert stop_overdue_runs() == 1
+    finally:
+        post_init.disconnect(count)
+    assert [job.pk for job in built] == [over.pk]
+    assert TethysJob.objects.filter(_status="RUN").count() == 4 + 3

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import BooleanField, F, Func, Q, Value
 from django.utils import timezone
 
 from .. import failure_kinds as fk
@@ -37,13 +37,69 @@ def _enforced_by_engine(job) -> bool:
     return bool(getattr(type(job), "ENGINE_ENFORCES_MAX_RUN_TIME", False))
 
 
-def overdue_candidates(now, label=None):
-    """Jobs the step looks at, in one query: running with a ``max_run_time``, and (when
-    ``BASIC_JOB_SILENT_AFTER`` is set) active jobs not heard of since then."""
+class OverLimit(Func):
+    """True for a run started more than ``max_run_time`` seconds before ``now``: the
+    walltime test in SQL, so only overdue runs are loaded. SQLite (datetimes stored as
+    text): ``(julianday(now) - julianday(start_time)) * 86400 > max_run_time``;
+    PostgreSQL: ``start_time + max_run_time * INTERVAL '1 second' < now``; another
+    database only tests ``start_time < now`` and leaves the rest to :func:`_check`."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, now):
+        super().__init__(F("start_time"), F("max_run_time"), Value(now))
+
+    def as_sql(self, compiler, connection, *args, **kwargs):
+        (start, start_params), (limit, limit_params), (now, now_params) = (
+            compiler.compile(expression) for expression in self.get_source_expressions())
+        if connection.vendor == "sqlite":
+            return (f"((julianday({now}) - julianday({start})) * 86400.0 > {limit})",
+                    [*now_params, *start_params, *limit_params])
+        if connection.vendor == "postgresql":
+            return (f"({start} + {limit} * INTERVAL '1 second' < {now})",
+                    [*start_params, *limit_params, *now_params])
+        return f"({start} < {now})", [*start_params, *now_params]
+
+
+def _enforcing_paths() -> list[str]:
+    """Lookup paths (``condorbase__condorjob``) from ``TethysJob`` to the job classes
+    whose engine enforces ``max_run_time`` itself, as do all their subclasses: the
+    walltime test leaves their rows out in SQL. (:func:`_check` still asks each job.)"""
     from .tethys_job import TethysJob
 
-    condition = Q(max_run_time__isnull=False, start_time__isnull=False,
+    def enforced(model):
+        stack = [model]
+        while stack:
+            klass = stack.pop()
+            if not getattr(klass, "ENGINE_ENFORCES_MAX_RUN_TIME", False):
+                return False
+            stack.extend(klass.__subclasses__())
+        return True
+
+    paths = []
+    for path in sorted(TethysJob.objects.all()._get_subclasses_recurse(TethysJob), key=len):
+        if any(path.startswith(f"{done}__") for done in paths):
+            continue
+        model = TethysJob
+        for part in path.split("__"):
+            model = model._meta.get_field(part).related_model
+        if enforced(model):
+            paths.append(path)
+    return paths
+
+
+def overdue_candidates(now, label=None):
+    """Jobs the step looks at, in one query: running for longer than their
+    ``max_run_time`` (the time is tested in SQL, and jobs whose engine enforces the limit
+    are left out), and (when ``BASIC_JOB_SILENT_AFTER`` is set) active jobs not heard of
+    since then."""
+    from .tethys_job import TethysJob
+
+    condition = Q(OverLimit(now), max_run_time__isnull=False, start_time__isnull=False,
                   _status__in=RUNNING_CODES)
+    for path in _enforcing_paths():  # HTCondor holds its own jobs at the limit
+        condition &= Q(**{f"{path}__isnull": True})
     silent = get_config()["BASIC_JOB_SILENT_AFTER"]
     if silent:
         since = now - timedelta(seconds=silent)
@@ -67,7 +123,7 @@ def stop_overdue_runs(label=None, *, now=None, limit=None) -> int:
     limit = limit or get_config()["MONITOR_BATCH_SIZE"]
     jobs = overdue_candidates(now, label).order_by("start_time", "pk")[:limit]
     failed = 0
-    for job in jobs.select_subclasses():
+    for job in jobs.as_own_classes():
         try:
             failed += _check(job, now)
         except Exception:  # noqa: BLE001 - one job must not stop the others
