@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import BooleanField, F, Func, Q, Value
 from django.utils import timezone
@@ -77,11 +78,11 @@ def _enforcing_paths() -> list[str]:
             stack.extend(klass.__subclasses__())
         return True
 
-    paths = []
+    paths: list[str] = []
     for path in sorted(TethysJob.objects.all()._get_subclasses_recurse(TethysJob), key=len):
         if any(path.startswith(f"{done}__") for done in paths):
             continue
-        model = TethysJob
+        model: Any = TethysJob
         for part in path.split("__"):
             model = model._meta.get_field(part).related_model
         if enforced(model):
