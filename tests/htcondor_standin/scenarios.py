@@ -18,6 +18,15 @@ sleep ${2:-0.1}
 exit ${3:-0}
 """
 
+def gated_job_script(gate):
+    """:data:`JOB_SCRIPT`, except that the job runs until the file ``gate`` (an absolute
+    path) exists instead of sleeping: the test sees it run however slowly statuses are read
+    on a loaded machine, and ends it by creating the file."""
+    script = JOB_SCRIPT.replace("sleep ${2:-0.1}", f"while [ ! -e '{gate}' ]; do sleep 0.05; done")
+    assert script != JOB_SCRIPT
+    return script
+
+
 #: Fails the first time it runs in a directory, then succeeds (for RETRY).
 FLAKY_SCRIPT = """#!/bin/sh
 if [ -e tried_$1 ]; then echo "second try $1"; exit 0; fi

@@ -6,9 +6,9 @@ import time
 import pytest
 
 from tests.htcondor_standin.scenarios import (
-    JOB_SCRIPT,
     condor_job,
     fast,
+    gated_job_script,
     read_logs,
     wait_status,
     write_script,
@@ -28,9 +28,7 @@ def test_execute_records_the_cluster_and_runs_to_complete(user, tmp_path):
     # The job runs until the test opens its gate: a 0.6 s job could end unseen between two
     # refreshes on a loaded machine (each runs condor_q in a new process).
     gate = tmp_path / "gate"
-    script = JOB_SCRIPT.replace("sleep ${2:-0.1}", f"while [ ! -e {gate} ]; do sleep 0.05; done")
-    assert script != JOB_SCRIPT
-    job = condor_job(user, "my job", arguments="first", script=script)
+    job = condor_job(user, "my job", arguments="first", script=gated_job_script(gate))
     job.execute()
     assert job.cluster_id == 1 and job.cached_status == "Submitted" and job.execute_time
     seen = wait_status(job, "Running")

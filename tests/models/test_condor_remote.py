@@ -2,6 +2,7 @@
 test user has the HTCondor stand-in on its PATH."""
 
 import os
+import secrets
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from tests.htcondor_standin.scenarios import (
     condor_job,
     condor_workflow,
+    gated_job_script,
     node_statuses,
     read_logs,
     remote,
@@ -90,9 +92,28 @@ def test_failed_copy_back_is_retried_never_dropped(user, ssh_server):
     assert open(os.path.join(job.initial_dir, "locked.txt")).read() == "secret\n"
 
 
+def gate_on_the_submit_host(server):
+    """A path on the submit host, for :func:`gated_job_script` (unique: the host is shared
+    by the session's tests)."""
+    return server.home / f"gate-{secrets.token_hex(4)}"
+
+
+def wait_until_in_history(server, cluster, timeout=120):
+    """Wait until the job left the submit host's queue (asked there, not over SSH)."""
+    deadline = time.time() + timeout
+    while server.run_as_user("condor_history", str(cluster), "-af", "JobStatus",
+                             check=False).stdout.strip() != "4":
+        assert time.time() < deadline, f"cluster {cluster} never reached the history"
+        time.sleep(0.05)
+
+
 def test_ssh_drop_mid_run_is_transient_and_the_job_completes(user, ssh_server):
     scheduler = remote_scheduler(ssh_server)
-    job = condor_job(user, "dropped", scheduler=scheduler, arguments="d 1.5")
+    # The job runs until the test opens its gate, so it is seen running and ends while the
+    # host is unreachable however slowly statuses are read (it slept 1.5 s).
+    gate = gate_on_the_submit_host(ssh_server)
+    job = condor_job(user, "dropped", scheduler=scheduler, arguments="d",
+                     script=gated_job_script(gate))
     job.execute()
     wait_status(job, "Running")
     ssh_server.drop()
@@ -101,7 +122,8 @@ def test_ssh_drop_mid_run_is_transient_and_the_job_completes(user, ssh_server):
         assert job.status == "Running"
         assert job.status_message.startswith("Status check failed, will retry:")
         assert not job.is_terminal
-        time.sleep(1.6)  # the job ends while the host is unreachable
+        gate.touch()  # the job ends while the host is unreachable
+        wait_until_in_history(ssh_server, job.cluster_id)
         assert job.status == "Running"
     finally:
         ssh_server.start()
@@ -162,8 +184,12 @@ def test_remote_workflow_runs_syncs_and_terminates(user, ssh_server):
 
 def test_remote_workflow_survives_an_ssh_drop(user, ssh_server):
     scheduler = remote_scheduler(ssh_server)
-    workflow = condor_workflow(user, "drop flow", {"A": {"arguments": "A 1"}, "B": {"parents": ["A"]}},
-                               scheduler=scheduler)
+    # Node A runs until the test opens its gate, so the DAG is seen under way however
+    # slowly statuses are read (it ran 1 s).
+    gate = gate_on_the_submit_host(ssh_server)
+    workflow = condor_workflow(user, "drop flow", {"A": {"executable": "gated.sh"},
+                                                   "B": {"parents": ["A"]}},
+                               scheduler=scheduler, scripts={"gated.sh": gated_job_script(gate)})
     workflow.execute()
     wait_status(workflow, "Various")
     ssh_server.drop()
@@ -173,6 +199,7 @@ def test_remote_workflow_survives_an_ssh_drop(user, ssh_server):
         assert workflow.status_message.startswith("Status check failed, will retry:")
     finally:
         ssh_server.start()
+        gate.touch()
     wait_status(workflow, "Complete")
     assert node_statuses(workflow) == {"A": "Completed", "B": "Completed"}
 

@@ -13,6 +13,7 @@ from tests.htcondor_standin.scenarios import (
     condor_job,
     condor_workflow,
     fast,
+    gated_job_script,
     wait_status,
     write_script,
 )
@@ -184,16 +185,29 @@ def test_exit_failure_is_stored_and_retried_only_when_asked(user, standin):
     assert ("PEN", 1, "exit") in rows and rows[-1] == ("COM", 2, "")
 
 
-def test_eviction_is_reported_and_htcondor_runs_the_job_again(user, standin):
-    job = condor_job(user, arguments="x 2")
+def watch_eviction(job, open_gate):
+    """The job's ``(status, message)`` pairs seen from its eviction to its completion: the
+    gate is opened once the eviction was seen (the job runs until then, so a slow refresh
+    cannot miss its second run)."""
+    messages, deadline = set(), time.time() + 120
+    evicted = False
+    while job.status != "Complete" and time.time() < deadline:
+        messages.add((job.cached_status, job.status_message))
+        if not evicted and "evicted from its machine once" in (job.status_message or ""):
+            evicted = True
+            open_gate()
+        time.sleep(0.05)
+    return messages
+
+
+def test_eviction_is_reported_and_htcondor_runs_the_job_again(user, standin, tmp_path):
+    gate = tmp_path / "gate"
+    job = condor_job(user, arguments="x", script=gated_job_script(gate))
     job.execute()
     wait_status(job, "Running")
     cluster = job.cluster_id
     assert standin.vacate(str(cluster)).returncode == 0
-    messages, deadline = set(), time.time() + 120
-    while job.status != "Complete" and time.time() < deadline:
-        messages.add((job.cached_status, job.status_message))
-        time.sleep(0.05)
+    messages = watch_eviction(job, gate.touch)
     evicted = {m for m in messages if m[1] and "evicted from its machine once" in m[1]}
     assert evicted <= {
         ("Submitted", "Waiting to run again: evicted from its machine once (last by a "

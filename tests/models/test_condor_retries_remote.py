@@ -5,7 +5,7 @@ failure is stored and retried only with ``retry_on=["exit"]``, an eviction is re
 HTCondor runs the job again, and a held node of a remote workflow retries the workflow
 (issue 15 items 1-3)."""
 
-import time
+import secrets
 
 import pytest
 
@@ -13,13 +13,14 @@ from tests.htcondor_standin.scenarios import (
     FLAKY_SCRIPT,
     condor_job,
     condor_workflow,
+    gated_job_script,
     remote,
     remote_scheduler,
     wait_status,
 )
 from tethys_compute.engines.condor import ssh
 
-from .test_condor_retries import ALLOC_SCRIPT, history, retry_now
+from .test_condor_retries import ALLOC_SCRIPT, history, retry_now, watch_eviction
 
 pytestmark = pytest.mark.django_db
 
@@ -162,16 +163,15 @@ def test_remote_exit_failure_is_stored_and_retried_only_when_asked(user, ssh_ser
 
 def test_remote_eviction_is_reported_and_htcondor_runs_the_job_again(user, ssh_server):
     scheduler = remote_scheduler(ssh_server)
-    job = condor_job(user, "evicted", scheduler=scheduler, arguments="x 2")
+    gate = ssh_server.home / f"gate-{secrets.token_hex(4)}"  # on the submit host
+    job = condor_job(user, "evicted", scheduler=scheduler, arguments="x",
+                     script=gated_job_script(gate))
     job.execute()
     wait_status(job, "Running")
     cluster = job.cluster_id
     # The owner evicts it on the submit host (condor_vacate_job, as the SSH user).
     assert ssh_server.run_as_user("condor_vacate_job", str(cluster)).returncode == 0
-    messages, deadline = set(), time.time() + 120
-    while job.status != "Complete" and time.time() < deadline:
-        messages.add((job.cached_status, job.status_message))
-        time.sleep(0.05)
+    messages = watch_eviction(job, gate.touch)
     evicted = {m for m in messages if m[1] and "evicted from its machine once" in m[1]}
     assert evicted <= {
         ("Submitted", "Waiting to run again: evicted from its machine once (last by a "
