@@ -150,7 +150,9 @@ class JobResults:
         """
         if not self._ready_for_results():
             return False
-        if not self._claim_results():
+        # Claimed already with the status write that brought the job here
+        # (_write_status_claiming_results), or claim it now.
+        if "_results_fence" not in self.__dict__ and not self._claim_results():
             return False
         try:
             return self._run_claimed_processing(*args, **kwargs)

@@ -289,7 +289,10 @@ class JobStatusRules:
             if not status_stamps.defer(self, answered):
                 self._write_fields(**answered)
             return False
-        changed = self._write_status(code, other=other, reason="engine status", extra=answered)
+        # A results status claims the result processing in the same UPDATE (one
+        # statement less per finished job); _after_status_change runs that claim.
+        changed = self._write_status_claiming_results(code, other=other, reason="engine status",
+                                                      extra=answered)
         if changed:
             self._after_status_change()
         return changed

@@ -492,7 +492,7 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
             call (use :meth:`resubmit` to run it again).
         """
         if self._state.adding or self.pk is None:
-            self.save()
+            self._insert_claimed()
         if self._status != st.PENDING:
             raise JobStateError(
                 f'Job {self.pk} has already been executed (status "{self.cached_status}"); '
@@ -533,25 +533,51 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
         self._after_status_change()
         return None
 
+    def _insert_claimed(self):
+        """Insert a new job for ``execute()``: with its first run claimed already
+        (``attempt`` 1 and ``execute_time`` in the INSERT) when its user has no limit of
+        active jobs, so no claim UPDATE follows: no other call can have claimed a row that
+        did not exist. A job under a limit is inserted as it is and claimed (or made to
+        wait) by ``_claim_run_within_quota``."""
+        if self._status != st.PENDING or self.execute_time is not None or (
+                self.active_job_limit()[0] is not None):
+            self.save()
+            return
+        before = self.attempt
+        self.attempt, self.execute_time = before + 1, timezone.now()
+        try:
+            self.save()
+        except BaseException:
+            self.attempt, self.execute_time = before, None
+            raise
+        self.__dict__["_run_claimed"] = self.attempt
+
     def _claim_run(self):
         """Take this job's next run for this call: one conditional UPDATE (Pending, not
-        claimed yet) that increments ``attempt`` and sets ``execute_time``.
+        claimed yet) that increments ``attempt`` and sets ``execute_time``. It names the
+        attempt this copy holds, so the new number needs no read-back; a copy whose
+        attempt is stale claims with a second UPDATE and reads the number back.
 
         :raises JobStateError: when another call claimed it first.
         """
         if self.__dict__.pop("_run_claimed", None) == self.attempt:
-            return  # resubmit() claimed this run already
+            return  # resubmit() (or the INSERT of execute()) claimed this run already
         now = timezone.now()
         rows = TethysJob._base_manager.filter(
             pk=self.pk, _status=st.PENDING, execute_time__isnull=True
         )
-        if not rows.update(attempt=F("attempt") + 1, execute_time=now):
+        if rows.filter(attempt=self.attempt).update(attempt=self.attempt + 1,
+                                                    execute_time=now):
+            self.attempt += 1
+        elif rows.update(attempt=F("attempt") + 1, execute_time=now):
+            self.attempt = TethysJob._base_manager.values_list("attempt", flat=True).get(
+                pk=self.pk)
+        else:
             self._reload_status_fields()
             raise JobStateError(
                 f'Job {self.pk} is being submitted or has been already (status '
                 f'"{self.cached_status}"); it is not submitted again.'
             )
-        self.attempt = TethysJob._base_manager.values_list("attempt", flat=True).get(pk=self.pk)
         self.execute_time = now
         self._take_snapshot({"attempt", "execute_time"})
 

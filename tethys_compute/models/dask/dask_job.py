@@ -369,11 +369,6 @@ class DaskJob(TethysJob):
             self._schedule_release()
         return done
 
-    def _finish_results(self, *args, **kwargs):
-        # The result and the final status are committed together.
-        with transaction.atomic():
-            return super()._finish_results(*args, **kwargs)
-
     def _schedule_release(self):
         """Release the task once the job's writes are committed (within a batch refresh,
         together with the batch's other tasks: one message)."""
