@@ -227,3 +227,21 @@ def test_submit_waits_for_the_task_and_holds_it_in_one_call(client, dask_cluster
         assert [Variable(key, other).get(timeout=20).result(timeout=20) for key in keys] == [
             1, 2, 3, 4, 5]
     tasks.release(client, keys)
+
+
+def test_submit_sends_the_task_at_once_not_at_the_streams_next_interval(dask_cluster):
+    # A client's stream to the scheduler sends at most once per interval (10 ms): each
+    # execute() waits for the scheduler to have its task, so without sending at once it
+    # waits out the rest of the interval. Made 120 s here so that waiting shows.
+    with own_client(dask_cluster.scheduler_address) as client:
+        assert client.submit(work.inc, 0, pure=False).result(timeout=30) == 1
+        client.scheduler_comm.interval = 120
+        client.submit(work.inc, 1, pure=False)  # sent at once: the next send waits 120 s
+        wait_until(lambda: not client.scheduler_comm.buffer, message="the first send")
+        key = tasks.new_key("inc")
+        start = time.monotonic()
+        tasks.submit(client, work.inc, 1, key=key, accept_timeout=60)
+        assert time.monotonic() - start < 30
+        assert _state(client, key) in ("waiting", "queued", "processing", "memory")
+        tasks.release(client, [key])
+        client.scheduler_comm.interval = 0.01

@@ -101,3 +101,29 @@ def holder_count(name, dask_scheduler=None):
     """Number of tasks the pseudo-client ``name`` holds (``None`` if it does not exist)."""
     cs = dask_scheduler.clients.get(name)
     return None if cs is None else len(cs.wants_what)
+
+
+async def hold_when_known(key, timeout, dask_scheduler=None):
+    """Hold task ``key`` as the ``distributed.Variable`` named by the key, as soon as the
+    scheduler knows the task: the scheduler's variables extension's own ``set`` (what
+    ``Variable.set`` asks for), after a wait that checks every 0.5 ms at first (the
+    extension's own wait checks every 10 ms, a pause paid on every submission, which
+    usually reaches the scheduler just after the hold request).
+
+    :param timeout: seconds to wait for the task.
+    :returns: True when held, False when the task was still unknown after ``timeout``.
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    while key not in dask_scheduler.tasks:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.01)
+    variables = dask_scheduler.extensions["variables"]
+    await variables.set(name=key, key=key, timeout=max(deadline - time.monotonic(), 1.0))
+    return True
