@@ -14,6 +14,15 @@ fresh SQLite file, DEBUG off, and counts SQL statements the same way (an
 Prints per operation: both times (median over the rounds), the ratio Tethys / ours
 (median, min-max over the rounds: above 1, we are faster) and both query counts per
 operation. ``--json FILE`` keeps the raw numbers.
+
+``--only list_jobs,template,save`` times only the operations named (comma-separated keys:
+``create``, ``save``, ``list_jobs``, ``get_job``, ``template``, ``status``, ``table``,
+``poll``, ``update_status``, ``report_running``, ``report_complete``); the jobs are still
+created (untimed when ``create`` is left out). A round with Tethys's poll and reports takes
+minutes at N=1000; ``--only`` makes a round of the reads take seconds.
+``--profile KEY`` (with ``--only``) runs the first of the timed runs of operation KEY under
+cProfile on each side and prints its 25 costliest functions (cumulative time); the times
+printed for KEY then include the profiler's overhead.
 """
 
 from __future__ import annotations
@@ -170,25 +179,43 @@ def _side(args):
     call_command("migrate", verbosity=0)
     for conn in connections.all():
         conn.close()
-    results = Workload(side, counter, args.n).run()
+    only = set(args.only.split(",")) if args.only else None
+    results = Workload(side, counter, args.n, only, args.profile).run()
     Path(args.out).write_text(json.dumps(results))
 
 
 class Workload:
     """The operations, the same on both sides; only the import paths differ."""
 
-    def __init__(self, side, counter, n):
+    def __init__(self, side, counter, n, only=None, profile=None):
         self.side, self.counter, self.n = side, counter, n
+        self.only, self.profile = only, profile
         self.results = {}
 
-    def measure(self, label, fn, repeat=1, ops=1):
+    def wanted(self, key):
+        return self.only is None or key in self.only
+
+    def measure(self, label, fn, repeat=1, ops=1, key=None):
         """Median seconds of ``repeat`` runs of ``fn`` (per op when ``ops`` > 1) and its
-        statements per op."""
+        statements per op. With ``--only``, an operation whose ``key`` is not named is run
+        once untimed when it prepares later ones (``create``), else skipped."""
+        if not self.wanted(key):
+            if key == "create":
+                fn()
+            return
         times, queries = [], None
-        for _ in range(repeat):
+        profiler = None
+        if key is not None and key == self.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+        for run in range(repeat):
             before = self.counter.total
             start = time.perf_counter()
-            fn()
+            if profiler is not None and run == 0:
+                profiler.runcall(fn)  # the first run: a new job's save() inserts only once
+            else:
+                fn()
             times.append(time.perf_counter() - start)
             if queries is None:
                 queries = (self.counter.total - before) / ops
@@ -196,6 +223,10 @@ class Workload:
         self.results[label] = {"seconds": seconds, "queries": queries}
         print(f"  {self.side:6} {label:52} {seconds * 1000:10.3f} ms "
               f"{queries:8.2f} q/op", flush=True)
+        if profiler is not None:
+            import pstats
+
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
     def run(self):
         from django.contrib.auth.models import User
@@ -233,7 +264,7 @@ class Workload:
                 job.save()
                 created.append(job)
 
-        self.measure("create_job + save (per job)", create, ops=n)
+        self.measure("create_job + save (per job)", create, ops=n, key="create")
         fresh = [jm.create_job(name=f"new-{i}", user=user, job_type="BASIC",
                                description="benchmark job", extended_properties={"i": i})
                  for i in range(n)]
@@ -242,20 +273,22 @@ class Workload:
             for job in fresh:
                 job.save()
 
-        self.measure("save() of a new job (per job)", save_new, ops=n)
+        self.measure("save() of a new job (per job)", save_new, ops=n, key="save")
         TethysJob.objects.filter(name__startswith="new-").delete()
 
         self.measure(f"list(list_jobs(user)), {n} rows", lambda: list(jm.list_jobs(user=user)),
-                     repeat=7)
+                     repeat=7, key="list_jobs")
         last = created[-1].id
-        self.measure("get_job(id, user)", lambda: jm.get_job(last, user=user), repeat=7)
+        self.measure("get_job(id, user)", lambda: jm.get_job(last, user=user), repeat=7,
+                     key="get_job")
         loop = Template("{% for j in jobs %}{{ j.id }} {{ j.name }} {{ j.cached_status }}\n"
                         "{% endfor %}")
         self.measure(f"template loop over list_jobs, {n} rows",
-                     lambda: loop.render(Context({"jobs": jm.list_jobs(user=user)})), repeat=7)
+                     lambda: loop.render(Context({"jobs": jm.list_jobs(user=user)})), repeat=7,
+                     key="template")
         jobs = list(jm.list_jobs(user=user))
         self.measure(f"job.status of {n} pending jobs (per job)",
-                     lambda: [j.status for j in jobs], ops=n)
+                     lambda: [j.status for j in jobs], ops=n, key="status")
 
         # The rows become active (Submitted an hour ago), as a table shows running jobs.
         from datetime import timedelta
@@ -268,18 +301,20 @@ class Workload:
         columns = ("id", "name", "description", "creation_time", "execute_time")
         self.measure("jobs table of 100 rows: construct + render", lambda: tpl.render(Context({
             "jobs_table_options": JobsTable(jobs=jm.list_jobs(user=user)[:100],
-                                            column_fields=columns)})), repeat=5)
-        table = JobsTable(jobs=jm.list_jobs(user=user)[:n], column_fields=columns)
-        client = Client()
-        client.force_login(user)
-        poll = self._poller(client, table, [j.id for j in jobs])
-        # Tethys's poll is n requests already: one run; ours: the median of three.
-        self.measure(f"one table poll interval, {n} active rows", poll,
-                     repeat=1 if self.side == "tethys" else 3)
+                                            column_fields=columns)})), repeat=5, key="table")
+        if self.wanted("poll"):
+            table = JobsTable(jobs=jm.list_jobs(user=user)[:n], column_fields=columns)
+            client = Client()
+            client.force_login(user)
+            poll = self._poller(client, table, [j.id for j in jobs])
+            # Tethys's poll is n requests already: one run; ours: the median of three.
+            self.measure(f"one table poll interval, {n} active rows", poll,
+                         repeat=1 if self.side == "tethys" else 3, key="poll")
 
         anonymous = Client()
         self.measure(f"GET update-job-status (per request, x{n})", lambda: [
-            anonymous.get(f"/update-job-status/{j.id}/") for j in jobs], ops=n)
+            anonymous.get(f"/update-job-status/{j.id}/") for j in jobs], ops=n,
+            key="update_status")
         tokens = {j.id: j.status_report_token for j in jobs}
         for status, label in (("RUN", "Running"), ("COM", "Complete + results")):
             key = f"report-job-status {label} (per report, x{n})"
@@ -291,7 +326,9 @@ class Workload:
                 assert codes == {200}, codes
                 self._wait_for_background()
 
-            self.measure(key, report, ops=n)
+            self.measure(key, report, ops=n, key=f"report_{label.split()[0].lower()}")
+        if not self.wanted("report_complete"):
+            return self.results
         done = TethysJob.objects.filter(user=user, _status="COM",
                                         completion_time__isnull=False).count()
         assert done == n, f"{done} of {n} jobs Complete with their results processed"
@@ -361,6 +398,8 @@ def main(argv=None):
     parser.add_argument("--python", default=shutil.which("python3") or sys.executable,
                         help="the Python the Tethys venv is built with")
     parser.add_argument("--json", help="write the raw numbers to this file")
+    parser.add_argument("--only", help="comma-separated operation keys to time (see above)")
+    parser.add_argument("--profile", help="an operation key to profile once per side")
     parser.add_argument("--side", choices=("tethys", "ours"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -378,7 +417,7 @@ def main(argv=None):
             out = work / f"{side}_{number}.json"
             subprocess.run([str(pythons[side]), __file__, "--side", side, "--out", str(out),
                             "--workdir", str(work), "-n", str(args.n),
-                            "--journal", args.journal], check=True, cwd=work)
+                            "--journal", args.journal, *_passed(args)], check=True, cwd=work)
             got[side] = json.loads(out.read_text())
         rounds.append(got)
     report(rounds, args)
@@ -386,6 +425,15 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps(rounds, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _passed(args):
+    """The ``--only`` and ``--profile`` options, passed on to each side's process."""
+    passed = []
+    for name in ("only", "profile"):
+        if getattr(args, name):
+            passed += [f"--{name}", getattr(args, name)]
+    return passed
 
 
 def _time(seconds):

@@ -26,6 +26,8 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import class_prepared
 
+from . import loading
+
 _ROW = "_tc_row"  # (field_names, values) as given to from_db
 _SAVED = "_tc_saved"  # attname -> the value stored by a later write (or a copy)
 _MISSING = object()
@@ -102,7 +104,9 @@ class ChangeTracking:
     @classmethod
     def from_db(cls, db, field_names, values, **kwargs):
         # kwargs: Django 6.1 passes fetch_mode (and deprecates from_db() without it).
-        instance = super().from_db(db, field_names, values, **kwargs)
+        instance = loading.build(cls, db, values, **kwargs)
+        if instance is None:
+            instance = super().from_db(db, field_names, values, **kwargs)
         instance.__dict__[_ROW] = (field_names, values)
         return instance
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 
 def _omittable(field) -> bool:
-    return (field.null and not field.primary_key and not field.has_db_default()
+    flag = field.__dict__.get("_tc_omittable")
+    if flag is None:  # worked out once per field
+        flag = field._tc_omittable = (
+            field.null and not field.primary_key and not field.has_db_default()
             and not getattr(field, "auto_now", False)
             and not getattr(field, "auto_now_add", False))
+    return flag
 
 
 class LeanInsert:

@@ -15,6 +15,7 @@ from django.db.models.functions import Cast, Coalesce
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
 
 from .. import status as st
+from .subclass_rows import SubclassIterable
 
 JOBS_TABLE_PERMISSION = "tethys_compute.jobs_table_actions"
 
@@ -50,6 +51,11 @@ _STATUS_CODE = re.compile(r"[A-Z]{3}")
 
 
 class TethysJobQuerySet(InheritanceQuerySet):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # select_subclasses() rows built once each, as their own class.
+        self._iterable_class = SubclassIterable
+
     def _other_terminal_q(self):
         names = _terminal_other_statuses(self.model)
         return Q(_status=st.OTHER, _other_text__in=names) if names else Q(pk__in=[])

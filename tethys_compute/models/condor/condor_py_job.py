@@ -4,6 +4,7 @@ import re
 
 from django.db import models
 
+from ..loading import plain_init
 from .submit_values import submit_attributes
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
@@ -15,6 +16,7 @@ def condorpy_name(name) -> str:
     return _UNSAFE_NAME.sub("_", str(name or "job")) or "job"
 
 
+@plain_init
 class CondorPyJob(models.Model):
     """The submit description of an HTCondor job (table ``tethys_compute_condorpyjob``).
 
