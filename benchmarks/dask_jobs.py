@@ -21,6 +21,7 @@ Tethys pattern), and database queries per job (target: the same for every N).
 
 import argparse
 import contextlib
+import os
 import socket
 import statistics
 import subprocess
@@ -124,8 +125,6 @@ def live_server():
 def cli_cluster(tethys_host=None):
     """``dask scheduler`` (with the tethys_compute plugin reporting to ``tethys_host``,
     when given) + ``dask worker`` processes on 127.0.0.1; yields the address."""
-    import os
-
     from distributed import Client
 
     with socket.socket() as sock:
@@ -218,6 +217,13 @@ def main(sizes, wal=False, cluster_kind="pair", push=False):
             f"| {ours['submit_q']:.2f} + {ours['refresh_q']:.2f} |"
         )
     print("\nEvery job Complete with its correct result (checked).")
+    print("\nTargets (issue 17 item 4), ratio = DaskJobs time / raw Dask time in this run:")
+    for n, pattern, _before, _after, raw, ours in rows:
+        target = 2.0 if pattern.startswith("Tethys") else 1.5
+        ratio = ours["total"] / raw
+        verdict = "met" if ratio <= target else "NOT met"
+        print(f"  N={n} {pattern}: ratio {ratio:.2f}, target <= {target}: {verdict}")
+    print(f"Load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -221,3 +221,20 @@ def test_capture_off_runs_the_function_as_given(make_dask_job, settings):
     assert "stdout" not in logs
     assert "uncaptured" in logs["Task"] and "in _deep_inner" in logs["Task"]
     assert "run_captured" not in logs["Task"]  # no frame of the wrapper in the traceback
+
+
+def test_a_task_that_wrote_nothing_stores_only_its_meta(make_dask_job):
+    # Most tiny tasks write nothing: four empty stream files per job were four atomic
+    # writes (a temporary file, a rename) on every completion. Empty streams are not
+    # written; they read as empty.
+    job = make_dask_job()
+    job.execute(work.inc, 1)
+    job = drive(job)
+    assert (job.cached_status, job.result) == ("Complete", 2)
+    directory = dask_output.output_dir(job)
+    assert sorted(path.name for path in directory.iterdir()) == ["meta.json"]
+    meta = json.loads((directory / "meta.json").read_text())
+    assert meta["stdout"] == {"size": 0, "head": 0, "tail": 0}
+    logs = job.get_logs()
+    assert (logs["stdout"](), logs["stderr"]()) == ("", "")
+    assert read_all(job, "stdout") == ("", 0)

@@ -5,10 +5,11 @@ job when it ends, so that they outlive the scheduler and the web process.
 Stored in the job's directory, per task key (one per run):
 ``<workspace>/dask_output/<key>/`` holds ``stdout.head``, ``stdout.tail``,
 ``stderr.head``, ``stderr.tail`` (the kept bytes: each stream keeps its first and last
-``TETHYS_COMPUTE["DASK_OUTPUT_MAX_BYTES"] / 2`` bytes), ``error.json`` (the exception's
-``type``, ``message`` and ``traceback``; for a Delayed or a Future, the scheduler's
-exception text and traceback) and ``meta.json`` (written last: the task's final state
-and each stream's total size). Files are replaced atomically.
+``TETHYS_COMPUTE["DASK_OUTPUT_MAX_BYTES"] / 2`` bytes; an empty part has no file),
+``error.json`` (the exception's ``type``, ``message`` and ``traceback``; for a Delayed
+or a Future, the scheduler's exception text and traceback) and ``meta.json`` (written
+last: the task's final state and each stream's total size). Files are replaced
+atomically.
 
 :func:`read_output` reads a stream from a byte offset (for following a running job),
 from the worker while the task runs and from the stored files once the job ended.
@@ -181,8 +182,9 @@ def _write(directory: Path, state, snapshot, error, problem, captured):
             "captured": captured}
     for name in STREAMS:
         stream = snapshot.get(name) or {"head": b"", "tail": b"", "size": 0}
-        _atomic_write(directory / f"{name}.head", bytes(stream["head"]))
-        _atomic_write(directory / f"{name}.tail", bytes(stream["tail"]))
+        for part in ("head", "tail"):
+            if stream[part]:  # an empty part is not written (it reads as empty)
+                _atomic_write(directory / f"{name}.{part}", bytes(stream[part]))
         meta[name] = {"size": int(stream["size"]), "head": len(stream["head"]),
                       "tail": len(stream["tail"])}
     if error is not None:
@@ -316,8 +318,9 @@ def stream_text(job, stream, meta=None, snapshot=None) -> str:
         try:
             if directory is None:
                 raise FileNotFoundError("the job has no directory or no task key")
-            head = (directory / f"{stream}.head").read_bytes()
-            tail = (directory / f"{stream}.tail").read_bytes()
+            kept = meta[stream]
+            head = (directory / f"{stream}.head").read_bytes() if kept["head"] else b""
+            tail = (directory / f"{stream}.tail").read_bytes() if kept["tail"] else b""
         except OSError as exc:
             return f"The stored {stream} cannot be read: {exc}"
         size = meta[stream]["size"]
