@@ -6,6 +6,8 @@ users with ``EXISTS`` and lists the first ones by name, the chosen one, and a li
 each row reaches any other owner.
 """
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -107,3 +109,26 @@ def test_changelist_queries_read_no_more_rows_with_ten_times_the_jobs(admin_clie
     grown = [(before, after, sql[:200]) for (_, before), (sql, after) in zip(small, large, strict=True)
              if after > 2 * before + 20]
     assert not grown, grown
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+@pytest.mark.parametrize("query", ["?failure_kind=engine", "?status=COM", "?user__id__exact={}"])
+def test_a_filtered_changelist_page_reads_an_index_of_its_filter(admin_client, owners, query):
+    """The newest 100 jobs of one status, failure kind or user come from an index on
+    (that column, creation time): walking every job newest first finds none of a rare
+    value before the end of the table."""
+    add_jobs(owners, 300)
+    TethysJob.objects.filter(pk__in=TethysJob.objects.order_by("pk").values("pk")[:5]).update(
+        failure_kind="engine")
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(CHANGELIST + query.format(owners[1].pk))
+    assert response.status_code == 200
+    rows = [q["sql"] for q in captured.captured_queries
+            if q["sql"].startswith('SELECT "tethys_compute_tethysjob"."id"') and "ORDER BY" in q["sql"]]
+    assert len(rows) == 1, [q["sql"][:300] for q in captured.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + rows[0])
+        plan = [row[-1] for row in cursor.fetchall()]
+    jobs = [step for step in plan if re.search(r"\btethys_compute_tethysjob\b", step)]
+    assert jobs and not [s for s in jobs if s.startswith("SCAN")], plan
+    assert not [s for s in plan if "TEMP B-TREE" in s], plan

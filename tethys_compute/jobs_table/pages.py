@@ -78,6 +78,21 @@ def flip(order: list[str]) -> list[str]:
     return [name[1:] if name.startswith("-") else f"-{name}" for name in order]
 
 
+def _slice(ordered, start: int, length: int, total: int) -> list[int]:
+    """The ids of rows ``start`` to ``start + length`` of ``ordered``. A page in the
+    second half is read from the end (the order flipped, the offset counted from the
+    last row, the ids reversed), so the last pages cost what the first ones do instead
+    of skipping all the rows before them. Only when the order ends with the primary key,
+    so that the flipped order is exactly the reverse."""
+    order = list(ordered.query.order_by)
+    end = min(start + length, total)
+    if start > total // 2 and order and order[-1] in ("pk", "-pk", "id", "-id"):
+        backwards = ordered.order_by(*flip(order))
+        ids = list(backwards.values_list("pk", flat=True)[total - end:total - start])
+        return ids[::-1]
+    return list(ordered.values_list("pk", flat=True)[start:end])
+
+
 def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | None = None,
             descending: bool = False, query: str = "", known: dict | None = None) -> dict:
     """One page of a table's jobs as ``{"jobs", "number", "pages", "total", "length"}``.
@@ -107,7 +122,10 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
         expression = sort_expression(config.columns[sort])
     if expression or ids is None:
         if expression:
-            ordered = base.order_by(("-" if descending else "") + expression, "pk")
+            # Ties by id in the same direction: an index on (label, column) holds them so
+            # (SQLite: rowid; PostgreSQL: an incremental sort of each tie only).
+            sign = "-" if descending else ""
+            ordered = base.order_by(sign + expression, sign + "pk")
         else:
             order = list(config.source["o"])
             ordered = base.order_by(*(flip(order) if descending else order))
@@ -115,7 +133,7 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
         length = data_table.get("page_length", 10) if paging else max(total, 1)
         pages, number = _page_info(total, length, number)
         start = (number - 1) * length
-        wanted = list(ordered.values_list("pk", flat=True)[start:start + length])
+        wanted = _slice(ordered, start, length, total)
         return {"ids": wanted, "number": number, "pages": pages, "total": total,
                 "length": length, "jobs": _LazyJobs(wanted, known or {})}
     else:

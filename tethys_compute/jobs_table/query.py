@@ -189,3 +189,16 @@ def pinned_labels(spec: dict) -> list[str] | None:
         if child[0] == "l" and child[1] == ["label", "in"] and isinstance(child[2], dict):
             return sorted(str(label) for label in child[2].get("$l", []))
     return None
+
+
+def pinned_user(spec: dict) -> int | None:
+    """The owner's id the query itself pins (``user=`` at its top level, not negated, as
+    ``list_jobs(user=...)`` does), or ``None``."""
+    where = spec["w"]
+    if where[0] != "n" or where[1] != "AND" or where[2]:
+        return None
+    for child in where[3]:
+        if child[0] == "l" and child[1] in (["user", "exact"], ["user_id", "exact"]) and \
+                isinstance(child[2], int) and not isinstance(child[2], bool):
+            return child[2]
+    return None

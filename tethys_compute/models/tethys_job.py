@@ -160,6 +160,13 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
             models.Index(fields=("label", "creation_time"), name="tc_job_label_created"),
             # The admin's date drill-down reads the oldest and newest job from it.
             models.Index(fields=("creation_time",), name="tc_job_created"),
+            # A whole app's table sorted by name or status; the admin's newest jobs of one
+            # user, status or failure kind (issue 17: no sort of every matching row).
+            models.Index(fields=("label", "name"), name="tc_job_label_name"),
+            models.Index(fields=("label", "_status"), name="tc_job_label_status"),
+            models.Index(fields=("user", "creation_time"), name="tc_job_user_created"),
+            models.Index(fields=("_status", "creation_time"), name="tc_job_status_created"),
+            models.Index(fields=("failure_kind", "creation_time"), name="tc_job_failure_created"),
             models.Index(
                 fields=("_status",),
                 name="tc_job_active",
