@@ -29,6 +29,7 @@ from .. import status as st
 from ..conf import get_config
 from ..models import TethysJob
 from ..monitor import refresh_due, refresh_jobs
+from . import job_lookup
 from . import report_input as ri
 from .callback_workers import CallbackWorkers, run_work
 from .limits import json_request_limits
@@ -60,10 +61,7 @@ def load_job(job_id):
     no such job or the id is not a job id. One query."""
     if not isinstance(job_id, str) or not _JOB_ID.match(job_id) or int(job_id) > _MAX_ID:
         return None
-    try:
-        return TethysJob.objects.get_subclass(pk=int(job_id))
-    except TethysJob.DoesNotExist:
-        return None
+    return job_lookup.get_job(int(job_id))
 
 
 # --- update-job-status ---------------------------------------------------------------------
