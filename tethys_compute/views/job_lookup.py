@@ -75,9 +75,9 @@ def get_job(pk: int) -> Any:
     bound = tuple(params)
     compiler = copy.copy(prepared.compiler)
     compiler.connection = connection  # this thread's connection
-    compiler.as_sql = lambda *args, **kwargs: (prepared.sql, bound)  # type: ignore[method-assign]
+    compiler.as_sql = lambda *args, **kwargs: (prepared.sql, bound)
     queryset = prepared.queryset._chain()
-    queryset.query.get_compiler = (  # type: ignore[method-assign]
+    queryset.query.get_compiler = (
         lambda using=None, connection=None, elide_empty=True: compiler)
     rows = list(queryset)
     return rows[0] if rows else None
