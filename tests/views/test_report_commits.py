@@ -4,6 +4,7 @@ processing), the processing handed to a long-lived worker thread that keeps its 
 connection between reports, and still exactly once."""
 
 import threading
+from unittest import mock
 
 import pytest
 from django.db import connections
@@ -11,7 +12,8 @@ from django.db.backends.signals import connection_created
 from django.test import Client
 
 from tests.testapp.fixtures import make_jobs, row
-from tethys_compute.models import BasicJob, JobStatusChange
+from tethys_compute import signals
+from tethys_compute.models import BasicJob, CondorJob, CondorWorkflow, DaskJob, JobStatusChange
 from tethys_compute.views.update_status import refresh_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,8 +84,11 @@ def report(job, status):
                         {"token": job.status_report_token, "status": status})
 
 
-def basic(user):
-    return BasicJob.objects.create(name="b", user=user, label="test_app", _status="RUN")
+def basic(user, processing="tests.testapp.results.summarize"):
+    """A running BasicJob; ``processing``: its ``process_results_function`` (None: a job
+    with nothing to process)."""
+    return BasicJob.objects.create(name="b", user=user, label="test_app", _status="RUN",
+                                   _process_results_function=processing)
 
 
 def test_completion_report_commits_once_before_answering(user):
@@ -103,8 +108,46 @@ def test_completion_report_commits_once_before_answering(user):
     stored = row(job)
     assert stored._status == "COM" and stored.completion_time is not None
     assert stored._results_state == "done" and stored._results_claim is None
+    assert stored.extended_properties.get("summary") == "ok"
     assert list(JobStatusChange.objects.filter(job_id=job.pk).values_list(
         "new_status", flat=True)) == ["COM"]
+
+
+def test_completion_of_a_job_with_nothing_to_process_is_one_commit_in_all(user):
+    assert refresh_threads.wait(30)
+    job = basic(user, processing=None)
+    finished = []
+
+    def on_finished(sender, job, status, **kwargs):
+        finished.append((job.pk, status, threading.current_thread()))
+
+    signals.job_finished.connect(on_finished, weak=False)
+    try:
+        with Commits() as commits, mock.patch.object(
+                refresh_threads, "submit", wraps=refresh_threads.submit) as submit:
+            response = report(job, "Complete")
+            again = report(job, "Complete")  # a repeat: accepted, changes nothing
+            assert refresh_threads.wait(30)
+    finally:
+        signals.job_finished.disconnect(on_finished)
+    assert response.status_code == again.status_code == 200, response.content
+    assert response.json()["post_processing"] is True
+    assert commits.count == 1, "status, completion and processing outcome: one commit"
+    assert submit.call_count == 0, "nothing handed to a worker thread"
+    assert finished == [(job.pk, "COM", threading.current_thread())], "finished once"
+    stored = row(job)
+    assert stored._status == "COM" and stored.completion_time is not None
+    assert stored._results_state == "done" and stored._results_claim is None
+    assert list(JobStatusChange.objects.filter(job_id=job.pk).values_list(
+        "new_status", flat=True)) == ["COM"]
+
+
+def test_only_jobs_without_processing_code_finish_in_the_report():
+    assert not BasicJob()._has_results_work()
+    assert BasicJob(_process_results_function="tests.testapp.results.summarize"
+                    )._has_results_work()
+    for model in (CondorJob, CondorWorkflow, DaskJob):  # their engines' results
+        assert model()._has_results_work()
 
 
 def test_reports_reuse_one_worker_thread_and_connection(user):

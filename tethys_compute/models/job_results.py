@@ -89,14 +89,25 @@ class JobResults:
         reported completion costs one commit. True when the status changed; the claim,
         when taken, is in ``self.__dict__["_results_fence"]`` and
         :meth:`run_claimed_results` runs it (a claim never run runs out after
-        ``RESULTS_LEASE`` and is taken over by the monitor)."""
+        ``RESULTS_LEASE`` and is taken over by the monitor). A Complete (or
+        Various-Complete) of a job with nothing to process (:meth:`_has_results_work`)
+        is written finished, processing done, in that UPDATE: no claim to run."""
         if code not in st.RESULTS_STATUS_CODES or self.completion_time is not None:
+            return self._write_status(code, other=other, reason=reason, extra=extra)
+        claimable = (Q(_results_state__isnull=True) | Q(_results_state__in=("", RESULTS_RETRY))
+                     ) & Q(completion_time__isnull=True)
+        if code in (st.COMPLETE, st.VARIOUS_COMPLETE) and not self._has_results_work():
+            # Nothing to run: the completion is its processing's outcome, in the same
+            # compare-and-swap (exactly once), as a reported Error is finished at once.
+            done = {"completion_time": timezone.now(), "_results_state": RESULTS_DONE,
+                    "_results_claimed_at": None, "_results_claim": None}
+            if self._write_status(code, other=other, reason=reason,
+                                  extra={**(extra or {}), **done}, fence=claimable):
+                return True
             return self._write_status(code, other=other, reason=reason, extra=extra)
         token = secrets.token_hex(16)
         claim = {"_results_state": RESULTS_CLAIMED, "_results_claimed_at": timezone.now(),
                  "_results_claim": token}
-        claimable = (Q(_results_state__isnull=True) | Q(_results_state__in=("", RESULTS_RETRY))
-                     ) & Q(completion_time__isnull=True)
         if self._write_status(code, other=other, reason=reason,
                               extra={**(extra or {}), **claim}, fence=claimable):
             self.__dict__["_results_fence"] = {"attempt": self.attempt, "_results_claim": token}
@@ -104,6 +115,17 @@ class JobResults:
         # Not claimable (a processing of this run holds it) or the status moved: the
         # status alone, under the same compare-and-swap.
         return self._write_status(code, other=other, reason=reason, extra=extra)
+
+    def _has_results_work(self) -> bool:
+        """True when processing this job's results runs code: its class overrides
+        ``_process_results`` or ``_apply_results_function``, or the job has a
+        ``process_results_function``."""
+        kind, base = type(self), _job_model()
+        return bool(
+            kind._process_results is not base._process_results
+            or kind._apply_results_function is not JobResults._apply_results_function
+            or self._process_results_function
+        )
 
     def release_results_claim(self) -> None:
         """Give up the claim taken by :meth:`_write_status_claiming_results` without
