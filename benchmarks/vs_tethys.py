@@ -203,7 +203,7 @@ class Workload:
             if key == "create":
                 fn()
             return
-        times, queries = [], None
+        times, cpu, queries = [], [], None
         profiler = None
         if key is not None and key == self.profile:
             import cProfile
@@ -211,18 +211,21 @@ class Workload:
             profiler = cProfile.Profile()
         for run in range(repeat):
             before = self.counter.total
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             if profiler is not None and run == 0:
                 profiler.runcall(fn)  # the first run: a new job's save() inserts only once
             else:
                 fn()
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
             if queries is None:
                 queries = (self.counter.total - before) / ops
         seconds = statistics.median(times) / ops
-        self.results[label] = {"seconds": seconds, "queries": queries}
+        cpu_seconds = statistics.median(cpu) / ops  # the whole process: every thread
+        self.results[label] = {"seconds": seconds, "cpu_seconds": cpu_seconds,
+                               "queries": queries}
         print(f"  {self.side:6} {label:52} {seconds * 1000:10.3f} ms "
-              f"{queries:8.2f} q/op", flush=True)
+              f"(CPU {cpu_seconds * 1000:.3f} ms) {queries:8.2f} q/op", flush=True)
         if profiler is not None:
             import pstats
 
@@ -412,7 +415,7 @@ def main(argv=None):
     for number in range(1, args.rounds + 1):
         order = ("tethys", "ours") if number % 2 else ("ours", "tethys")
         print(f"== round {number}/{args.rounds} ({' then '.join(order)})", flush=True)
-        got = {}
+        got = {"load": f"{os.getloadavg()[0]:.1f}"}
         for side in order:
             out = work / f"{side}_{number}.json"
             subprocess.run([str(pythons[side]), __file__, "--side", side, "--out", str(out),
@@ -447,15 +450,22 @@ def _time(seconds):
 def report(rounds, args):
     print(f"\nTethys {TETHYS_VERSION} vs tethys_compute, SQLite ({args.journal} journal), "
           f"N={args.n}, {len(rounds)} rounds; ratio = Tethys time / our time\n")
-    print("| operation | Tethys | ours | ratio median (min-max) | queries Tethys | ours |")
-    print("|---|---|---|---|---|---|")
+    loads = [r["load"] for r in rounds if "load" in r]
+    if loads:
+        print(f"Load average (1 min) at each round's start: {', '.join(loads)}\n")
+    print("| operation | Tethys | ours | ratio median (min-max) | CPU ratio median | "
+          "queries Tethys | ours |")
+    print("|---|---|---|---|---|---|---|")
     for label in rounds[0]["tethys"]:
         tethys = [r["tethys"][label]["seconds"] for r in rounds]
         ours = [r["ours"][label]["seconds"] for r in rounds]
         ratios = [t / o for t, o in zip(tethys, ours, strict=True)]
+        cpu = [r["tethys"][label].get("cpu_seconds", 0) / r["ours"][label]["cpu_seconds"]
+               for r in rounds if r["ours"][label].get("cpu_seconds")]
         print(f"| {label} | {_time(statistics.median(tethys))} | "
               f"{_time(statistics.median(ours))} | **{statistics.median(ratios):.2f}x** "
               f"({min(ratios):.2f}-{max(ratios):.2f}) | "
+              f"{f'{statistics.median(cpu):.2f}x' if cpu else '-'} | "
               f"{rounds[0]['tethys'][label]['queries']:g} | "
               f"{rounds[0]['ours'][label]['queries']:g} |")
 
