@@ -116,7 +116,7 @@ class JobResults:
         # status alone, under the same compare-and-swap.
         return self._write_status(code, other=other, reason=reason, extra=extra)
 
-    def _has_results_work(self) -> bool:
+    def _has_results_work(self):
         """True when processing this job's results runs code: its class overrides
         ``_process_results`` or ``_apply_results_function``, or the job has a
         ``process_results_function``."""
