@@ -77,12 +77,21 @@ def test_a_table_of_the_viewers_own_jobs_reads_their_index(alice_client, user, o
         manager().list_jobs(user=user).values_list("name", flat=True)[3:6])
     assert answer["total"] == manager().list_jobs(user=user).count()
     reads = id_queries(captured)
-    assert len(reads) == 1
-    # Her own jobs only: no "or shared with her groups" condition left in the query.
-    assert "tethysjob_groups" not in reads[0], reads[0]
-    if connection.vendor == "sqlite":
-        steps = [s for s in sqlite_plan(reads[0]) if "tethys_compute_tethysjob " in s + " "]
-        assert steps and all("user_id=?" in s for s in steps), steps
+    own = list(manager().list_jobs(user=user))
+    # Sorted by name or status (which have (label, column) indexes): still her index.
+    for sort, key in ((1, lambda job: (job.name, job.pk)), (3, lambda job: (job._status, job.pk))):
+        with CaptureQueriesContext(connection) as captured:
+            answer = rows_page(alice_client, context, page=2, sort=sort, dir="desc").json()
+        expected = [job.name for job in sorted(own, key=key, reverse=True)[3:6]]
+        assert names(answer["html"]) == expected
+        reads += id_queries(captured)
+    assert len(reads) == 3
+    for sql in reads:
+        # Her own jobs only: no "or shared with her groups" condition left in the query.
+        assert "tethysjob_groups" not in sql, sql
+        if connection.vendor == "sqlite":
+            steps = [s for s in sqlite_plan(sql) if "tethys_compute_tethysjob " in s + " "]
+            assert steps and all("user_id=?" in s for s in steps), steps
     # A group's job still shows in a table over the app's jobs.
     app_table = table(manager().list_jobs())
     assert "shared with alice" in names(

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 
-from django.db.models import Q
+from django.db.models import F, Func, Q
 
 from .access import table_jobs
 from .columns import sort_expression
+from .query import pinned_user
 
 MAX_QUERY = 200
 
@@ -78,19 +79,41 @@ def flip(order: list[str]) -> list[str]:
     return [name[1:] if name.startswith("-") else f"-{name}" for name in order]
 
 
-def _slice(ordered, start: int, length: int, total: int) -> list[int]:
+def _slice(ordered, backwards, start: int, length: int, total: int) -> list[int]:
     """The ids of rows ``start`` to ``start + length`` of ``ordered``. A page in the
-    second half is read from the end (the order flipped, the offset counted from the
-    last row, the ids reversed), so the last pages cost what the first ones do instead
-    of skipping all the rows before them. Only when the order ends with the primary key,
-    so that the flipped order is exactly the reverse."""
-    order = list(ordered.query.order_by)
+    second half is read from the end (``backwards``, the exact reverse order, with the
+    offset counted from the last row, the ids put back in order), so the last pages cost
+    what the first ones do instead of skipping all the rows before them. ``backwards``
+    is ``None`` when the order does not end with the primary key (then it is not the
+    exact reverse)."""
     end = min(start + length, total)
-    if start > total // 2 and order and order[-1] in ("pk", "-pk", "id", "-id"):
-        backwards = ordered.order_by(*flip(order))
+    if backwards is not None and start > total // 2:
         ids = list(backwards.values_list("pk", flat=True)[total - end:total - start])
         return ids[::-1]
     return list(ordered.values_list("pk", flat=True)[start:end])
+
+
+class _NoIndexOrder(Func):
+    """A column's value unchanged, written ``+column`` on SQLite (a no-op there) so that
+    its planner does not walk an index in the column's order. For a table of one user's
+    jobs: reading the ``(label, user)`` index and sorting that user's rows is far
+    cheaper than walking the whole app's ``(label, name)`` index, but SQLite, without
+    statistics, prefers whatever avoids a sort. PostgreSQL gets the plain column."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="+%(expressions)s", **extra_context)
+
+
+def _sorted(base, expression: str, descending: bool, one_user: bool):
+    """``base`` ordered by ``expression`` then by id, in the same direction (an index on
+    (label, column) holds ties so: SQLite's rowid, PostgreSQL's incremental sort)."""
+    key = F(expression)
+    if one_user and "__" not in expression:
+        key = _NoIndexOrder(key)
+    return base.order_by(key.desc() if descending else key.asc(),
+                         "-pk" if descending else "pk")
 
 
 def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | None = None,
@@ -122,18 +145,20 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
         expression = sort_expression(config.columns[sort])
     if expression or ids is None:
         if expression:
-            # Ties by id in the same direction: an index on (label, column) holds them so
-            # (SQLite: rowid; PostgreSQL: an incremental sort of each tie only).
-            sign = "-" if descending else ""
-            ordered = base.order_by(sign + expression, sign + "pk")
+            one_user = config.source is not None and pinned_user(config.source) is not None
+            ordered = _sorted(base, expression, descending, one_user)
+            backwards = _sorted(base, expression, not descending, one_user)
         else:
             order = list(config.source["o"])
-            ordered = base.order_by(*(flip(order) if descending else order))
+            order = flip(order) if descending else order
+            ordered = base.order_by(*order)
+            backwards = base.order_by(*flip(order)) if order and \
+                order[-1] in ("pk", "-pk", "id", "-id") else None
         total = ordered.count()
         length = data_table.get("page_length", 10) if paging else max(total, 1)
         pages, number = _page_info(total, length, number)
         start = (number - 1) * length
-        wanted = _slice(ordered, start, length, total)
+        wanted = _slice(ordered, backwards, start, length, total)
         return {"ids": wanted, "number": number, "pages": pages, "total": total,
                 "length": length, "jobs": _LazyJobs(wanted, known or {})}
     else:
