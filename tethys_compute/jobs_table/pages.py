@@ -109,7 +109,7 @@ class _NoIndexOrder(Func):
 def _sorted(base, expression: str, descending: bool, one_user: bool):
     """``base`` ordered by ``expression`` then by id, in the same direction (an index on
     (label, column) holds ties so: SQLite's rowid, PostgreSQL's incremental sort)."""
-    key = F(expression)
+    key: F | Func = F(expression)
     if one_user and "__" not in expression:
         key = _NoIndexOrder(key)
     return base.order_by(key.desc() if descending else key.asc(),
