@@ -79,6 +79,13 @@ DEFAULTS: dict = {
     # Log text longer than this many bytes is shown truncated (its last part) with a
     # link to download the whole log.
     "JOBS_TABLE_LOG_MAX_BYTES": 256 * 1024,
+    # --- counts and search at scale (tethys_compute/bounded.py; the admin and the table) ---
+    # Most jobs a page counts: past it, it says "more than COUNT_LIMIT" and pages through
+    # the first COUNT_LIMIT jobs only.
+    "COUNT_LIMIT": 10_000,
+    # A search finds a job by its id or the start of its name among all jobs, and by any
+    # part of its name or description among the query's newest SEARCH_WINDOW jobs.
+    "SEARCH_WINDOW": 10_000,
     # HTCondor (engines/condor). Jobs with no scheduler, or a local CondorScheduler, use
     # this machine's HTCondor: "cli" (condor_* tools on PATH) or "htcondor2" (bindings).
     "CONDOR_LOCAL_TRANSPORT": "cli",

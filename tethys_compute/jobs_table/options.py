@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 
+from ..bounded import Counted, capped_count
 from ..conf import get_config
 from . import columns as cols
 from .actions import BUILTIN_ACTIONS, DEFAULT_ACTIONS, SEPARATOR
@@ -227,12 +228,18 @@ class JobsTable(dict):
         length = length if isinstance(length, int) and length > 0 else 10
         if self._source is not None:
             # By the query: its count and its first page, never the list of its ids.
-            # One query for the count and the apps: the jobs per label.
-            per_label = dict(jobs.order_by().values_list("label").annotate(n=Count("pk")))
+            # A query pinning its apps is counted up to COUNT_LIMIT (one query);
+            # otherwise one query reads the count and the apps: the jobs per label.
             labels = pinned_labels(self._source)
-            self._paged = {"ids": None, "total": sum(per_label.values()),
-                           "labels": sorted(per_label) if labels is None else labels,
-                           "first": list(jobs[:length])}
+            if labels is None:
+                per_label = dict(jobs.order_by().values_list("label").annotate(n=Count("pk")))
+                labels, found = sorted(per_label), sum(per_label.values())
+                limit = int(get_config()["COUNT_LIMIT"])
+                counted = Counted(min(found, limit), found > limit)
+            else:
+                counted = capped_count(jobs)
+            self._paged = {"ids": None, "total": counted.value, "more": counted.more,
+                           "labels": labels, "first": list(jobs[:length])}
             return jobs
         pairs = list(jobs.values_list("pk", "label"))
         ids = [pk for pk, _ in pairs]
@@ -399,7 +406,8 @@ class JobsTable(dict):
             length = data_table["page_length"]
             pages = max(1, -(-self._paged["total"] // length))
             page = {"jobs": list(self._paged["first"]), "number": 1, "pages": pages,
-                    "total": self._paged["total"], "length": length}
+                    "total": self._paged["total"], "more": self._paged.get("more", False),
+                    "length": length}
             shown = page["jobs"]
         else:
             ids = [job.pk for job in self.jobs]

@@ -3,7 +3,11 @@
 A table built from a query pages by re-running it (its ``source``, in its default
 order); a table of a fixed list pages through the ids it was rendered with (in a signed
 token). Either way narrowed to the jobs the viewer may see. Sorting is done by the
-database on the column's field; search matches name and description.
+database on the column's field. Search and the count of a table over a query are those
+of ``tethys_compute.bounded`` (shared with the job admin): a search matches a job's id,
+the start of its name, and any part of its name or description among the query's newest
+``SEARCH_WINDOW`` jobs; the count stops at ``COUNT_LIMIT`` ("more than 10,000 jobs"), and
+the pages reach the first ``COUNT_LIMIT`` jobs.
 """
 
 from __future__ import annotations
@@ -11,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import math
 
-from django.db.models import F, Func, Q
+from django.db.models import F, Func
 
+from ..bounded import capped_count, clean_text, search_jobs
 from .access import table_jobs
 from .columns import sort_expression
 from .query import pinned_user
-
-MAX_QUERY = 200
 
 
 def _page_info(total: int, length: int, number: int) -> tuple[int, int]:
@@ -71,7 +74,8 @@ def digest(page: dict) -> str:
     """A short fingerprint of what a page shows (its jobs in order, its number, the
     count of pages and jobs): a poll compares it to tell whether to send the page."""
     ids = page["ids"] if "ids" in page else [job.pk for job in page["jobs"]]
-    text = f"{page['number']}/{page['pages']}/{page['total']}/" + ",".join(map(str, ids))
+    more = "+" if page.get("more") else ""
+    text = f"{page['number']}/{page['pages']}/{page['total']}{more}/" + ",".join(map(str, ids))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -118,14 +122,17 @@ def _sorted(base, expression: str, descending: bool, one_user: bool):
 
 def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | None = None,
             descending: bool = False, query: str = "", known: dict | None = None) -> dict:
-    """One page of a table's jobs as ``{"jobs", "number", "pages", "total", "length"}``.
+    """One page of a table's jobs as ``{"jobs", "number", "pages", "total", "more",
+    "length"}``: ``more`` when the table has more than ``total`` jobs (its count stopped
+    at ``COUNT_LIMIT``; only the first ``COUNT_LIMIT`` are paged through).
 
     :param ids: the table's job ids in its default order; ``None`` for a table built
         from a query (``config.source``), which is re-run.
     :param number: page number, from 1 (clamped to the pages there are).
     :param sort: index of the column to sort by (``None``: default order). Columns the
         database cannot sort by, or sorting switched off, keep the default order.
-    :param query: search text (name or description contains it, case-insensitive).
+    :param query: search text (``tethys_compute.bounded.search_jobs``: the id, the start
+        of the name, or part of the name or description among the newest jobs).
     :param known: jobs already loaded, by id (reused, not loaded again). The page's ids
         are read first (no joins of the job types' tables), then only the other jobs.
     """
@@ -136,10 +143,9 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
     base = table_jobs(user, config)
     if ids is not None:
         base = base.filter(pk__in=ids)
-    # NUL cannot be in a stored name (PostgreSQL refuses it in a query): it matches nothing.
-    query = (query or "").replace("\x00", "").strip()[:MAX_QUERY]
+    query = clean_text(query)
     if query and data_table.get("searching"):
-        base = base.filter(Q(name__icontains=query) | Q(description__icontains=query))
+        base = search_jobs(base, query)
     expression = None
     if sort is not None and data_table.get("ordering") and 0 <= sort < len(config.columns):
         expression = sort_expression(config.columns[sort])
@@ -154,13 +160,15 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
             ordered = base.order_by(*order)
             backwards = base.order_by(*flip(order)) if order and \
                 order[-1] in ("pk", "-pk", "id", "-id") else None
-        total = ordered.count()
+        # Counted up to COUNT_LIMIT (an unpaged table shows them all: it is not limited).
+        total, more = capped_count(ordered) if paging else (ordered.count(), False)
         length = data_table.get("page_length", 10) if paging else max(total, 1)
         pages, number = _page_info(total, length, number)
         start = (number - 1) * length
-        wanted = _slice(ordered, backwards, start, length, total)
+        # Past COUNT_LIMIT the end of the list is not known: never read from it.
+        wanted = _slice(ordered, None if more else backwards, start, length, total)
         return {"ids": wanted, "number": number, "pages": pages, "total": total,
-                "length": length, "jobs": _LazyJobs(wanted, known or {})}
+                "more": more, "length": length, "jobs": _LazyJobs(wanted, known or {})}
     else:
         visible = set(base.values_list("pk", flat=True))
         order = [pk for pk in ids if pk in visible]
@@ -175,4 +183,5 @@ def page_of(user, config, ids: list[int] | None, number: int = 1, sort: int | No
             job.pk: job for job in TethysJob.objects.filter(pk__in=wanted).select_subclasses()
         }
         jobs = [loaded[pk] for pk in wanted if pk in loaded]
-    return {"jobs": jobs, "number": number, "pages": pages, "total": total, "length": length}
+    return {"jobs": jobs, "number": number, "pages": pages, "total": total, "more": False,
+            "length": length}

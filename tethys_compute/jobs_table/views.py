@@ -223,6 +223,7 @@ def _page_answer(config, page, partial=False):
         "page": page["number"],
         "pages": page["pages"],
         "total": page["total"],
+        "more": bool(page.get("more")),
         "digest": digest(page),
     }
 
@@ -232,7 +233,8 @@ def _page_answer(config, page, partial=False):
 def rows(request):
     """A page of a table (``enable_data_table``): form fields ``config``, ``rows`` (the
     ids token), ``page``, ``sort`` (column index), ``dir`` (``asc``/``desc``), ``q``.
-    Answers ``{"success", "html", "pager", "page", "pages", "total"}``."""
+    Answers ``{"success", "html", "pager", "page", "pages", "total", "more"}`` (``more``:
+    the count stopped at ``COUNT_LIMIT``, see ``tethys_compute.bounded``)."""
     user = _user(request)
     config = _config(request.POST.get("config"))
     ids = None

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from .. import signals
 from .. import status as st
+from ..bounded import NamePrefixIndex
 from ..conf import get_config
 from ..exceptions import JobStateError
 from ..failure_kinds import ENGINE as ENGINE_FAILURE
@@ -167,6 +168,8 @@ class TethysJob(ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPol
             models.Index(fields=("user", "creation_time"), name="tc_job_user_created"),
             models.Index(fields=("_status", "creation_time"), name="tc_job_status_created"),
             models.Index(fields=("failure_kind", "creation_time"), name="tc_job_failure_created"),
+            # Search by the start of a name, any case (tethys_compute/bounded.py).
+            NamePrefixIndex(fields=("name",), name="tc_job_name_prefix"),
             models.Index(
                 fields=("_status",),
                 name="tc_job_active",

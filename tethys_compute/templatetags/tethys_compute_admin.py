@@ -1,10 +1,11 @@
-"""Template tags of the job admin: ``{% job_date_hierarchy cl %}``."""
+"""Template tags of the job admin: ``{% job_date_hierarchy cl %}``, ``cl|shown_count``."""
 
 import inspect
 
 from django import template
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 
+from ..admin.bounded import shown_count
 from ..admin.date_hierarchy import date_hierarchy
 
 register = template.Library()
@@ -21,3 +22,10 @@ def job_date_hierarchy_tag(parser, token):
     if _NODE_TAKES_NAME:
         options["name"] = "job_date_hierarchy"
     return InclusionAdminNode(**options)
+
+
+@register.filter(name="shown_count")
+def shown_count_filter(cl):
+    """The changelist as its count should be shown: "more than 10,000" past
+    ``COUNT_LIMIT`` (``tethys_compute.admin.bounded``)."""
+    return shown_count(cl)

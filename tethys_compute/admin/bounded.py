@@ -1,0 +1,76 @@
+"""The job changelist's count and search at a cost that does not grow with the jobs
+(``tethys_compute.bounded``, shared with the jobs table).
+
+The paginator counts at most ``COUNT_LIMIT`` jobs; past it the page says "more than
+10,000 jobs" (pagination line and "Select all"), pages reach the first ``COUNT_LIMIT``
+jobs, and the count beside the search box is left out. ``?q=`` matches a job's id, the
+start of its name, and any words of its name or description among the newest
+``SEARCH_WINDOW`` jobs of the filtered list (docs/admin.rst).
+"""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.main import ChangeList
+
+from ..bounded import CappedPaginator, count_text, search_jobs
+
+
+class BoundedChangeList(ChangeList):
+    """Django's changelist; with its count capped there is no "Show all" (it would list
+    every job): ``?all=`` shows the page asked for."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        if self.paginator.more:
+            if self.show_all and self.multi_page:
+                self.result_list = self.paginator.page(
+                    min(self.page_num, self.paginator.num_pages)).object_list
+            self.can_show_all = False
+
+
+class ShownCount:
+    """The changelist ``cl`` as its templates see it when its count stopped at the limit:
+    ``result_count`` (and ``full_result_count``, so that the search box shows no second
+    count) is the text "more than 10,000"; everything else is ``cl``'s own."""
+
+    def __init__(self, cl):
+        self._cl = cl
+        self.result_count = self.full_result_count = count_text(cl.paginator.counted)
+
+    def __getattr__(self, name):
+        return getattr(self._cl, name)
+
+
+def shown_count(cl):
+    """``cl``, or a :class:`ShownCount` of it when its count is capped."""
+    paginator = getattr(cl, "paginator", None)
+    return ShownCount(cl) if getattr(paginator, "more", False) else cl
+
+
+class BoundedChangelist:
+    """ModelAdmin mixin: capped counts and bounded search (see the module)."""
+
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0,
+                      allow_empty_first_page=True):
+        return CappedPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Words inside the window, as Django's admin search splits them; no joins, so
+        # no duplicates.
+        # The changelist's rows (own classes, owner annotated) of the matching jobs of
+        # the filtered list (see search_jobs's ``into``).
+        return search_jobs(queryset, search_term, words=True,
+                           into=self.get_queryset(request)), False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        cl = context.get("cl") if context else None
+        if cl is not None and getattr(cl.paginator, "more", False):
+            # "All 10000 selected" would undercount: name the capped count.
+            context["selection_note_all"] = (
+                f"All {count_text(cl.paginator.counted)} selected")
+        return response
