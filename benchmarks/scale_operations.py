@@ -116,6 +116,12 @@ def operations() -> dict:
                                       f"&completion_time__lt={year + 1}-01-01",
         "?creation_time__year=<year>": f"?creation_time__year={year}",
         "?q=job 4242": "?q=job+4242",
+        # tethys_compute.bounded: an id, a window substring, a text most names start
+        # with, and a search within an app's filter.
+        "?q=<id>": f"?q={some_job.pk}",
+        "?q=study (window)": "?q=study",
+        "?q=job (most names)": "?q=job",
+        "?app=app_b&q=job 4242": "?app=app_b&q=job+4242",
     }
     from datetime import date, timedelta
 

@@ -131,7 +131,7 @@ def test_many_names_starting_so_are_checked_row_by_row(user, settings):
     assert found(search_jobs(jobs, "RUN 1")) == ["run 1"]
 
 
-def test_search_runs_two_queries_whatever_the_number_of_jobs(user, settings):
+def test_search_runs_the_same_queries_whatever_the_number_of_jobs(user, settings):
     settings.TETHYS_COMPUTE = {"COUNT_LIMIT": 50, "SEARCH_WINDOW": 20}
     counts = []
     for total in (10, 500):
@@ -140,7 +140,8 @@ def test_search_runs_two_queries_whatever_the_number_of_jobs(user, settings):
             with CaptureQueriesContext(connection) as captured:
                 list(search_jobs(TethysJob.objects.order_by("-id"), text)[:10])
             counts.append(len(captured))
-    assert set(counts) == {2}, counts
+    # SQLite: the check of the name index, then the search; PostgreSQL: the search.
+    assert set(counts) == {1 if is_postgres() else 2}, counts
 
 
 # --- search: the plans -------------------------------------------------------------------------

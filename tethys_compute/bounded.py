@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from django.core.paginator import Paginator
-from django.db import models
+from django.db import connections, models
 from django.db.backends.ddl_references import Statement, Table
-from django.db.models import F, Q
-from django.db.models.functions import Collate, Lower
+from django.db.models import F, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Collate, Lower
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
@@ -152,6 +152,9 @@ def search_jobs(queryset, text, *, words: bool = False, window: int | None = Non
         primary key, the name index and the window: the database never reads every job.
         Otherwise the query's rows are checked in its own order (a page of matches is
         met soon, as so many names match). Two queries (the check, then this one).
+        On PostgreSQL: one query, every term in one ``WHERE`` clause, the window as the
+        ids from the query's ``SEARCH_WINDOW``-th newest on (its planner, with
+        statistics, chooses the indexes).
     """
     from .models import TethysJob
 
@@ -160,10 +163,19 @@ def search_jobs(queryset, text, *, words: bool = False, window: int | None = Non
         return queryset
     config = _config()
     window = int(window if window is not None else config["SEARCH_WINDOW"])
-    newest = queryset.order_by("-pk").values("pk")[:window]
-    inside = Q(pk__in=newest) & _substring_q(text, words)
     job_id = _job_id(text)
     by_id = Q(pk=job_id) if job_id is not None else Q(pk__in=[])
+    if connections[queryset.db].vendor == "postgresql":
+        # One WHERE clause; the window as a range of ids (from the query's N-th newest
+        # id, an InitPlan run once), so each term can use an index (the primary key,
+        # tc_job_name_prefix) and the planner chooses by its statistics. Nested id
+        # subqueries (below) made it pick nested loops over every row pair for a table
+        # without statistics yet (just after a bulk insert).
+        oldest = Subquery(queryset.order_by("-pk").values("pk")[window - 1:window])
+        inside = Q(pk__gte=Coalesce(oldest, Value(0))) & _substring_q(text, words)
+        return queryset.filter(by_id | Q(name__istartswith=text) | inside)
+    newest = queryset.order_by("-pk").values("pk")[:window]
+    inside = Q(pk__in=newest) & _substring_q(text, words)
     limit = int(config["COUNT_LIMIT"])
     starts = TethysJob._base_manager.filter(name__istartswith=text).order_by()
     if not starts.values("pk")[limit:limit + 1].exists():
