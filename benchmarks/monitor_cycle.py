@@ -27,6 +27,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import resource
 import shutil
 import sys
 import tempfile
@@ -142,9 +143,11 @@ def main(n, slots, profile):
         print(f"built {n} jobs ({per} per scheduler) in {time.perf_counter() - start:.1f} s")
         time.sleep(2)  # the stand-in's schedd starts its slots' jobs
 
+        base_cpu = time.process_time()
         started = time.perf_counter()
         loaded = list(TethysJob.objects.active().select_subclasses())
         base_seconds = time.perf_counter() - started
+        base_cpu = time.process_time() - base_cpu
         assert len(loaded) == n, len(loaded)
 
         dask_calls = []
@@ -161,6 +164,8 @@ def main(n, slots, profile):
             dask_calls.clear()
             with mock.patch.object(tasks, "task_states", counted), QueryCounter() as q:
                 profiler = cProfile.Profile() if profile else None
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = time.process_time()
                 started = time.perf_counter()
                 if profiler:
                     profiler.enable()
@@ -168,27 +173,33 @@ def main(n, slots, profile):
                 if profiler:
                     profiler.disable()
                 seconds = time.perf_counter() - started
+                cpu = time.process_time() - cpu
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                tools_cpu = (after.ru_utime + after.ru_stime
+                             - children.ru_utime - children.ru_stime)
             tools = [c for c in pool.calls() if c in ("condor_q", "condor_history")]
             if profiler:
                 profiler.dump_stats(f"/tmp/monitor_cycle_{len(rows_done)}.prof")
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
             rows_done.append(1)
-            return seconds, q, tools, list(dask_calls), stats
+            return seconds, q, tools, list(dask_calls), stats, cpu, tools_cpu
 
         rows = [("first cycle", cycle())]
         TethysJob.objects.update(_last_status_update=long_ago)  # due again, nothing new
         rows.append(("second cycle (nothing new)", cycle()))
 
         print()
-        print(f"| {n} active jobs, 3 schedulers | s | SQL statements | writes | condor tool "
-              "runs | Dask state queries | checked | changed |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        print(f"| baseline: load the active jobs as their own classes | {base_seconds:.2f} | 1 | "
-              "0 | | | | |")
-        for name, (seconds, q, tools, dask_q, stats) in rows:
-            print(f"| `run_cycle` {name} | {seconds:.2f} | {q.total} | {q.writes} | "
-                  f"{len(tools)} ({', '.join(tools)}) | {len(dask_q)} | {stats.checked} | "
-                  f"{stats.changed} |")
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min)")
+        print(f"| {n} active jobs, 3 schedulers | s | CPU s: this process + condor tools | "
+              "SQL statements | writes | condor tool runs | Dask state queries | checked | "
+              "changed |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| baseline: load the active jobs with `select_subclasses()` | {base_seconds:.2f} "
+              f"| {base_cpu:.2f} | 1 | 0 | | | | |")
+        for name, (seconds, q, tools, dask_q, stats, cpu, tools_cpu) in rows:
+            print(f"| `run_cycle` {name} | {seconds:.2f} | {cpu:.2f} + {tools_cpu:.2f} | "
+                  f"{q.total} | {q.writes} | {len(tools)} ({', '.join(tools)}) | "
+                  f"{len(dask_q)} | {stats.checked} | {stats.changed} |")
     finally:
         for future in futures:
             future.cancel()

@@ -155,6 +155,13 @@ class Schedd:
         if (version == self.last_version and not exited and not deadlines and not updates
                 and not self._waiting):
             return
+        if (version == self.last_version and not exited and not deadlines
+                and not self._waiting):
+            # Only running jobs' periodic updates are due, and no tool changed the queue
+            # since the last pass: no other job can have anything to do, so read and
+            # write the running jobs' ads only (not every ad of a long queue).
+            self._update_running(exited, now)
+            return
         self.last_version = version
         self._waiting = False
         with self.queue.write():
@@ -177,6 +184,28 @@ class Schedd:
         self.last_version = self.queue.data_version()
 
     _waiting = False
+
+    def _update_running(self, exited, now):
+        with self.queue.write():
+            if self.queue.data_version() != self.last_version:
+                self.last_version = None  # a tool wrote meanwhile: a full pass next tick
+                return
+            for key in list(self.running):
+                found = self.queue.get(*key)
+                if found is None or not found[1]:
+                    continue
+                ad = found[0]
+                try:
+                    changed = self._handle(ad, key, exited, now)
+                except Exception as exc:  # noqa: BLE001 - one job's trouble stops no other
+                    print(f"job {key}: {exc!r}", file=sys.stderr, flush=True)
+                    continue
+                if changed:
+                    if ad["_in_queue"]:
+                        self.queue.update(_strip(ad))
+                    else:
+                        self.queue.to_history(_strip(ad))
+        self.last_version = self.queue.data_version()
 
     def _sample(self, exited, now):
         """Sample the usage of the running jobs; True when one is due for an update."""

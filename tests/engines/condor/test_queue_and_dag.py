@@ -70,6 +70,41 @@ def test_constraint_selects_clusters_and_dag_nodes():
     assert constraint() == "false"
 
 
+def _selected(expression, queue):
+    """ClusterIds of ``queue`` the constraint selects, evaluated by the stand-in's ClassAd
+    evaluator (checked against HTCondor's classad2 in tests/htcondor_standin)."""
+    from tests.htcondor_standin.classads import compile_constraint
+
+    matches = compile_constraint(expression)
+    return {cluster for cluster in queue if matches({"ClusterId": cluster, "ProcId": 0})}
+
+
+def test_constraint_of_a_large_batch_uses_ranges_and_stays_short():
+    """The monitor's condor_q for 3,333 jobs (issue 17): runs of ClusterIds become
+    ranges, so the constraint a schedd evaluates against every queued ad (and the
+    command line) does not grow with the batch when the ids are mostly consecutive."""
+    ids = [i for i in range(1000, 4400) if i % 50]  # finished jobs leave gaps
+    exact = constraint(ids)
+    assert len(exact) < len(", ".join(map(str, ids))) / 5, len(exact)  # a list: 16,660
+    assert exact.count("ClusterId >=") == 68
+    assert _selected(exact, range(900, 4500)) == set(ids)
+    bridged = constraint(ids, slack=0.1)
+    assert bridged == "(ClusterId >= 1001 && ClusterId <= 4399)"
+    assert set(ids) <= _selected(bridged, range(900, 4500))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_constraint_selects_the_ids_and_at_most_slack_more(seed):
+    import random
+
+    rng = random.Random(seed)
+    ids = sorted(rng.sample(range(1, 3000), rng.randint(1, 600)))
+    queue = range(0, 3100)
+    assert _selected(constraint(ids), queue) == set(ids)
+    chosen = _selected(constraint(ids, slack=0.1), queue)
+    assert set(ids) <= chosen and len(chosen - set(ids)) <= 0.1 * len(ids)
+
+
 def _node(name, **options):
     job = TransportJob(name, attributes={"executable": "run.sh", "initialdir": name})
     return condorpy.Node(job, **options)

@@ -15,7 +15,7 @@ import os
 from ...exceptions import EngineUnavailable
 from .engine import HOLD, RELEASE, REMOVE, CondorEngine, expected_procs, incomplete
 from .errors import CondorError, NotInQueue
-from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, proc_state
+from .queue import ATTRIBUTES, QUERY_SLACK, QueueSnapshot, constraint, merge, proc_state
 from .transport import LocalTransport
 
 
@@ -138,7 +138,8 @@ class BindingsEngine(CondorEngine):
         if not expected:
             return QueueSnapshot()
         schedd = self.schedd()
-        queued = self._ask(schedd.query, constraint(set(expected), dags), True)
+        queued = self._ask(schedd.query, constraint(set(expected), dags, slack=QUERY_SLACK),
+                           True)
         missing = incomplete(expected, queued)
         history = []
         if missing or dags:

@@ -17,7 +17,7 @@ import re
 from ...exceptions import EngineUnavailable
 from ...log_files import CALL_MAX_BYTES, listdir_within, open_within
 from .errors import CondorError, NotInQueue
-from .queue import ATTRIBUTES, QueueSnapshot, constraint, merge, parse_json
+from .queue import ATTRIBUTES, QUERY_SLACK, QueueSnapshot, constraint, merge, parse_json
 from .transport import Transport
 
 logger = logging.getLogger("tethys_compute.condor")
@@ -229,7 +229,9 @@ class CliEngine(CondorEngine):
         return cluster
 
     def _run_query(self, tool, clusters, dags, in_queue):
-        result = self.transport.run([tool, "-constraint", constraint(clusters, dags),
+        # condor_q: ranges may take in a few other clusters (ignored); the history exactly.
+        slack = QUERY_SLACK if in_queue else 0.0
+        result = self.transport.run([tool, "-constraint", constraint(clusters, dags, slack=slack),
                                      "-json", "-attributes", ",".join(ATTRIBUTES)])
         if not result.ok:
             message = _condor_message(result.stderr or result.stdout)

@@ -27,6 +27,10 @@ ATTRIBUTES = (
     *(name for name in USAGE_ATTRIBUTES if name not in holds.ATTRIBUTES),
 )
 
+#: How far the queue query's ClusterId ranges may reach past the asked-for ids: a tenth
+#: as many other ids (see :func:`constraint`).
+QUERY_SLACK = 0.1
+
 #: HTCondor's JobStatus codes.
 IDLE, RUNNING, REMOVED, COMPLETED, HELD, TRANSFERRING_OUTPUT, SUSPENDED = 1, 2, 3, 4, 5, 6, 7
 #: condorpy's names of JobStatus codes (``condorpy.static.CONDOR_JOB_STATUSES``).
@@ -100,16 +104,51 @@ class QueueSnapshot:
         return {name: self.cluster(cluster) for name, cluster in latest.items()}
 
 
-def constraint(clusters=(), dags=()) -> str:
-    """A ClassAd constraint selecting clusters and the node jobs of DAGs."""
+def constraint(clusters=(), dags=(), *, slack=0.0) -> str:
+    """A ClassAd constraint selecting clusters and the node jobs of DAGs.
+
+    Runs of three or more ClusterIds become ranges (``(ClusterId >= 5 && ClusterId <=
+    900)``) and the other ids one ``member(ClusterId, {...})`` list: a schedd evaluates
+    the constraint against every ad in its queue, and a range costs two comparisons
+    where a list costs one per id. With ``slack`` (a fraction of the number of ids), the
+    smallest gaps between ids are bridged as long as the ids added stay within
+    ``slack * len(clusters)``: the query may then also return other jobs (of the same
+    owner; ``condor_q`` shows only the user's jobs), which the caller ignores. Used with
+    ``0.1`` for the monitor's ``condor_q``; acting on jobs and ``condor_history`` keep
+    the default 0 (exactly the given ids).
+    """
     parts = []
     if clusters:
-        ids = ", ".join(str(int(c)) for c in sorted(set(clusters)))
-        parts.append(f"member(ClusterId, {{{ids}}})")
+        parts.extend(_cluster_terms(sorted({int(c) for c in clusters}), slack))
     if dags:
         ids = ", ".join(str(int(d)) for d in sorted(set(dags)))
         parts.append(f"member(DAGManJobId, {{{ids}}})")
     return " || ".join(parts) if parts else "false"
+
+
+def _cluster_terms(ids, slack):
+    budget = int(slack * len(ids))
+    bridged = {i for i in range(len(ids) - 1) if ids[i + 1] - ids[i] == 1}
+    gaps = sorted((ids[i + 1] - ids[i] - 1, i) for i in range(len(ids) - 1)
+                  if ids[i + 1] - ids[i] > 1)
+    for size, i in gaps:
+        if size > budget:
+            break
+        budget -= size
+        bridged.add(i)
+    ranges, single = [], []
+    start = 0
+    for i in range(len(ids)):
+        if i in bridged:
+            continue
+        low, high = ids[start], ids[i]
+        if high - low >= 2:
+            ranges.append(f"(ClusterId >= {low} && ClusterId <= {high})")
+        else:
+            single.extend(ids[start:i + 1])
+        start = i + 1
+    terms = [f"member(ClusterId, {{{', '.join(map(str, single))}}})"] if single else []
+    return terms + ranges
 
 
 def _int(value):
