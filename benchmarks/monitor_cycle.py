@@ -73,6 +73,39 @@ def queue_clusters(pool, count, cwd):
     return ids
 
 
+#: The cycle's parts, by the function that does each (file suffix, function name).
+PARTS = (
+    ("walltime step (stop_overdue_runs)", "models/run_limits.py", "stop_overdue_runs"),
+    ("due retries (start_due_retries)", "models/retries.py", "start_due_retries"),
+    ("claim the jobs (leases.claim)", "tethys_compute/leases.py", "claim"),
+    ("load the jobs (as_own_classes)", "models/querysets.py", "as_own_classes"),
+    ("condor_q / condor_history runs (wall)", "condor/engine.py", "_run_query"),
+    ("Dask state query (get_task_status)", "engines/dask/tasks.py", "task_states"),
+    ("stamps of unchanged jobs (flush)", "models/status_stamps.py", "flush"),
+    ("release the leases", "tethys_compute/leases.py", "release"),
+)
+
+
+def breakdown(stats, seconds):
+    """Print the cycle's time per part (cProfile cumulative seconds; the profiler itself
+    adds to the Python parts, not to the waits on the condor tools)."""
+    found = {}
+    for (path, _line, name), row in stats.stats.items():
+        for label, suffix, function in PARTS:
+            if name == function and path.endswith(suffix):
+                found[label] = found.get(label, 0.0) + row[3]
+    job_status = sum(row[3] for (path, _line, name), row in stats.stats.items()
+                     if name == "_refresh_from_engine" and path.endswith("job_status.py"))
+    dask_rules = sum(row[3] for (path, _line, name), row in stats.stats.items()
+                     if name == "_apply" and path.endswith("dask_refresh.py"))
+    print(f"\nwhere the {seconds:.2f} s went (cProfile, cumulative):")
+    for label, _suffix, _function in PARTS:
+        if label in found:
+            print(f"  {label:<42} {found[label]:7.2f} s")
+    print(f"  {'status rules, every job (_refresh_from_engine)':<42} {job_status:7.2f} s")
+    print(f"  {'Dask jobs, per job with its savepoint (_apply)':<42} {dask_rules:7.2f} s")
+
+
 def main(n, slots, profile):
     scratch = setup()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -180,7 +213,9 @@ def main(n, slots, profile):
             tools = [c for c in pool.calls() if c in ("condor_q", "condor_history")]
             if profiler:
                 profiler.dump_stats(f"/tmp/monitor_cycle_{len(rows_done)}.prof")
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+                stats_ = pstats.Stats(profiler)
+                stats_.sort_stats("cumulative").print_stats(30)
+                breakdown(stats_, seconds)
             rows_done.append(1)
             return seconds, q, tools, list(dask_calls), stats, cpu, tools_cpu
 

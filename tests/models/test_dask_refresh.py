@@ -1,10 +1,13 @@
 """Batch refresh of Dask jobs (tethys_compute/models/dask/dask_refresh.py): one task-state
 query per scheduler, through the monitor's entry point."""
 
+from datetime import timedelta
+
 import pytest
 from distributed import LocalCluster
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.engines.dask import work
 from tests.engines.dask.fixtures import *  # noqa: F403
@@ -132,3 +135,25 @@ def test_results_ready_jobs_are_retried_in_the_batch(make_dask_job):
     DaskJob.bulk_update_status([DaskJob.objects.get(pk=job.pk)])
     fresh = DaskJob.objects.get(pk=job.pk)
     assert (fresh.cached_status, fresh.result) == ("Complete", 6)
+
+
+def test_unchanged_running_jobs_need_no_transaction_or_savepoint(make_dask_job, tmp_path):
+    """A batch of running tasks that still run (most of a monitor cycle, issue 17): each
+    job's refresh writes nothing but the batched stamp, so no savepoint per job."""
+    gate = tmp_path / "go"
+    jobs = [make_dask_job(name=f"r{i}") for i in range(6)]
+    try:
+        for job in jobs:
+            job.execute(work.nap_until_file, str(gate), None, 0.02, 120)
+        wait_until(lambda: (refresh_jobs(active_jobs()) or True) and all(
+            DaskJob.objects.get(pk=j.pk)._status == "RUN" for j in jobs),
+            message="the jobs to be seen running")
+        TethysJob.objects.update(_last_status_update=timezone.now() - timedelta(hours=1))
+        with CaptureQueriesContext(connection) as queries:
+            stats = refresh_jobs(active_jobs())
+        assert (stats.checked, stats.changed, stats.errors) == (6, 0, 0)
+        sqls = [q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries]
+        assert "SAVEPOINT" not in sqls, sqls
+        assert sqls.count("UPDATE") <= 3, sqls  # the stamps (and the leases' claim, release)
+    finally:
+        gate.touch()

@@ -7,6 +7,8 @@ there are any, gathers the results of finished tasks in calls of up to
 ``update_status()``: the status rules are those of a single refresh.
 
 Writes are grouped to save commits (each one an fsync on most databases): jobs whose
+answer changes nothing (a running task still running) are refreshed outside any
+transaction, as their only write, the stamp, is batched; jobs whose
 refresh is database work only share transactions of :data:`COMMIT_BATCH` jobs; a job
 that runs a ``process_results_function`` or still has to fetch its result is written
 outside any transaction, so no transaction waits on user code or the network.
@@ -90,9 +92,10 @@ def bulk_refresh(jobs) -> int:
             job.scheduler = scheduler
             job.__dict__["_dask_answer"] = answers[job.key]
             job.__dict__["_dask_release_batch"] = releases[scheduler_id]
-    quick = [job for job in jobs if _db_only(job)]
-    other = [job for job in jobs if not _db_only(job)]
-    changed = 0
+    steady = [job for job in jobs if _steady(job)]
+    quick = [job for job in jobs if _db_only(job) and not _steady(job)]
+    other = [job for job in jobs if not _db_only(job) and not _steady(job)]
+    changed = sum(_apply(job) for job in steady)  # nothing to write but a batched stamp
     for start in range(0, len(quick), COMMIT_BATCH):
         with transaction.atomic():
             changed += sum(_apply(job, savepoint=True) for job in quick[start:start + COMMIT_BATCH])
@@ -136,6 +139,23 @@ def _discard(output, client, keys, timeout):
         output.discard(client, keys, timeout)
     except DaskJobException as exc:
         logger.info("Discarding the output of %d finished tasks failed: %s", len(keys), exc)
+
+
+def _steady(job) -> bool:
+    """True when ``job``'s answer leaves it as it is: a Running job whose task still
+    waits or runs, with no message to set or clear. Its refresh then writes only the
+    "engine answered" stamp, which the batch writes for all such jobs at once
+    (:mod:`tethys_compute.models.status_stamps`), so it needs no transaction or savepoint
+    of its own (most of a large batch: a savepoint pair per job cost more than the rest
+    of its refresh)."""
+    from .dask_status_map import STATE_MESSAGES, TASK_STATE_STATUS
+
+    answer = job.__dict__.get("_dask_answer")
+    if answer is None or answer.error is not None or job._status != st.RUNNING:
+        return False
+    if TASK_STATE_STATUS.get(answer.state) != st.RUNNING:
+        return False
+    return (STATE_MESSAGES.get(answer.state) or None) == (job.status_message or None)
 
 
 def _db_only(job) -> bool:
