@@ -101,24 +101,3 @@ def test_a_scheduler_that_cannot_answer_costs_one_write_for_its_jobs(user, fake_
     assert set(rows.values_list("_status", flat=True)) == {"SUB"}
     assert all(m.startswith(CHECK_FAILED) for m in rows.values_list("status_message", flat=True))
 
-
-def test_a_cycle_builds_one_model_instance_per_job(user, fake_engine):
-    """Loading the claimed jobs as their own classes builds one instance per row;
-    ``select_subclasses()`` built the base class's and then the subclass's (two here,
-    three or four for an HTCondor job): most of a 10,000-job cycle's load time."""
-    from django.db.models.signals import post_init
-
-    make_jobs(fake_engine, user, 30, schedulers=SCHEDULERS, age=600)
-    built = []
-
-    def count(sender, instance, **kwargs):
-        if isinstance(instance, TethysJob):
-            built.append(instance)
-
-    post_init.connect(count, weak=False)
-    try:
-        stats = run_cycle()
-    finally:
-        post_init.disconnect(count)
-    assert stats.checked == 30
-    assert len(built) == 30, [type(job).__name__ for job in built[:4]]

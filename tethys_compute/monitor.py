@@ -260,7 +260,7 @@ def run_cycle(label=None, *, stop=None, batch_size=None) -> CycleStats:
     try:
         if ids:
             with leases.KeepAlive(owner, ids):
-                jobs = TethysJob.objects.filter(pk__in=ids).order_by("pk").as_own_classes()
+                jobs = list(TethysJob.objects.filter(pk__in=ids).select_subclasses())
                 for job in jobs:
                     if job.refresh_requested_at is not None and job.refresh_requested_at <= now:
                         _force_refresh(job)

@@ -68,38 +68,3 @@ def test_visible_to(user, other_user, django_user_model):
     staff = django_user_model.objects.create_user("dave", is_staff=True)
     assert not TethysJob.objects.visible_to(staff).exists(), "staff alone is not enough"
 
-
-def test_as_own_classes_matches_select_subclasses(user):
-    """Each job as its own class, with the same field values and order as
-    ``select_subclasses()``, and one model instance per job."""
-    from django.db.models.signals import post_init
-    from django.forms.models import model_to_dict
-
-    from tethys_compute.models import CondorJob, CondorScheduler, CondorWorkflow
-
-    scheduler = CondorScheduler.objects.create(name="c", host="localhost")
-    make(user, "RUN", cls=DaskJob)
-    make(user, "SUB", cls=CondorJob, scheduler=scheduler,
-         condorpy_template_name="vanilla_base", attributes={"executable": "/bin/true"})
-    make(user, "PEN")
-    make(user, "SUB", cls=CondorWorkflow, scheduler=scheduler)
-    make(user, "COM", cls=DaskJob)
-    jobs = TethysJob.objects.filter(_status__in=["RUN", "SUB", "PEN"]).order_by("-pk")
-    built = []
-
-    def count(sender, instance, **kwargs):
-        built.append(instance)
-
-    post_init.connect(count, weak=False)
-    try:
-        ours = jobs.as_own_classes()
-    finally:
-        post_init.disconnect(count)
-    theirs = list(jobs.select_subclasses())
-    assert [type(j) for j in ours] == [type(j) for j in theirs] == [
-        CondorWorkflow, BasicJob, CondorJob, DaskJob]
-    assert [j.pk for j in ours] == [j.pk for j in theirs]
-    assert [model_to_dict(j) for j in ours] == [model_to_dict(j) for j in theirs]
-    assert ours[2].attributes == theirs[2].attributes
-    assert len(built) == 4
-    assert TethysJob.objects.none().as_own_classes() == []

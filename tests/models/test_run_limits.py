@@ -133,9 +133,9 @@ def test_the_step_loads_only_runs_over_their_time(user):
     """The time test is done in SQL and HTCondor's own jobs (HTCondor holds them at the
     limit) are left out: a monitor cycle over many limited runs loads only the overdue
     ones (issue 17)."""
-    from django.db.models.signals import post_init
+    from unittest import mock
 
-    from tethys_compute.models import CondorJob, CondorScheduler
+    from tethys_compute.models import CondorJob, CondorScheduler, run_limits
 
     within = [_basic(user, max_run_time=3600) for _ in range(4)]
     for job in within:
@@ -148,16 +148,7 @@ def test_the_step_loads_only_runs_over_their_time(user):
                                           scheduler=scheduler, max_run_time=5)
         TethysJob.objects.filter(pk=condor.pk).update(_status="RUN")
         _age(condor, 100)
-    built = []
-
-    def count(sender, instance, **kwargs):
-        if isinstance(instance, TethysJob):
-            built.append(instance)
-
-    post_init.connect(count, weak=False)
-    try:
+    with mock.patch.object(run_limits, "_check", wraps=run_limits._check) as check:
         assert stop_overdue_runs() == 1
-    finally:
-        post_init.disconnect(count)
-    assert [job.pk for job in built] == [over.pk]
+    assert [call.args[0].pk for call in check.call_args_list] == [over.pk]
     assert TethysJob.objects.filter(_status="RUN").count() == 4 + 3

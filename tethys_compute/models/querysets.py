@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Lookup, Q, TextField, Value
-from django.db.models.constants import LOOKUP_SEP
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from model_utils.managers import InheritanceManager, InheritanceQuerySet
@@ -102,31 +99,6 @@ class TethysJobQuerySet(InheritanceQuerySet):
 
     delete.alters_data = True  # type: ignore[attr-defined]
     delete.queryset_only = True  # type: ignore[attr-defined]  # no Manager.delete()
-
-    def as_own_classes(self) -> list:
-        """The jobs as instances of their own classes, like ``select_subclasses()``, but
-        with one model instance per row (``select_subclasses()`` builds the base class's
-        instance, then each subclass's down to the job's own: three or four per HTCondor
-        job, most of a 10,000-job monitor cycle's load time).
-
-        One query finds each job's class (the subclass tables' primary keys, no
-        instances), then one query per class present loads its jobs. The order of the
-        queryset is kept; annotations and ``only()``/``defer()`` are not carried over.
-        """
-        paths = sorted(self._get_subclasses_recurse(self.model), key=len, reverse=True)
-        rows = list(self.values_list("pk", *(f"{path}__pk" for path in paths)))
-        by_path: dict[str, list] = defaultdict(list)
-        for pk, *present in rows:
-            path = next((p for p, v in zip(paths, present, strict=True) if v is not None), "")
-            by_path[path].append(pk)
-        found = {}
-        for path, ids in by_path.items():
-            model: Any = self.model
-            for part in path.split(LOOKUP_SEP) if path else ():
-                model = model._meta.get_field(part).related_model
-            for job in model._base_manager.using(self.db).filter(pk__in=ids):
-                found[job.pk] = job
-        return [found[pk] for pk, *_ in rows if pk in found]
 
     def for_app(self, label: str) -> TethysJobQuerySet:
         """Jobs of one app (``label`` is the app's package name, as Tethys stores it)."""

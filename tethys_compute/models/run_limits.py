@@ -124,7 +124,7 @@ def stop_overdue_runs(label=None, *, now=None, limit=None) -> int:
     limit = limit or get_config()["MONITOR_BATCH_SIZE"]
     jobs = overdue_candidates(now, label).order_by("start_time", "pk")[:limit]
     failed = 0
-    for job in jobs.as_own_classes():
+    for job in jobs.select_subclasses():
         try:
             failed += _check(job, now)
         except Exception:  # noqa: BLE001 - one job must not stop the others
