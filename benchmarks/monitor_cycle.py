@@ -78,7 +78,7 @@ PARTS = (
     ("walltime step (stop_overdue_runs)", "models/run_limits.py", "stop_overdue_runs"),
     ("due retries (start_due_retries)", "models/retries.py", "start_due_retries"),
     ("claim the jobs (leases.claim)", "tethys_compute/leases.py", "claim"),
-    ("load the jobs (select_subclasses rows)", "models/subclass_rows.py", "__iter__"),
+    ("load the jobs (select_subclasses rows)", "models/subclass_rows.py", "_rows"),
     ("condor_q / condor_history runs (wall)", "condor/engine.py", "_run_query"),
     ("Dask state query (get_task_status)", "engines/dask/tasks.py", "task_states"),
     ("stamps of unchanged jobs (flush)", "models/status_stamps.py", "flush"),
