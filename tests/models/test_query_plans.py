@@ -75,3 +75,48 @@ def test_active_keeps_its_meaning(jobs, user):
                 if j._status in ("PEN", "SUB", "RUN", "VAR", "PAS", "OTH")}
     assert {j.pk for j in TethysJob.objects.active()} == expected
     assert other_active.pk in expected
+
+
+# --- Columns NULL on every new job: partial indexes, so an INSERT writes neither --------
+
+
+def _indexes():
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, TethysJob._meta.db_table)
+    return {name: info for name, info in found.items() if info["index"]}
+
+
+def test_a_new_job_writes_no_index_of_its_null_only_columns():
+    """retry_due_at and quota_waiting_since are set on few jobs and NULL on every new one:
+    only partial indexes cover them, and user_id has no index of its own (the
+    (user, creation_time) index serves every lookup by user)."""
+    with connection.cursor() as cursor:
+        # Django's introspection does not say whether an index is partial: ask the database.
+        if is_postgres():
+            cursor.execute(
+                "SELECT c.relname, i.indpred IS NOT NULL FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass",
+                [TethysJob._meta.db_table])
+        else:
+            cursor.execute("SELECT name, partial FROM pragma_index_list(%s)",
+                           [TethysJob._meta.db_table])
+        partial = dict(cursor.fetchall())
+    for name, info in _indexes().items():
+        first = (info["columns"] or [None])[0]  # an expression index has no column
+        if first in ("retry_due_at", "quota_waiting_since"):
+            assert partial[name], f"{name} on {first} indexes every new job"
+        assert info["columns"] != ["user_id"], f"{name}: user_id alone is indexed twice"
+    names = set(_indexes())
+    assert {"tc_job_retry_due", "tc_job_quota_waiting", "tc_job_user_created"} <= names
+
+
+def test_the_null_only_columns_partial_indexes_serve_their_queries(jobs):
+    """A condition on the column (<= a time, IS NOT NULL) implies the partial index's."""
+    from django.utils import timezone
+
+    text = plan(TethysJob.objects.filter(retry_due_at__lte=timezone.now()).order_by(
+        "retry_due_at")[:10])
+    assert "tc_job_retry_due" in text, text
+    text = plan(TethysJob.objects.filter(quota_waiting_since__isnull=False).order_by(
+        "quota_waiting_since")[:10])
+    assert "tc_job_quota_waiting" in text, text

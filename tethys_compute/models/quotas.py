@@ -45,8 +45,9 @@ WAITING_PREFIX = "Waiting for a free slot"
 class QuotaWait(JobPart, models.Model):
     """The fields of a job waiting for a free slot, and the quota-checked claim of a run."""
 
-    #: When the job began waiting for a free slot (its place in line); ``None`` otherwise.
-    quota_waiting_since = models.DateTimeField(blank=True, null=True, db_index=True)
+    #: When the job began waiting for a free slot (its place in line); ``None`` otherwise
+    #: (indexed by ``tc_job_quota_waiting``, a partial index of the waiting jobs).
+    quota_waiting_since = models.DateTimeField(blank=True, null=True)
     #: The arguments of the ``execute()`` call that is waiting (JSON; see
     #: ``_quota_call_value``).
     quota_call = models.JSONField(blank=True, null=True)

@@ -82,8 +82,9 @@ class RetryPolicy(JobPart, models.Model):
     #: (``allowed_execute_duration``), the monitor stops Dask and Basic jobs over it.
     max_run_time = models.PositiveIntegerField(blank=True, null=True,
                                                validators=[MinValueValidator(1)])
-    #: When the scheduled retry is due (set only while the job waits for it).
-    retry_due_at = models.DateTimeField(blank=True, null=True, db_index=True)
+    #: When the scheduled retry is due (set only while the job waits for it; indexed by
+    #: ``tc_job_retry_due``, a partial index of the jobs that have one).
+    retry_due_at = models.DateTimeField(blank=True, null=True)
     #: The ``attempt`` that began the current series (execute() or resubmit()).
     first_attempt = models.PositiveIntegerField(blank=True, null=True)
     # ``progress_reported_at`` (notifications/fields.py) with ``_last_status_update`` is
