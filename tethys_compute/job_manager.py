@@ -18,6 +18,7 @@ from django.urls import reverse
 from .models import BasicJob, CondorJob, CondorWorkflow, DaskJob, TethysJob
 from .models.validation import check_fields
 from .notifications.spec import for_new_job as notify_fields
+from .views import job_lookup
 from .workspaces import get_user_workspace, new_job_workspace
 
 if TYPE_CHECKING:
@@ -181,7 +182,9 @@ class JobManager:
         :param user: when given, only a job owned by this user is returned.
         :param filters: extra ``filter()`` keyword arguments (not modified).
         """
-        query = dict(filters or {})
+        if not filters:
+            return self._get_job_by_id(job_id, user)
+        query = dict(filters)
         query.setdefault("label", self.label)
         query["id"] = job_id
         if user is not None:
@@ -190,6 +193,22 @@ class JobManager:
             return TethysJob.objects.get_subclass(**query)
         except (TethysJob.DoesNotExist, ValueError, TypeError):
             return None
+
+    def _get_job_by_id(self, job_id: int | str, user: UserArg | None) -> TethysJob | None:
+        """``get_job`` without filters: the job loaded by primary key through the SELECT
+        compiled once (``views.job_lookup``, as the callbacks load it), then its app and
+        owner compared, which is what the filtered query asked of the row."""
+        try:
+            pk = int(job_id)
+            owner = None if user is None else int(getattr(user, "pk", user))
+        except (TypeError, ValueError):  # not an id; an anonymous user (pk None)
+            return None
+        job = job_lookup.get_job(pk)
+        if job is None or job.label != self.label:
+            return None
+        if owner is not None and job.user_id != owner:
+            return None
+        return job
 
     def get_job_status_callback_url(self, request: HttpRequest, job_id: int | str) -> str:
         """Absolute URL a compute node calls to ask for a refresh of job ``job_id``."""
