@@ -200,7 +200,7 @@ class JobManager:
         owner compared, which is what the filtered query asked of the row."""
         try:
             pk = int(job_id)
-            owner = None if user is None else int(getattr(user, "pk", user))
+            owner = None if user is None else int(cast(Any, getattr(user, "pk", user)))
         except (TypeError, ValueError):  # not an id; an anonymous user (pk None)
             return None
         job = job_lookup.get_job(pk)
