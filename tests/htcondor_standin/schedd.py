@@ -168,16 +168,8 @@ class Schedd:
             idle = []
             for ad in self.queue.queue():
                 key = (ad["ClusterId"], ad["ProcId"])
-                try:
-                    changed = self._handle(ad, key, exited, now)
-                except Exception as exc:  # noqa: BLE001 - one job's trouble stops no other
-                    print(f"job {key}: {exc!r}", file=sys.stderr, flush=True)
+                if not self._tick_one(ad, key, exited, now):
                     continue
-                if changed:
-                    if ad["_in_queue"]:
-                        self.queue.update(_strip(ad))
-                    else:
-                        self.queue.to_history(_strip(ad))
                 if ad["_in_queue"] and ad["JobStatus"] == 1:
                     idle.append(ad)
             self._start_idle(idle, now)
@@ -194,18 +186,23 @@ class Schedd:
                 found = self.queue.get(*key)
                 if found is None or not found[1]:
                     continue
-                ad = found[0]
-                try:
-                    changed = self._handle(ad, key, exited, now)
-                except Exception as exc:  # noqa: BLE001 - one job's trouble stops no other
-                    print(f"job {key}: {exc!r}", file=sys.stderr, flush=True)
-                    continue
-                if changed:
-                    if ad["_in_queue"]:
-                        self.queue.update(_strip(ad))
-                    else:
-                        self.queue.to_history(_strip(ad))
+                self._tick_one(found[0], key, exited, now)
         self.last_version = self.queue.data_version()
+
+    def _tick_one(self, ad, key, exited, now):
+        """Advance one job's ad and store it (queue or history) when it changed. False
+        when handling it failed (printed; one job's trouble stops no other)."""
+        try:
+            changed = self._handle(ad, key, exited, now)
+        except Exception as exc:  # noqa: BLE001 - one job's trouble stops no other
+            print(f"job {key}: {exc!r}", file=sys.stderr, flush=True)
+            return False
+        if changed:
+            if ad["_in_queue"]:
+                self.queue.update(_strip(ad))
+            else:
+                self.queue.to_history(_strip(ad))
+        return True
 
     def _sample(self, exited, now):
         """Sample the usage of the running jobs; True when one is due for an update."""
