@@ -24,7 +24,7 @@ from tethys_compute.models import TethysJob
 locked, released = map(pathlib.Path, sys.argv[1:3])
 with transaction.atomic():
     TethysJob.objects.filter(pk=0).update(name="x")  # takes the write lock
-    locked.touch()
+    locked.write_text(repr(time.monotonic()))  # the transaction lasts 1.5 s from here
     time.sleep(1.5)
 released.touch()
 time.sleep(600)
@@ -63,7 +63,10 @@ def test_a_worker_is_frozen_only_outside_a_transaction(tmp_path):
             assert sqlite_write_fails(timeout=0.5)
             worker.thaw()
         worker.freeze()
-        assert released.exists()  # stopped only once its transaction had ended
+        # Stopped only once its transaction had ended: at least 1.5 s after it wrote the
+        # lock's time (CLOCK_MONOTONIC is the same clock in every process). Not "released"
+        # exists: the stop may land between the COMMIT and that file's touch.
+        assert time.monotonic() >= float(locked.read_text()) + 1.5
         if connection.vendor == "sqlite":
             assert not sqlite_write_fails(timeout=5)
         worker.thaw()
