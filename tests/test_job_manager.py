@@ -196,23 +196,21 @@ def test_tethys_controller_code_runs_unchanged(user):
     assert fetched.extended_properties["return_period"] == 100
 
 
-def test_get_job_reuses_its_compiled_select(manager, user, other_user, monkeypatch):
+def test_get_job_reuses_its_compiled_select(manager, user, other_user):
     """get_job by id (no filters) loads through the SELECT compiled once, as the callbacks
     do (issue 17: compiling the 7-join SELECT cost more than running it)."""
     from django.contrib.auth.models import AnonymousUser
-    from django.db.models.sql.compiler import SQLCompiler
+
+    from tests.views.test_job_lookup import Compilations
 
     job = manager.create_job("a", user, job_type="BASIC")
     job.save()
     assert manager.get_job(job.pk, user=user) == job  # the first load may compile
-    compiled = []
-    original = SQLCompiler.as_sql
-    monkeypatch.setattr(SQLCompiler, "as_sql",
-                        lambda self, *a, **k: compiled.append(1) or original(self, *a, **k))
-    for _ in range(5):
-        found = manager.get_job(job.pk, user=user)
-        assert found == job and type(found) is type(job)
-    assert compiled == []
+    with Compilations() as compiled:
+        for _ in range(5):
+            found = manager.get_job(job.pk, user=user)
+            assert found == job and type(found) is type(job)
+    assert compiled.count == 0
     # The same answers as the filtered query gave.
     assert manager.get_job(str(job.pk), user=user.pk) == job
     assert manager.get_job(job.pk, user=other_user) is None

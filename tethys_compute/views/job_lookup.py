@@ -34,16 +34,11 @@ class _Prepared:
 _prepared: dict[tuple, _Prepared | None] = {}
 _lock = threading.Lock()
 
-#: Compilations done (tests count them: one per database, not one per load).
-compilations = 0
-
 
 def _prepare(alias: str, subclasses: tuple[str, ...]) -> _Prepared | None:
-    global compilations
     queryset = TethysJob.objects.select_subclasses().filter(pk=_PLACEHOLDER).using(alias)
     compiler = queryset.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
-    compilations += 1
     positions = [i for i, value in enumerate(params) if value == _PLACEHOLDER]
     if len(positions) != 1 or list(queryset.subclasses) != list(subclasses):
         return None  # not the expected shape: load the ordinary way
