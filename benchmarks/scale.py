@@ -7,11 +7,20 @@ The database (see ``scale_build.py``: every job type, workflow nodes, status his
     python benchmarks/scale.py                 # 100,000 jobs, /tmp/tethys-compute-scale-v2-100000.sqlite3
     python benchmarks/scale.py --jobs 1000000  # 1,000,000 jobs (built once, then cached)
     PGPORT=55450 .ci/with-postgres python benchmarks/scale.py   # PostgreSQL (built each run)
+    python benchmarks/scale.py --jobs 1000000 --pg-dir /tmp/tc-scale-pg  # PostgreSQL, kept
     python benchmarks/scale.py --only admin    # the operations whose name contains "admin"
+
+``--pg-dir DIR`` keeps the PostgreSQL database between runs: the script starts a server
+from the data directory ``DIR/data`` (made with ``initdb`` on first use) listening on a
+Unix socket in ``DIR`` only (no TCP port), builds the jobs into the database ``scale_v<VERSION>_<jobs>`` only if it is
+not there yet, and stops the server at exit, keeping ``DIR``. Delete ``DIR`` to start
+again. On PostgreSQL the build loads with ``COPY``, makes the secondary indexes after
+the load and runs ``VACUUM ANALYZE`` (see ``scale_build.py``); every run then runs
+``ANALYZE``, as a live site's autovacuum keeps statistics.
 
 Each operation prints its median time over ``--repeat`` runs (after one warm-up), its
 number of queries, and the plan of its slowest query (``EXPLAIN QUERY PLAN`` on SQLite,
-``EXPLAIN`` on PostgreSQL).
+``EXPLAIN`` on PostgreSQL; ``--analyze``: ``EXPLAIN (ANALYZE, BUFFERS)``).
 """
 
 import argparse
@@ -35,11 +44,19 @@ def parse():
     parser.add_argument("--db", default=None, help="SQLite file (default in /tmp, kept)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default="", help="run the operations whose name has this")
+    parser.add_argument("--pg-dir", default=None,
+                        help="PostgreSQL data kept here between runs (server on a socket in it)")
+    parser.add_argument("--analyze", action="store_true",
+                        help="PostgreSQL: show EXPLAIN (ANALYZE, BUFFERS) of the slowest query")
     return parser.parse_args()
 
 
 def setup(args):
     sys.path.insert(0, str(ROOT))
+    if args.pg_dir:
+        from _postgres import kept_server
+
+        kept_server(args.pg_dir, f"scale_v{VERSION}_{args.jobs}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     path = args.db or f"/tmp/tethys-compute-scale-v{VERSION}-{args.jobs}.sqlite3"
     os.environ.setdefault("TETHYS_TEST_SQLITE_FILE", path)
@@ -58,6 +75,9 @@ def setup(args):
     call_command("migrate", verbosity=0)
 
 
+ANALYZE_PLANS = False
+
+
 def plan(sql):
     from django.db import connection
 
@@ -65,7 +85,7 @@ def plan(sql):
         if connection.vendor == "sqlite":
             cursor.execute("EXPLAIN QUERY PLAN " + sql)
             return [row[-1] for row in cursor.fetchall()]
-        cursor.execute("EXPLAIN " + sql)
+        cursor.execute(("EXPLAIN (ANALYZE, BUFFERS) " if ANALYZE_PLANS else "EXPLAIN ") + sql)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -103,7 +123,9 @@ def measure(name, operation, repeat):
 
 
 def main():
+    global ANALYZE_PLANS
     args = parse()
+    ANALYZE_PLANS = args.analyze
     setup(args)
     build(args.jobs)
     from django.db import connection
