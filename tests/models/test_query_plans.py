@@ -120,3 +120,57 @@ def test_the_null_only_columns_partial_indexes_serve_their_queries(jobs):
     text = plan(TethysJob.objects.filter(quota_waiting_since__isnull=False).order_by(
         "quota_waiting_since")[:10])
     assert "tc_job_quota_waiting" in text, text
+
+
+# --- Pages in an order, ties by id: read in order from an index, no sort (PostgreSQL) -----
+
+
+def sorts_of_jobs(text):
+    """The steps of a plan that sort jobs' rows: PostgreSQL ``Sort``/``Incremental Sort``
+    (a sort key of the jobs table, not of the job types' tables joined by primary key),
+    SQLite ``USE TEMP B-TREE FOR ORDER BY``."""
+    lines = text.splitlines()
+    found = [line for line in lines if "TEMP B-TREE FOR ORDER BY" in line]
+    for i, line in enumerate(lines):
+        if "Sort" in line and "->" in line or line.lstrip().startswith(("Sort", "Incremental")):
+            key = next((x for x in lines[i + 1:i + 3] if "Sort Key:" in x), "")
+            if key and "_ptr_id" not in key and "testapp_" not in key:
+                found.append(f"{line.strip()} {key.strip()}")
+    return found
+
+
+def analyzed():
+    """Statistics, as autovacuum keeps them on a live site (PostgreSQL plans by them)."""
+    if is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {TethysJob._meta.db_table}")
+
+
+def test_a_users_page_by_id_is_read_in_order(jobs, user):
+    """``list_jobs(user)[:25]`` (by id, either way): the user's jobs of the app in id
+    order from ``tc_job_label_user`` (label, user, id). Before it ended with ``user``,
+    PostgreSQL at 1,000,000 jobs walked the primary key filtering 72,000 other jobs out
+    (or sorted all the user's jobs)."""
+    analyzed()
+    for order in ("id", "-id"):
+        text = plan(JobManager(App()).list_jobs(user=user, order_by=order)[:25])
+        assert "tc_job_label_user" in text, text
+        assert not sorts_of_jobs(text), text
+
+
+@pytest.mark.parametrize("column", ["_status", "name", "creation_time"])
+def test_a_whole_apps_table_sorted_by_a_column_is_read_in_order(jobs, column):
+    """A table's page sorted by a column, ties by id in the column's direction
+    (``jobs_table.pages._sorted``), both ways: read from ``tc_job_label_<column>``
+    without sorting. With (label, _status) alone PostgreSQL sorted a whole status's
+    jobs by id (Incremental Sort: 280,000 rows, 291 ms at 1,000,000 jobs)."""
+    from tethys_compute.jobs_table.pages import _sorted
+
+    analyzed()
+    index = {"_status": "tc_job_label_status", "name": "tc_job_label_name",
+             "creation_time": "tc_job_label_created"}[column]
+    base = TethysJob.objects.filter(label="app_a")
+    for descending in (False, True):
+        text = plan(_sorted(base, column, descending, one_user=False).values("pk")[10:20])
+        assert index in text, text
+        assert not sorts_of_jobs(text), text
