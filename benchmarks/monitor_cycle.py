@@ -46,10 +46,13 @@ queue 1
 """
 
 
-def block(_):
+def block(_, release):
+    """A task that runs until the file ``release`` exists (the end of the run)."""
+    import os
     import time
 
-    time.sleep(3600)
+    while not os.path.exists(release):
+        time.sleep(0.05)
 
 
 def queue_clusters(pool, count, cwd):
@@ -109,7 +112,7 @@ def breakdown(stats, seconds):
 def main(n, slots, profile):
     scratch = setup()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, wait
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -118,7 +121,7 @@ def main(n, slots, profile):
 
     from tests.htcondor_standin import StandIn
     from tethys_compute import monitor
-    from tethys_compute.engines.dask import tasks
+    from tethys_compute.engines.dask import clients, tasks
     from tethys_compute.models import (
         CondorJob,
         CondorScheduler,
@@ -136,6 +139,7 @@ def main(n, slots, profile):
     cluster = LocalCluster(n_workers=1, threads_per_worker=2, host="127.0.0.1",
                            dashboard_address=None, processes=True)
     client = Client(cluster)
+    release = scratch / "release-tasks"
     user = get_user_model().objects.create_user("bench")
     futures = []
     try:
@@ -163,7 +167,8 @@ def main(n, slots, profile):
         dask_jobs = [job for job in jobs if isinstance(job, DaskJob)]
         clusters = queue_clusters(pool, len(condor_jobs), scratch)
         keys = [f"block-{job.pk:032x}" for job in dask_jobs]
-        futures = client.map(block, range(len(keys)), key=keys, pure=False)
+        futures = client.map(block, range(len(keys)), key=keys, pure=False,
+                             release=str(release))
         with transaction.atomic():
             for job, cluster_id in zip(condor_jobs, clusters, strict=True):
                 CondorJob.objects.filter(pk=job.pk).update(
@@ -237,8 +242,14 @@ def main(n, slots, profile):
                   f"{q.total} | {q.writes} | {len(tools)} ({', '.join(tools)}) | "
                   f"{len(dask_q)} | {stats.checked} | {stats.changed} |")
     finally:
-        for future in futures:
-            future.cancel()
+        # In this order, so the run ends without a traceback: the tasks end (rather than
+        # being cancelled under a closing worker), then every client (the monitor's own,
+        # cached by tethys_compute, would otherwise try to reconnect to the closed
+        # scheduler at exit), then the cluster.
+        release.touch()
+        if futures:
+            wait(futures, timeout=60)
+        clients.close_all()
         client.close()
         cluster.close()
         pool.run("condor_rm", "-all")
