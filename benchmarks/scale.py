@@ -18,8 +18,10 @@ again. On PostgreSQL the build loads with ``COPY``, makes the secondary indexes 
 the load and runs ``VACUUM ANALYZE`` (see ``scale_build.py``); every run then runs
 ``ANALYZE``, as a live site's autovacuum keeps statistics.
 
-Each operation prints its median time over ``--repeat`` runs (after one warm-up), its
-number of queries, and the plan of its slowest query (``EXPLAIN QUERY PLAN`` on SQLite,
+Each operation prints its median time over ``--repeat`` runs (after one warm-up), the
+CPU time of this process (Django's side: less disturbed by a loaded machine; the
+database server's time is in the slowest query's plan with ``--analyze``), its number
+of queries, and the plan of its slowest query (``EXPLAIN QUERY PLAN`` on SQLite,
 ``EXPLAIN`` on PostgreSQL; ``--analyze``: ``EXPLAIN (ANALYZE, BUFFERS)``).
 """
 
@@ -103,16 +105,19 @@ def measure(name, operation, repeat):
     from django.test.utils import CaptureQueriesContext
 
     operation()  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
         reset_queries()
         with CaptureQueriesContext(connection) as captured:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             operation()
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
     slowest = max(captured.captured_queries, key=lambda q: float(q["time"]))
-    RESULTS.append((name, statistics.median(times) * 1000, len(captured.captured_queries)))
-    print(f"\n{name}: {statistics.median(times) * 1000:.1f} ms, "
+    RESULTS.append((name, statistics.median(times) * 1000, statistics.median(cpu) * 1000,
+                    len(captured.captured_queries)))
+    print(f"\n{name}: {statistics.median(times) * 1000:.1f} ms "
+          f"({statistics.median(cpu) * 1000:.1f} ms CPU of this process), "
           f"{len(captured.captured_queries)} queries; slowest ({float(slowest['time']) * 1000:.1f}"
           f" ms): {slowest['sql'][:160]}...")
     for line in plan(slowest["sql"]):
@@ -141,9 +146,10 @@ def main():
     for name, operation in operations().items():
         if args.only in name:
             measure(name, operation, args.repeat)
-    print("\n| operation | ms | queries |\n|---|---:|---:|")
-    for name, ms, count in RESULTS:
-        print(f"| {name} | {ms:.1f} | {count} |")
+    print(f"\nload average {os.getloadavg()[0]:.1f}\n"
+          "\n| operation | ms | client CPU ms | queries |\n|---|---:|---:|---:|")
+    for name, ms, cpu_ms, count in RESULTS:
+        print(f"| {name} | {ms:.1f} | {cpu_ms:.1f} | {count} |")
 
 
 if __name__ == "__main__":
