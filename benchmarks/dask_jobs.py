@@ -37,6 +37,18 @@ def inc(x):
     return x + 1
 
 
+#: ``--profile``: one ``cProfile.Profile`` for the submit loops, one for the refreshes.
+PROFILES: dict = {}
+
+
+def print_profiles(limit=25):
+    import pstats
+
+    for phase, profile in PROFILES.items():
+        print(f"\n--- cProfile of the {phase} phase (main thread; cumulative) ---")
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(limit)
+
+
 def raw_dask(client, n, cpu=None):
     """Seconds for ``n`` tasks through ``client.submit`` + ``gather``; the CPU seconds of
     this process (its web side and, with ``--cluster local``, the scheduler) are
@@ -60,8 +72,9 @@ def dask_jobs(manager, user, scheduler, n, label, push=False, tethys_pattern=Fal
     from tethys_compute.models import DaskJob, TethysJob
     from tethys_compute.monitor import refresh_jobs
 
+    submit_profile, refresh_profile = PROFILES.get("submit"), PROFILES.get("refresh")
     cpu_start = time.process_time()
-    with QueryCounter() as submit_q:
+    with QueryCounter() as submit_q, submit_profile or contextlib.nullcontext():
         start = time.perf_counter()
         jobs = []
         for i in range(n):
@@ -74,7 +87,7 @@ def dask_jobs(manager, user, scheduler, n, label, push=False, tethys_pattern=Fal
             jobs.append(job)
         submitted = time.perf_counter()
     refreshes = 0
-    with QueryCounter() as refresh_q:
+    with QueryCounter() as refresh_q, refresh_profile or contextlib.nullcontext():
         deadline = time.monotonic() + 300
         while True:
             if push:  # the plugin's reports complete the jobs; only watch
@@ -177,7 +190,7 @@ def local_cluster():
         cluster.close()
 
 
-def main(sizes, wal=False, cluster_kind="pair", push=False):
+def main(sizes, wal=False, cluster_kind="pair", push=False, profile=False):
     setup()
     if wal:
         from django.db import connection
@@ -199,6 +212,10 @@ def main(sizes, wal=False, cluster_kind="pair", push=False):
         client = scheduler.client
         raw_dask(client, 200)  # warm-up: workers import, connections open
         dask_jobs(manager, user, scheduler, 100, "warmup", push=push)
+        if profile:
+            import cProfile
+
+            PROFILES.update(submit=cProfile.Profile(), refresh=cProfile.Profile())
         rows = []
         for n in sizes:
             for pattern in ("execute(f, x)", "Tethys: save(); execute(delayed)"):
@@ -238,6 +255,7 @@ def main(sizes, wal=False, cluster_kind="pair", push=False):
               f"(CPU seconds of this process: {ours['cpu']:.2f} vs raw "
               f"{ours['raw_cpu']:.2f}, ratio {ours['cpu'] / ours['raw_cpu']:.2f})")
     print(f"Load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print_profiles()
 
 
 if __name__ == "__main__":
@@ -246,6 +264,9 @@ if __name__ == "__main__":
     parser.add_argument("--wal", action="store_true",
                         help="SQLite in WAL mode with synchronous=NORMAL")
     parser.add_argument("--cluster", choices=("pair", "local"), default="pair")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the submit loops and the refreshes (not the warm-up) "
+                             "and print both profiles at the end")
     parser.add_argument("--push", action="store_true",
                         help="no polling: the preloaded plugin's reports to a live server "
                              "complete the jobs (pair cluster only)")
@@ -253,4 +274,4 @@ if __name__ == "__main__":
     if arguments.push and arguments.cluster != "pair":
         parser.error("--push needs --cluster pair")
     main(arguments.sizes, wal=arguments.wal, cluster_kind=arguments.cluster,
-         push=arguments.push)
+         push=arguments.push, profile=arguments.profile)

@@ -6,13 +6,17 @@ distributed, so status is asked of the scheduler by key):
 * each job's task has its own key (``<name>-<32 hex>``; a ``Delayed`` or a ``Future`` is
   wrapped in a one-step task of its own), so identical computations of two jobs never
   share a key;
-* right after submission the task's future is set as a ``distributed.Variable`` named
-  by its key (distributed's public API for sharing a future between clients).
-  ``Variable.set`` returns once the scheduler holds the key for the variable (it waits
-  until the submission itself has reached the scheduler), so the task keeps running when
-  the web process that submitted it exits, and its result or error stays on the cluster
-  until tethys_compute has stored it and calls :func:`release` (``Variable.delete``,
-  which also removes the variable's holder from the scheduler). Any process can follow
+* the task is held as a ``distributed.Variable`` named by its key (distributed's public
+  API for sharing a future between clients), so it keeps running when the web process
+  that submitted it exits, and its result or error stays on the cluster until
+  tethys_compute has stored it and calls :func:`release` (``Variable.delete``, which also
+  removes the variable's holder from the scheduler). A job's task (``submit`` with an
+  ``annotation`` naming its key and an ``accept_timeout``) is held by the scheduler's
+  :class:`.hold_plugin.TaskHolder` as its graph arrives (:func:`install_holder`
+  registers it once per scheduler): the task and its hold travel in one message and
+  ``submit`` returns once it is sent. Otherwise (or when the scheduler refuses the
+  plugin) ``submit`` holds it with a round trip: ``Variable.set``, or
+  :func:`hold_when_accepted`. Any process can follow
   the task with ``Variable.get`` (:func:`future_for_key`); :func:`cancel` is
   ``Client.cancel(..., force=True)`` followed by :func:`release`.
   (``Client.publish_dataset`` holds keys the same way, but the scheduler keeps one
@@ -87,14 +91,18 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
         (called on a worker with ``*args, **kwargs``).
     :param key: the task key to use (from :func:`new_key`).
     :param annotation: a dict stored as the ``tethys_compute`` task annotation.
-    :param accept_timeout: when given, seconds to wait for the scheduler to have taken
-        the task in (:func:`wait_accepted`); ``None`` returns as soon as it is sent.
+    :param accept_timeout: when given, seconds to wait for the scheduler (registering
+        the hold plugin; or, without the plugin, for the scheduler to have taken the task
+        in: :func:`hold_when_accepted`). With the plugin and an ``annotation`` whose
+        ``"key"`` is ``key``, ``submit`` returns as soon as the submission is sent, and a
+        refusal is told later by :func:`refusal`.
     :param capture_limit: when given (bytes per stream), a function's stdout, stderr and
         exception are captured on the worker (:mod:`.capture`; read with :mod:`.output`).
     :returns: the task key.
     :raises ValueError: ``work`` is none of the above, or ``args`` were given with a
         ``Delayed`` or ``Future``.
-    :raises TaskRefused: the scheduler refused the task (``accept_timeout`` given).
+    :raises TaskRefused: the scheduler refused the task (``accept_timeout`` given,
+        and the scheduler without the plugin).
     :raises DaskSchedulerUnavailable: the client can no longer reach the scheduler, or
         it did not take the task in within ``accept_timeout`` seconds.
     """
@@ -107,6 +115,10 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
             f"Arguments are only accepted with a function; a {type(work).__name__} already "
             "holds its arguments."
         )
+    sender = work.client if isinstance(work, Future) else client
+    # The scheduler's plugin holds the task as it arrives: nothing to wait for.
+    held_on_arrival = (accept_timeout is not None and (annotation or {}).get("key") == key
+                       and install_holder(sender, accept_timeout))
     with _SUBMIT_LOCK, dask.annotate(**{ANNOTATION: annotation or {}}):
         if isinstance(work, Delayed):
             future = client.compute(work if work.key == key else keyed_delayed(work, key))
@@ -129,6 +141,10 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
                 f"with its arguments, not {type(work).__name__}."
             )
     key = future.key
+    if held_on_arrival:
+        # On the client's loop, after the submission's own send (callbacks run in order).
+        sender.loop.add_callback(_sent, sender, future)
+        return key
     try:
         if accept_timeout is not None:
             # One round trip: the scheduler sets the variable as soon as it has the task
@@ -142,6 +158,57 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
             future.client.cancel([future], force=True, reason="tethys_compute: hold failed")
         raise
     return key
+
+
+def install_holder(client, timeout) -> bool:
+    """Make sure the scheduler of ``client`` runs :class:`.hold_plugin.TaskHolder`:
+    registered with ``Client.register_plugin`` once per scheduler per client (a new
+    scheduler at the same address, seen by its id, gets it again).
+
+    :param timeout: seconds (the scheduler's call timeout).
+    :returns: True when the scheduler holds annotated tasks as they arrive; False when it
+        refused the plugin (e.g. ``distributed.scheduler.pickle`` is off, or it has no
+        variables extension): the caller holds each task with a round trip instead.
+    :raises DaskSchedulerUnavailable: the scheduler did not answer within ``timeout``.
+    """
+    identity = getattr(client, "_scheduler_identity", None) or {}
+    scheduler_id = identity.get("id") or getattr(client.scheduler, "address", None)
+    known = getattr(client, "_tethys_holder", None)
+    if known is not None and known[0] == scheduler_id:
+        return known[1]
+    import cloudpickle
+
+    from . import hold_plugin
+
+    cloudpickle.register_pickle_by_value(hold_plugin)
+    try:
+        client.sync(client.scheduler.register_scheduler_plugin,
+                    plugin=_holder_pickle(hold_plugin), name=hold_plugin.TaskHolder.name,
+                    idempotent=True, callback_timeout=_timeout(timeout))
+        installed = True
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, "register_plugin") from exc
+    except Exception as exc:  # noqa: BLE001 - the scheduler refused the plugin
+        import logging
+
+        logging.getLogger("tethys_compute.dask").warning(
+            "The Dask scheduler at %s refused the task-holding plugin (%s); each "
+            "execute() holds its task with a round trip instead.",
+            getattr(client.scheduler, "address", "?"), exc)
+        installed = False
+    client._tethys_holder = (scheduler_id, installed)
+    return installed
+
+
+_HOLDER_PICKLE: list = []
+
+
+def _holder_pickle(module):
+    if not _HOLDER_PICKLE:
+        from distributed.protocol.pickle import dumps
+
+        _HOLDER_PICKLE.append(dumps(module.TaskHolder(annotation=ANNOTATION)))
+    return _HOLDER_PICKLE[0]
 
 
 class TaskRefused(DaskJobException):
@@ -222,6 +289,55 @@ def hold_when_accepted(future, timeout):
         # failed already (known: then hold it as usual, its error is the job's).
         wait_accepted(future, timeout)
         hold(client, [future], timeout)
+
+
+#: Reasons the scheduler gave for refusing tasks this process submitted, by key (the
+#: newest few hundred): read by :func:`refusal`.
+_REFUSED: dict = {}
+_REFUSED_KEEP = 512
+
+
+def _sent(client, future):
+    """On the client's loop, right after a submission: send it now (:func:`_send_now`),
+    and watch its future until it ends, so that a refusal (the scheduler could not load
+    the task: the future errs, the key stays unknown) is remembered with its reason."""
+    _send_now(client)
+    future.add_done_callback(_note_error)
+
+
+def _note_error(future):
+    if future.status != "error":
+        return
+    _REFUSED[future.key] = f"The Dask scheduler refused task {future.key}: {_refusal(future)}"
+    while len(_REFUSED) > _REFUSED_KEEP:
+        _REFUSED.pop(next(iter(_REFUSED)), None)
+
+
+def refusal(key) -> str | None:
+    """Why the scheduler refused task ``key``, when this process submitted it and was told
+    (the future of a refused task errs while its key stays unknown); else ``None``.
+    Only meaningful for a key the scheduler does not know: a task that ran and failed is
+    known to it (held), as ``erred``."""
+    return _REFUSED.get(key)
+
+
+def forgotten(client, keys, timeout) -> list | None:
+    """The subset of ``keys`` that reached the scheduler, were held by its plugin (in the
+    last hour) and are no longer known to it (one call), or ``None`` when the scheduler
+    runs no hold plugin.
+
+    :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds.
+    """
+    import cloudpickle
+
+    from . import hold_plugin
+
+    cloudpickle.register_pickle_by_value(hold_plugin)
+    try:
+        return client.run_on_scheduler(hold_plugin.forgotten, list(keys),
+                                       callback_timeout=_timeout(timeout))
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(client, exc, "forgotten") from exc
 
 
 def _send_now(client):

@@ -233,8 +233,10 @@ class DaskJob(TethysJob):
             annotation = {"key": key, "token": make_token(self.pk, key)}
             limit = dask_output.capture_for(self, computation, key)
             try:
-                # Wait until the scheduler has the task: a job read right after is never
-                # "unknown to the engine", and a refused task is the job's error now.
+                # Sent at once; the scheduler's plugin holds the task as it arrives
+                # (engines/dask/hold_plugin.py). A task that never arrives (the process
+                # died first, or the scheduler refused it) is unknown to the engine: the
+                # status rules end the run as lost after LOST_JOB_GRACE.
                 tasks.submit(client, computation.work, *computation.args, key=key,
                              annotation=annotation, accept_timeout=scheduler.call_timeout,
                              capture_limit=limit, **computation.kwargs)

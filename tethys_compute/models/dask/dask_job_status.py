@@ -40,13 +40,46 @@ def status_from_answer(job, answer: TaskAnswer):
         return None
     status = smap.TASK_STATE_STATUS[answer.state]
     if status == smap.MISSING:
-        missing_task(job)
+        return unknown_task(job)
     if status == st.ERROR:
         return record_task_error(job, answer)
     if status == st.RESULTS_READY:
         dask_output.keep_output(job, answer)
     set_state_message(job, answer.state)
     return status
+
+
+def unknown_task(job):
+    """The scheduler does not know the job's task. ``execute()`` returns once the
+    submission is sent (the scheduler's plugin holds the task when it arrives,
+    :mod:`tethys_compute.engines.dask.hold_plugin`), so:
+
+    * a task the scheduler refused, in the process that submitted it: Error, with the
+      scheduler's reason in ``status_message``;
+    * a task submitted less than the scheduler's call timeout ago that the scheduler's
+      hold plugin has not seen forgotten (not arrived yet, or known by now): no change,
+      and no warning (one more scheduler call, made only in this case);
+    * else :func:`missing_task` (the status rules' lost-job grace).
+
+    :raises DaskSchedulerUnavailable: the scheduler did not answer (transient).
+    """
+    from ...engines.dask import tasks
+
+    refused = tasks.refusal(job.key)
+    if refused:
+        job._write_fields(status_message=refused[:2000])
+        return st.ERROR
+    if job.execute_time is not None and job.scheduler_id is not None:
+        from django.utils import timezone
+
+        scheduler = job.scheduler
+        age = (timezone.now() - job.execute_time).total_seconds()
+        if 0 <= age < scheduler.call_timeout:
+            with scheduler.connection() as client:
+                gone = tasks.forgotten(client, [job.key], scheduler.call_timeout)
+            if gone is not None and job.key not in gone:
+                return None
+    return missing_task(job)
 
 
 def missing_task(job):
