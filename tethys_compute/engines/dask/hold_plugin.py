@@ -39,7 +39,7 @@ class TaskHolder(SchedulerPlugin):
     name = "tethys-compute-hold"
     idempotent = True
 
-    def __init__(self, annotation="tethys_compute", timeout=30.0, remember=3600.0):
+    def __init__(self, annotation="tethys_compute", timeout=30.0, remember=600.0):
         self.annotation = annotation
         self.timeout = float(timeout)
         self.remember = float(remember)
@@ -92,8 +92,9 @@ class TaskHolder(SchedulerPlugin):
 
 def forgotten(keys, dask_scheduler=None):
     """Run on a scheduler: the subset of ``keys`` whose tasks :class:`TaskHolder` held in
-    the last hour and the scheduler no longer knows, or ``None`` when the scheduler runs
-    no such plugin. A key in neither is still on its way (or never came)."""
+    the last ``remember`` seconds (ten minutes) and the scheduler no longer knows, or
+    ``None`` when the scheduler runs no such plugin. A key in neither is still on its
+    way (or never came)."""
     plugin = dask_scheduler.plugins.get(TaskHolder.name)
     if plugin is None or not hasattr(plugin, "arrived"):
         return None

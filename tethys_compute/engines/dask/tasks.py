@@ -323,7 +323,7 @@ def refusal(key) -> str | None:
 
 def forgotten(client, keys, timeout) -> list | None:
     """The subset of ``keys`` that reached the scheduler, were held by its plugin (in the
-    last hour) and are no longer known to it (one call), or ``None`` when the scheduler
+    last ten minutes) and are no longer known to it (one call), or ``None`` when the scheduler
     runs no hold plugin.
 
     :raises DaskSchedulerUnavailable: no answer within ``timeout`` seconds.
