@@ -171,3 +171,46 @@ def test_a_batch_looks_up_its_owners_preferences_once(alice, django_user_model, 
     assert len(lookups) == 1
     noted = set(JobNotification.objects.values_list("job_id", flat=True))
     assert noted == {jobs[0].pk, jobs[3].pk}  # alice opted in; bob muted; carol never asked
+
+
+def test_a_monitor_cycle_looks_up_preferences_once_for_the_runs_it_stops(
+        alice, django_user_model, notify_settings):
+    """The monitor's own steps finish jobs too: the runs over their ``max_run_time`` it
+    fails (models/run_limits.py) read their owners' preferences in one query, as its
+    batch refresh does, whatever their number."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from tethys_compute.notifications.models import NotificationPreference
+
+    def lookups_for(count):
+        owners = [django_user_model.objects.create_user(f"owner{count}-{i}")
+                  for i in range(count)]
+        for owner in owners[::2]:
+            NotificationPreference.objects.create(user=owner, email=True, events=["failed"])
+        jobs = []
+        for owner in owners:
+            job = TestApp.get_job_manager().create_job("overdue", owner, job_type="BASIC",
+                                                       max_run_time=60)
+            job.save()
+            job.execute()
+            job.status = "Running"
+            jobs.append(job)
+        then = timezone.now() - timedelta(seconds=120)
+        TethysJob.objects.filter(pk__in=[j.pk for j in jobs]).update(
+            start_time=then, _last_status_update=then)
+        with CaptureQueriesContext(connection) as queries:
+            stats = run_cycle()
+        assert stats.overdue == count
+        noted = set(JobNotification.objects.filter(event="failed").values_list("job_id",
+                                                                               flat=True))
+        assert noted >= {job.pk for job in jobs[::2]}  # each owner who asked, told
+        assert not noted & {job.pk for job in jobs[1::2]}  # the others, not
+        return [q for q in queries.captured_queries
+                if "notificationpreference" in q["sql"].lower()]
+
+    # One for the stopped runs, one for the outbox expanding their events.
+    assert len(lookups_for(3)) == len(lookups_for(12)) <= 2

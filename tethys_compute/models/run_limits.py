@@ -116,19 +116,26 @@ def stop_overdue_runs(label=None, *, now=None, limit=None) -> int:
     BasicJob runs (kind ``lost``), each through ``run_failed``; a walltime run's engine
     work is then stopped. One query finds them (at most ``limit``, default
     ``MONITOR_BATCH_SIZE``, the oldest runs first); jobs whose engine enforces the limit
-    itself (HTCondor) are left to it.
+    itself (HTCondor) are left to it. The events of the failed runs read their owners'
+    notification preferences in one query.
 
     :returns: the number of runs failed.
     """
     now = now or timezone.now()
     limit = limit or get_config()["MONITOR_BATCH_SIZE"]
-    jobs = overdue_candidates(now, label).order_by("start_time", "pk")[:limit]
+    from ..notifications import batch_preferences
+
+    jobs = list(overdue_candidates(now, label).order_by("start_time", "pk")[:limit]
+                .select_subclasses())
     failed = 0
-    for job in jobs.select_subclasses():
-        try:
-            failed += _check(job, now)
-        except Exception:  # noqa: BLE001 - one job must not stop the others
-            logger.exception("Job %s: stopping its overdue run failed", job.pk)
+    # The failed (or retried) events of these runs read their owners' notification
+    # preferences in one query, not one per job.
+    with batch_preferences({job.user_id for job in jobs}):
+        for job in jobs:
+            try:
+                failed += _check(job, now)
+            except Exception:  # noqa: BLE001 - one job must not stop the others
+                logger.exception("Job %s: stopping its overdue run failed", job.pk)
     return failed
 
 
