@@ -28,7 +28,18 @@ from tethys_compute.gizmos import JobsTable
 from tethys_compute.jobs_table.tokens import dump_ids
 from tethys_compute.models import BasicJob, DaskJob, TethysJob
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    # Hypothesis warns "Do not use the `random` module inside strategies" whenever the
+    # global random state moves while it draws, whichever thread moved it, and prints the
+    # strategy's repr each time (about 100 kB a run). These strategies draw nothing from
+    # it (test_the_strategies_draw_nothing_from_the_random_module checks that, in this
+    # thread); in the full suite the in-process Dask clusters of earlier tests do, from
+    # their IO loop threads (dask.sizeof samples with random.sample).
+    pytest.mark.filterwarnings(
+        "ignore:Do not use the `random` module inside strategies"
+        ":hypothesis.errors.HypothesisDeprecationWarning"),
+]
 
 settings.register_profile(
     "fuzz",
@@ -47,10 +58,14 @@ NASTY = [
     "9" * 40, "../../etc/passwd", "x" * 5000, "COM", "Complete", "RUN", "memory",
     "processing-memory", "erred", "9999-12-31T23:59:59-14:00", "null", "{}",
 ]
+#: One of the values above, drawn by index: the same draws and shrinking as
+#: ``sampled_from(NASTY)``, with a short repr (Hypothesis prints strategies' reprs in its
+#: warnings and reports, and this list's holds 5 kB of "x").
+nasty = st.sampled_from(range(len(NASTY))).map(lambda index: NASTY[index])
 #: Mostly the values above (each also with a NUL appended), else any text or number.
 text = st.one_of(
-    st.sampled_from(NASTY),
-    st.sampled_from(NASTY).map(lambda value: value + "\x00"),
+    nasty,
+    nasty.map(lambda value: value + "\x00"),
     st.text(max_size=30),
     st.one_of(st.integers(), st.floats()).map(str),
 )
@@ -299,3 +314,35 @@ def test_monitor_command_any_arguments(job, interval, label):
     if label is not None:
         args += ["--label", label]
     _run_command("tethys_compute_monitor", *args)
+
+
+RANDOM_FUNCTIONS = ("random", "uniform", "randint", "randrange", "choice", "choices",
+                    "sample", "shuffle", "getrandbits", "gauss")
+
+
+@fuzz
+@given(data=st.data())
+def test_the_strategies_draw_nothing_from_the_random_module(data):
+    """What Hypothesis's own check (silenced above) guards, without its false alarms from
+    other threads: drawing every strategy of this module calls no function of the
+    ``random`` module in this thread (a strategy must use ``st.randoms()`` or
+    ``st.sampled_from()`` instead, to stay reproducible and shrinkable)."""
+    import random
+    import threading
+    from unittest import mock
+
+    main, calls = threading.current_thread(), []
+
+    def spy(name, real):
+        def call(*args, **kwargs):
+            if threading.current_thread() is main:
+                calls.append(name)
+            return real(*args, **kwargs)
+        return call
+
+    with mock.patch.multiple(random, **{name: spy(name, getattr(random, name))
+                                        for name in RANDOM_FUNCTIONS}):
+        data.draw(st.tuples(text, json_values, report_fields, config_values,
+                            st.sampled_from(sorted(JOBS_ACTIONS)).flatmap(
+                                lambda action: arguments(JOBS_ACTIONS[action]))))
+    assert calls == []
