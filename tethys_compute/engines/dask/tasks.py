@@ -39,6 +39,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 
 from .errors import DaskJobException, DaskSchedulerUnavailable
 
@@ -173,7 +174,7 @@ def install_holder(client, timeout) -> bool:
     """
     identity = getattr(client, "_scheduler_identity", None) or {}
     scheduler_id = identity.get("id") or getattr(client.scheduler, "address", None)
-    known = getattr(client, "_tethys_holder", None)
+    known = _HOLDERS.get(client)
     if known is not None and known[0] == scheduler_id:
         return known[1]
     import cloudpickle
@@ -196,10 +197,13 @@ def install_holder(client, timeout) -> bool:
             "execute() holds its task with a round trip instead.",
             getattr(client.scheduler, "address", "?"), exc)
         installed = False
-    client._tethys_holder = (scheduler_id, installed)
+    _HOLDERS[client] = (scheduler_id, installed)
     return installed
 
 
+#: Per client: ``(scheduler id, whether that scheduler took the plugin)``; kept beside
+#: the client rather than on it (no attributes added to distributed's objects).
+_HOLDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _HOLDER_PICKLE: list = []
 
 
