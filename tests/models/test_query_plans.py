@@ -174,3 +174,80 @@ def test_a_whole_apps_table_sorted_by_a_column_is_read_in_order(jobs, column):
         text = plan(_sorted(base, column, descending, one_user=False).values("pk")[10:20])
         assert index in text, text
         assert not sorts_of_jobs(text), text
+# --- What a new job's INSERT costs: each index it writes is one more B-tree to update ----
+
+
+def _index_conditions(table):
+    """{index name: its partial condition (SQL) or None}, primary key left out."""
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(
+                "SELECT c.relname, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary", [table])
+            return dict(cursor.fetchall())
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                       "AND tbl_name = %s", [table])
+        found = {}
+        for name, sql in cursor.fetchall():
+            # The autoindex of a non-INTEGER primary key has no SQL.
+            found[name] = sql.split(" WHERE ", 1)[1] if sql and " WHERE " in sql else None
+        return found
+
+
+def _indexes_written_by(job):
+    table = TethysJob._meta.db_table
+    written = []
+    with connection.cursor() as cursor:
+        for name, condition in _index_conditions(table).items():
+            if condition is None:
+                written.append(name)
+                continue
+            cursor.execute(f'SELECT 1 FROM "{table}" WHERE id = %s AND ({condition})', [job.pk])
+            if cursor.fetchone():
+                written.append(name)
+    return sorted(written)
+
+
+def test_a_new_job_writes_few_indexes(user):
+    """Each index a new job's INSERT writes costs it a B-tree update (CPU, and a page
+    written to the journal and the database at commit): columns NULL or empty on every
+    new job are indexed partially (failure_kind), and no index another one covers is kept
+    (see the next test)."""
+    job = JobManager(App()).create_job(name="fresh", user=user, job_type="BASIC")
+    job.save()
+    written = _indexes_written_by(job)
+    assert "tc_job_failure_created" not in written, written
+    assert len(written) <= 10, written
+
+
+def _our_tables():
+    from django.apps import apps
+
+    for model in apps.get_app_config("tethys_compute").get_models(include_auto_created=False):
+        if not model._meta.proxy and model._meta.managed:
+            yield model._meta.db_table
+
+
+def test_no_index_is_covered_by_another():
+    """A full index whose columns lead another full index only costs writes: every query
+    it serves the longer one serves too (e.g. the status history's job_id index beside
+    tc_statuschange_job_time (job_id, time)). A partial index is not covered: it holds
+    fewer rows, and SQLite's (_status, rowid) of tc_job_active seeks ids that
+    (_status, creation_time) cannot."""
+    covered = []
+    with connection.cursor() as cursor:
+        for table in _our_tables():
+            found = connection.introspection.get_constraints(cursor, table)
+            conditions = _index_conditions(table)
+            indexes = {name: info["columns"] for name, info in found.items()
+                       if info["index"] and not info["primary_key"] and not info["unique"]
+                       and info["columns"] and None not in info["columns"]}
+            for name, columns in indexes.items():
+                for other, longer in indexes.items():
+                    if (other != name and conditions.get(other) is None
+                            and conditions.get(name) is None
+                            and len(longer) > len(columns)
+                            and longer[:len(columns)] == columns):
+                        covered.append(f"{table}: {name} {columns} is covered by {other} {longer}")
+    assert not covered, covered

@@ -99,6 +99,7 @@ class ChangeTracking:
 
         _meta: Options
         _tc_field_index: dict[str, int]
+        _tc_attname_list: list[tuple[str, bool]]
     """Mixin of ``TethysJob``: what changed since the job was loaded or last written."""
 
     @classmethod
@@ -117,6 +118,15 @@ class ChangeTracking:
             index = {f.attname: i for i, f in enumerate(cls._meta.concrete_fields)}
             cls._tc_field_index = index
         return index
+
+    @classmethod
+    def _tc_attnames(cls) -> list[tuple[str, bool]]:
+        """(attname, whether its value can change in place) of each concrete field."""
+        names = cls.__dict__.get("_tc_attname_list")
+        if names is None:
+            names = [(f.attname, not _holds_scalars(f)) for f in cls._meta.concrete_fields]
+            cls._tc_attname_list = names
+        return names
 
     def _tc_row_value(self, name, default=_MISSING):
         row = self.__dict__.get(_ROW)
@@ -162,10 +172,12 @@ class ChangeTracking:
         stored: called after each write."""
         data = self.__dict__
         saved = data.get(_SAVED)
-        if fields is None:
+        if fields is None:  # every field (a new job's INSERT): one pass, no name checks
             data.pop(_ROW, None)
-            saved = data[_SAVED] = {}
-        elif saved is None:
+            data[_SAVED] = {name: _copy(data[name]) if mutable else data[name]
+                            for name, mutable in self._tc_attnames() if name in data}
+            return
+        if saved is None:
             saved = data[_SAVED] = {}
         for field in self._meta.concrete_fields:
             if fields is not None and field.attname not in fields and field.name not in fields:

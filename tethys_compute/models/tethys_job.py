@@ -164,7 +164,10 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle,
             models.Index(fields=("label", "_status", "id"), name="tc_job_label_status"),
             models.Index(fields=("user", "creation_time"), name="tc_job_user_created"),
             models.Index(fields=("_status", "creation_time"), name="tc_job_status_created"),
-            models.Index(fields=("failure_kind", "creation_time"), name="tc_job_failure_created"),
+            # NULL on every new job: partial, so an INSERT does not write it (a filter on
+            # one kind, failure_kind = ?, implies the condition).
+            models.Index(fields=("failure_kind", "creation_time"), name="tc_job_failure_created",
+                         condition=Q(failure_kind__isnull=False)),
             # Search by the start of a name, any case (tethys_compute/bounded.py).
             NamePrefixIndex(fields=("name",), name="tc_job_name_prefix"),
             # Set on few jobs, NULL on every new one: partial, so an INSERT writes neither
@@ -175,6 +178,10 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle,
                          condition=Q(retry_due_at__isnull=False)),
             models.Index(fields=("quota_waiting_since",), name="tc_job_quota_waiting",
                          condition=Q(quota_waiting_since__isnull=False)),
+            # Written by every new (Pending) job, but not covered by tc_job_status_created:
+            # it is (_status, rowid), so a search of active jobs among given ids seeks each
+            # id (bounded.search_jobs' subquery of matches) instead of reading every
+            # active job.
             models.Index(
                 fields=("_status",),
                 name="tc_job_active",

@@ -63,6 +63,19 @@ def _problem(field, value):
     return None
 
 
+def _checked_fields(model) -> list:
+    """The concrete fields of ``model`` whose values :func:`_problem` can refuse (worked
+    out once per class: a new job's save checks every field)."""
+    found = model.__dict__.get("_tc_checked_fields")
+    if found is None:
+        found = [f for f in model._meta.concrete_fields
+                 if hasattr(f, "value_problem") or isinstance(
+                     f, (models.CharField, models.TextField, models.JSONField,
+                         models.IntegerField))]
+        model._tc_checked_fields = found
+    return found
+
+
 def check_fields(instance, fields=None):
     """Check the values of ``instance``'s concrete fields (or only those named in
     ``fields``) before they are written.
@@ -70,7 +83,7 @@ def check_fields(instance, fields=None):
     :raises InvalidField: naming every field whose value cannot be stored, and why.
     """
     errors = {}
-    for field in instance._meta.concrete_fields:
+    for field in _checked_fields(type(instance)):
         if fields is not None and field.name not in fields and field.attname not in fields:
             continue
         value = getattr(instance, field.attname, None)

@@ -56,8 +56,9 @@ class NotificationDelivery(models.Model):
 
     notification = models.ForeignKey(JobNotification, on_delete=models.CASCADE,
                                      related_name="deliveries")
+    # No index of its own: tc_delivery_user_sent (user, sent_at) serves lookups by user.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="+")
+                             related_name="+", db_index=False)
     channel = models.CharField(max_length=8, choices=[("email", "email"),
                                                       ("webhook", "webhook")])
     #: The email address or the webhook URL.
