@@ -39,6 +39,15 @@ def _omittable(field) -> bool:
     return flag
 
 
+def _omittable_names(model) -> frozenset:
+    """The attnames of ``model``'s fields left out of an INSERT when None (once per class)."""
+    names = model.__dict__.get("_tc_omittable_names")
+    if names is None:
+        names = frozenset(f.attname for f in model._meta.concrete_fields if _omittable(f))
+        model._tc_omittable_names = names
+    return names
+
+
 def _statement(model, using, fields, returning_fields, instance):
     """The SQL of the INSERT of one row of ``model`` into ``fields`` (built by Django's
     compiler from ``instance``), or None when it cannot be kept."""
@@ -98,8 +107,9 @@ class LeanInsert:
 
     def _do_insert(self, manager, using, fields, returning_fields, raw):
         data = self.__dict__
+        omittable = _omittable_names(type(self))
         fields = [f for f in fields
-                  if not (_omittable(f) and data.get(f.attname, 0) is None)]
+                  if not (f.attname in omittable and data.get(f.attname, 0) is None)]
         if not raw and fields:
             rows = _fast_path(self, manager, using, fields, returning_fields)
             if rows is not None:

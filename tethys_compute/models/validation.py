@@ -68,7 +68,13 @@ def _checked_fields(model) -> list:
     out once per class: a new job's save checks every field)."""
     found = model.__dict__.get("_tc_checked_fields")
     if found is None:
-        found = [f for f in model._meta.concrete_fields
+        from .fields import EncryptedCharField
+
+        # (field, whether it is plain text: at most max_length characters, no NUL)
+        found = [(f, isinstance(f, (models.CharField, models.TextField))
+                  and not isinstance(f, EncryptedCharField)
+                  and not hasattr(f, "value_problem"))
+                 for f in model._meta.concrete_fields
                  if hasattr(f, "value_problem") or isinstance(
                      f, (models.CharField, models.TextField, models.JSONField,
                          models.IntegerField))]
@@ -83,12 +89,15 @@ def check_fields(instance, fields=None):
     :raises InvalidField: naming every field whose value cannot be stored, and why.
     """
     errors = {}
-    for field in _checked_fields(type(instance)):
+    for field, plain_text in _checked_fields(type(instance)):
         if fields is not None and field.name not in fields and field.attname not in fields:
             continue
         value = getattr(instance, field.attname, None)
         if value is None:
             continue
+        if plain_text and type(value) is str and NUL not in value and (
+                field.max_length is None or len(value) <= field.max_length):
+            continue  # the common case, without the full check's tests
         problem = _problem(field, value)
         if problem:
             errors[field.name] = [f"{field.name} {problem}."]
