@@ -77,8 +77,9 @@ def test_a_stale_copy_claims_by_the_stored_attempt(make_dask_job):
 
 
 def test_refresh_of_finished_jobs_claims_their_results_with_the_status(make_dask_job):
-    # Results-Ready and the claim of the result processing are one UPDATE; per job then:
-    # that UPDATE + its history row, the result, Complete + its history row.
+    # A gathered result with nothing else to process: per job one conditional UPDATE to
+    # Complete through Results-Ready (the processing done in it, exactly once), the
+    # result, and the two history rows in one INSERT.
     jobs = []
     for number in range(6):
         job = make_dask_job(f"cost {number}")
@@ -91,12 +92,13 @@ def test_refresh_of_finished_jobs_claims_their_results_with_the_status(make_dask
     with Commits() as commits, CaptureQueriesContext(connection) as captured:
         refresh_jobs(active)
     verbs = statements(captured)
-    # 5 per job; the batch's own statements (its jobs, their leases, the scheduler, the
+    # 3 per job; the batch's own statements (its jobs, their leases, the scheduler, the
     # owners' notification preferences) do not grow with it.
-    assert len(verbs) <= 5 * 6 + 8, verbs
-    claims = [q["sql"] for q in captured.captured_queries
-              if q["sql"].startswith("UPDATE") and "'claimed'" in q["sql"]]
-    assert len(claims) == 6 and all("'RES'" in sql for sql in claims)
+    assert len(verbs) <= 3 * 6 + 8, verbs
+    finished = [q["sql"] for q in captured.captured_queries
+                if q["sql"].startswith("UPDATE") and "'done'" in q["sql"]]
+    assert len(finished) == 6 and all("'COM'" in sql and "'RUN'" in sql for sql in finished)
+    assert not [q for q in captured.captured_queries if "'claimed'" in q["sql"]]
     assert commits.count <= 3  # one for the batch's jobs, the lease taken and given back
     for number, job in enumerate(jobs):
         fresh = DaskJob.objects.get(pk=job.pk)

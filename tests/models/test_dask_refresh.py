@@ -98,8 +98,9 @@ def test_database_queries_per_job_do_not_grow_with_the_batch(make_dask_job):
 
     small, large = refresh_cost(3), refresh_cost(12)
     per_job = (large - small) / 9
-    # Results-Ready with the claim of the processing (+ history), result, Complete (+ history)
-    assert per_job == 5
+    # Running -> Complete through Results-Ready with the result processing done, in one
+    # conditional UPDATE; the result; both history rows in one INSERT
+    assert per_job == 3
     assert small - 3 * per_job <= 8  # leases, the active jobs and their schedulers, once
 
 

@@ -105,6 +105,9 @@ class JobResults:
                                   extra={**(extra or {}), **done}, fence=claimable):
                 return True
             return self._write_status(code, other=other, reason=reason, extra=extra)
+        if code == st.RESULTS_READY and self._write_results_at_hand(other, reason, extra,
+                                                                     claimable):
+            return True
         token = secrets.token_hex(16)
         claim = {"_results_state": RESULTS_CLAIMED, "_results_claimed_at": timezone.now(),
                  "_results_claim": token}
@@ -115,6 +118,39 @@ class JobResults:
         # Not claimable (a processing of this run holds it) or the status moved: the
         # status alone, under the same compare-and-swap.
         return self._write_status(code, other=other, reason=reason, extra=extra)
+
+    def _results_at_hand(self):
+        """Hook: True when this run's result processing needs neither the network nor
+        user code and has now set its outcome on the instance (e.g. a Dask result
+        gathered with the batch's answer); False (the default) runs the processing."""
+        return False
+
+    def _results_stored(self):
+        """Hook: called once the outcome set by :meth:`_results_at_hand` is written."""
+
+    def _write_results_at_hand(self, other, reason, extra, claimable):
+        """Results-Ready whose processing is already done in memory
+        (:meth:`_results_at_hand`): one compare-and-swap moves the row through
+        Results-Ready to Complete with the processing done (exactly once, as a claim
+        would: the same conditions), the changed fields follow in the same transaction,
+        and both changes are recorded and signalled. True when written; otherwise the
+        instance's fields are put back and the caller claims and runs the processing."""
+        if not self._results_at_hand():
+            return False
+        plain = [n for n in (self._changed_fields() or []) if n not in STATUS_FIELDS]
+        done = {"completion_time": timezone.now(), "_results_state": RESULTS_DONE,
+                "_results_claimed_at": None, "_results_claim": None}
+        if self._unstorable_change(plain) is None:
+            with transaction.atomic(savepoint=False):
+                if self._write_status(st.COMPLETE, other=other, reason=reason,
+                                      extra={**(extra or {}), **done}, fence=claimable,
+                                      via=st.RESULTS_READY):
+                    self._save_plain_fields(plain)
+                    self._results_stored()
+                    return True
+        for name in plain:
+            setattr(self, name, copy.deepcopy(self._loaded_value(name)))
+        return False
 
     def _has_results_work(self):
         """True when processing this job's results runs code: its class overrides

@@ -100,13 +100,15 @@ class JobStatusRules:
 
     # --- status writes -------------------------------------------------------------------
     def _write_status(self, new, *, other=None, reason="", extra=None, from_terminal=False,
-                      fence=None, failure_kind=""):
+                      fence=None, failure_kind="", via=None):
         """Move the row from the in-memory status to ``new`` atomically.
 
         The UPDATE is conditional on the in-memory status and ``attempt`` (a copy loaded
         during an earlier run never changes a later one), and on ``fence`` (a ``Q`` or a
         dict of lookups) when given. ``failure_kind`` is kept in the history row (a
-        failed run's kind, see ``RetryPolicy.run_failed``).
+        failed run's kind, see ``RetryPolicy.run_failed``). ``via`` (a code): the row
+        passes through that status in the same UPDATE (``old -> via -> new``); both
+        changes are recorded (one INSERT of two history rows) and signalled, in order.
 
         Returns True when this call made the change. Returns False (and reloads the
         status fields) when the row had moved on, or when it is terminal and
@@ -143,22 +145,24 @@ class JobStatusRules:
             if not rows.update(**values):
                 self._reload_status_fields()
                 return False
-            JobStatusChange.objects.create(
-                job_id=self.pk,
-                old_status=old,
-                new_status=new,
-                other_status=other or "",
-                time=now,
-                reason=_short(reason),
-                attempt=values.get("attempt", self.attempt),
-                failure_kind=failure_kind or "",
-            )
+            steps = [(old, new, reason)] if via is None else [
+                (old, via, reason), (via, new, "results processed")]
+            rows = [JobStatusChange(
+                job_id=self.pk, old_status=step_old, new_status=step_new,
+                other_status=other or "", time=now, reason=_short(step_reason),
+                attempt=values.get("attempt", self.attempt), failure_kind=failure_kind or "",
+            ) for step_old, step_new, step_reason in steps]
+            if via is None:
+                rows[0].save(force_insert=True)
+            else:
+                JobStatusChange.objects.bulk_create(rows)
         for name, value in values.items():
             setattr(self, name, value)
         self._take_snapshot(set(values))
-        signals.job_status_changed.send(
-            sender=type(self), job=self, old=old, new=new, reason=reason
-        )
+        for step_old, step_new, step_reason in steps:
+            signals.job_status_changed.send(
+                sender=type(self), job=self, old=step_old, new=step_new, reason=step_reason
+            )
         if self.is_terminal and self.completion_time and not self.post_processing_incomplete:
             signals.job_finished.send(sender=type(self), job=self, status=new)
         return True

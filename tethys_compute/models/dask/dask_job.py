@@ -327,6 +327,31 @@ class DaskJob(TethysJob):
         self.__dict__["_gathered"] = self._gather_result()
         return None
 
+    def _results_at_hand(self):
+        """The result is at hand when the batch's answer holds it (or ``forget`` wants
+        none), no ``process_results_function`` is set, the class keeps DaskJob's own
+        processing, and the value can be stored: it is set on ``result``."""
+        kind = type(self)
+        if (kind._process_results is not DaskJob._process_results
+                or kind._apply_results_function is not DaskJob._apply_results_function
+                or self._process_results_function):
+            return False
+        value = None
+        if not self.forget and self.key:
+            answer = self._prefetched_answer()
+            if answer is None or answer.error is not None or not answer.has_result:
+                return False
+            value = answer.result
+        try:
+            encode(value)
+        except Exception:  # noqa: BLE001 - the processing records why as the job's error
+            return False
+        self.result = value
+        return True
+
+    def _results_stored(self):
+        self._schedule_release()
+
     def _gather_result(self):
         from ...engines.dask import tasks
 
