@@ -111,6 +111,8 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
     from dask.delayed import Delayed
     from distributed import Future
 
+    from .delayed_call import single_call
+
     if isinstance(work, (Delayed, Future)) and (args or kwargs):
         raise ValueError(
             f"Arguments are only accepted with a function; a {type(work).__name__} already "
@@ -121,7 +123,10 @@ def submit(client, work, *args, key, annotation=None, accept_timeout=None,
     held_on_arrival = (accept_timeout is not None and (annotation or {}).get("key") == key
                        and install_holder(sender, accept_timeout))
     with _SUBMIT_LOCK, dask.annotate(**{ANNOTATION: annotation or {}}):
-        if isinstance(work, Delayed):
+        call = single_call(work) if isinstance(work, Delayed) and work.key != key else None
+        if call is not None:  # one plain task: submitted as its call, one task, same result
+            future = client.submit(call[0], *call[1], key=key, pure=False, **call[2])
+        elif isinstance(work, Delayed):
             future = client.compute(work if work.key == key else keyed_delayed(work, key))
         elif isinstance(work, Future):
             from dask.local import identity
