@@ -73,21 +73,36 @@ def claim_age(job):
     return (timezone.now() - claimed).total_seconds()
 
 
+#: The lease of the test below: its holder renews every third of it (1 s), so a renewal
+#: thread starved for up to 2 s on a loaded machine still keeps the claim (with a 1 s
+#: lease, 0.7 s of starvation let the claim run out and the takeover succeed).
+SLOW_LEASE = 3.0
+
+
 def test_processing_slower_than_the_lease_is_not_taken_over_while_alive(
-        user, tmp_path, lease, finished_here):
-    job = completed_job(user, tmp_path, "record_processing", 4 * LEASE)
-    first = worker(job, "process", tmp_path, tethys_compute=lease)
+        user, tmp_path, settings, finished_here):
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "RESULTS_LEASE": SLOW_LEASE}
+    job = completed_job(user, tmp_path, "record_processing", 3 * SLOW_LEASE)
+    first = worker(job, "process", tmp_path, tethys_compute={"RESULTS_LEASE": SLOW_LEASE})
     first.wait_for(lambda: lines(job, "processed.log"), message="the first processing")
     started = time.monotonic()
-    attempts = 0
+    attempts = renewed = 0
+    last_claimed = TethysJob.objects.get(pk=job.pk)._results_claimed_at
     while first.process.poll() is None:
-        if time.monotonic() - started > 1.5 * LEASE:  # the first claim's lease ran out
+        claimed = TethysJob.objects.get(pk=job.pk)._results_claimed_at
+        renewed += bool(claimed and last_claimed and claimed > last_claimed)
+        last_claimed = claimed or last_claimed
+        # Once the first claim's lease has run out, try to take the processing over
+        # whenever its holder shows it is alive (its claim renewed less than half a lease
+        # ago): each try must be refused.
+        if time.monotonic() - started > 1.5 * SLOW_LEASE and claimed is not None \
+                and (timezone.now() - claimed).total_seconds() < SLOW_LEASE / 2:
             other = TethysJob.objects.get_subclass(pk=job.pk)
             assert other.process_results() is False
             attempts += 1
         time.sleep(0.1)
     assert first.result()["result"] is True
-    assert attempts >= 3
+    assert attempts >= 3 and renewed >= 3, (attempts, renewed)
     assert len(lines(job, "processed.log")) == 1
     row = TethysJob.objects.get(pk=job.pk)
     assert (row._status, row._results_state, row._results_claim) == ("COM", "done", None)
