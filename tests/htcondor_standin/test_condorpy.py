@@ -25,6 +25,15 @@ def slow_pool(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def one_slot_pool(tmp_path, monkeypatch):
+    """A pool of one slot: a job queued behind another stays Idle until that one ends."""
+    pool = StandIn(tmp_path / "pool", slots=1).install()
+    monkeypatch.setenv("PATH", pool.path_env())
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture
 def work(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -33,7 +42,9 @@ def work(tmp_path):
     return work
 
 
-def wait_for(read, wanted, timeout=15):
+def wait_for(read, wanted, timeout=120):
+    """Read until ``read()`` returns ``wanted`` (a condition, however slowly the tools
+    answer on a loaded machine); returns the distinct values seen."""
     deadline, seen = time.time() + timeout, []
     while time.time() < deadline:
         try:
@@ -52,26 +63,33 @@ def wait_for(read, wanted, timeout=15):
     raise AssertionError(f"never reached {wanted!r}: {seen}")
 
 
-def test_condorpy_job_submit_status_and_wait(slow_pool, work, monkeypatch):
-    # The job runs until the test opens its gate, so Running is seen however slowly
-    # condor_q answers on a loaded machine.
-    gate = work / "gate"
-    (work / "gated.sh").write_text(f"#!/bin/sh\necho run $1\nwhile [ ! -e {gate} ]; do sleep 0.05; done\n")
-    (work / "gated.sh").chmod(0o755)
+def test_condorpy_job_submit_status_and_wait(one_slot_pool, work, monkeypatch):
+    # Each job runs until the test opens its gate, and the pool's one slot is taken by
+    # the first: condorpy's job is Idle until the test lets the first end, then Running
+    # until the test lets it end, however slowly condor_q answers on a loaded machine.
+    first_gate, gate = work / "first-gate", work / "gate"
+    for script, its_gate in (("first.sh", first_gate), ("gated.sh", gate)):
+        (work / script).write_text(
+            f"#!/bin/sh\necho run $1\nwhile [ ! -e {its_gate} ]; do sleep 0.05; done\n")
+        (work / script).chmod(0o755)
+    (work / "first.sub").write_text("executable = first.sh\nqueue\n")
+    assert one_slot_pool.run("condor_submit", "first.sub", cwd=work).returncode == 0
+    wait_for(lambda: one_slot_pool.run("condor_q", "1", "-af", "JobStatus").stdout, "2\n")
     job = condorpy.Job("demo", condorpy.Templates.vanilla_base, executable="gated.sh",
                        arguments="1", working_directory=str(work))
     cluster = job.submit()
-    assert cluster == 1
-    seen = wait_for(lambda: job.status, "Running")
-    assert seen == ["Idle", "Running"]
+    assert cluster == 2
+    assert wait_for(lambda: job.status, "Idle") == ["Idle"]
+    first_gate.touch()
+    assert wait_for(lambda: job.status, "Running") in (["Idle", "Running"], ["Running"])
     gate.touch()
     wait_for(lambda: job.status, "Completed")
     # condorpy makes the log path absolute against the process's directory before its
     # own chdir (a condorpy bug the engine's TransportJob.wait avoids): run it from there.
     monkeypatch.chdir(work)
-    out, err = job.wait(options=["-wait", "10"])
+    out, err = job.wait(options=["-wait", "120"])
     assert "All jobs done." in out and not err
-    assert (work / "demo" / "logs" / "demo.1.0.out").read_text() == "run 1\n"
+    assert (work / "demo" / "logs" / "demo.2.0.out").read_text() == "run 1\n"
 
 
 def test_condorpy_multi_proc_statuses_and_remove(slow_pool, work):

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-SLOW = "#!/bin/sh\nsleep 30\n"
+#: Runs until removed (every test removes its slow jobs), however long the test takes.
+SLOW = "#!/bin/sh\nsleep 3600\n"
 FAST = "#!/bin/sh\nexit ${1:-0}\n"
 
 
@@ -26,8 +27,8 @@ def submit(standin, work, text):
     return int(result.stdout.rsplit("cluster ", 1)[1].rstrip(".\n"))
 
 
-def wait_running(standin, cluster, count=1):
-    deadline = time.time() + 10
+def wait_running(standin, cluster, count=1, timeout=120):
+    deadline = time.time() + timeout
     while time.time() < deadline:
         out = standin.run("condor_q", str(cluster), "-format", "%d", "JobStatus").stdout
         if out == "2" * count:
@@ -52,7 +53,7 @@ def test_format_concatenates_without_separators_as_condorpy_expects(standin, wor
 
 def test_jobs_leave_the_queue_for_the_history_and_are_never_in_both(standin, work):
     fast = submit(standin, work, "executable = fast.sh\narguments = 3\nqueue\n")
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     seen = []
     while time.time() < deadline:
         # Leaving the queue is final: once the history has the job, the queue never does.
@@ -63,6 +64,7 @@ def test_jobs_leave_the_queue_for_the_history_and_are_never_in_both(standin, wor
         if h:
             break
         time.sleep(0.02)
+    assert seen[-1][0], seen  # it reached the history
     assert standin.run("condor_q", str(fast), "-af", "ClusterId").stdout == ""
     assert standin.run("condor_history", str(fast), "-af", "JobStatus", "ExitCode").stdout == "4 3\n"
 
