@@ -158,3 +158,36 @@ def test_unchanged_running_jobs_need_no_transaction_or_savepoint(make_dask_job, 
         assert sqls.count("UPDATE") <= 3, sqls  # the stamps (and the leases' claim, release)
     finally:
         gate.touch()
+
+
+def test_a_stale_copy_does_not_finish_a_finished_job_again(make_dask_job):
+    # Two refreshers each loaded the Running job; the first completes it in one
+    # conditional UPDATE, the second's (the same conditions) finds the row moved on.
+    from tethys_compute.models.status_change import JobStatusChange
+
+    job = make_dask_job(name="twice")
+    job.execute(work.inc, 41)
+    wait_all_finished([job])
+    first, second = active_jobs(), active_jobs()
+    finished = []
+    from tethys_compute import signals
+
+    def on_finished(sender, job, status, **kwargs):
+        finished.append((job.pk, status))
+
+    signals.job_finished.connect(on_finished)
+    try:
+        assert DaskJob.bulk_update_status(first) == 1
+        # The second copy got the same answer from its scheduler (before the release).
+        from tethys_compute.models.dask.dask_refresh import TaskAnswer
+
+        second[0].__dict__["_dask_answer"] = TaskAnswer("memory", result=42)
+        assert second[0]._refresh_from_engine() is False
+    finally:
+        signals.job_finished.disconnect(on_finished)
+    fresh = DaskJob.objects.get(pk=job.pk)
+    assert (fresh.cached_status, fresh.result, fresh._results_state) == ("Complete", 42, "done")
+    assert finished == [(job.pk, "COM")]
+    assert list(JobStatusChange.objects.filter(job_id=job.pk).order_by("id").values_list(
+        "old_status", "new_status")) == [("PEN", "RUN"), ("RUN", "RES"), ("RES", "COM")]
+    assert second[0].cached_status == "Complete"  # reloaded, not left believing Running
