@@ -54,13 +54,13 @@ def mixed(user, make_job, workflow):
     return jobs + [condor, dask, workflow, done]
 
 
-def rows_of(jobs, **options):
+def rows_of(jobs, counts=True, **options):
     table = JobsTable(jobs=jobs, column_fields=COLUMNS, monitor_url="job_monitor",
                       results_url="/results/{job_id}/", actions=actions(), **options)
     builder = RowBuilder(table.table_config())
     listed = list(table.jobs)
     for job in listed:
-        if job.name == "various":
+        if counts and job.name == "various":  # an engine's cache, in memory only
             job.cached_statuses = {"Completed": 3, "Running": 1, "Held": 2}
     builder.prepare(listed)
     return builder, [builder.row(job) for job in listed]
@@ -131,7 +131,7 @@ def test_poll_answers_the_templates_html_and_renders_no_template(alice_client, m
         template_rendered.disconnect(seen)
     assert rendered == []  # was one rows.html render per changed row
     assert set(answer["rows"]) == {str(job.pk) for job in mixed}
-    builder, rows = rows_of(mixed, show_detailed_status=True)
+    builder, rows = rows_of(mixed, counts=False, show_detailed_status=True)
     t = builder.table_context()
     for row in rows:
         got = answer["rows"][str(row["id"])]

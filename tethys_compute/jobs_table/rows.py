@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from django.db.models import prefetch_related_objects
-from django.template.loader import render_to_string
 from django.utils.text import slugify
 
 from . import graph
@@ -22,6 +21,7 @@ from .actions import BUILTIN_ACTIONS, SEPARATOR
 from .columns import cell
 from .custom import get_custom_action
 from .links import job_url
+from .row_html import render_rows
 from .tokens import TableConfig, dump_enabled, load_enabled
 from .waiting import mark_places, place, waiting_text
 
@@ -276,8 +276,10 @@ class RowBuilder:
 
     # --- HTML ---------------------------------------------------------------------------
     def render(self, rows: list[dict]) -> str:
-        """HTML of ``rows`` (``<tr>`` elements, detail rows included)."""
-        return render_to_string(ROW_TEMPLATE, {"rows": rows, "t": self.table_context()})
+        """HTML of ``rows`` (``<tr>`` elements, detail rows included): the text of
+        ``rows.html``, written by :func:`.row_html.render_rows` (no template engine: the
+        poll and the ``rows`` endpoint render up to a page of rows per request)."""
+        return render_rows(rows, self.table_context())
 
     def table_context(self) -> dict:
         return {
