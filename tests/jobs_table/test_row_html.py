@@ -137,3 +137,23 @@ def test_poll_answers_the_templates_html_and_renders_no_template(alice_client, m
         got = answer["rows"][str(row["id"])]
         assert got["fp"] == row["fp"]
         assert got["html"] == render_to_string(ROW_TEMPLATE, {"rows": [row], "t": t})
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_poll_loads_node_parents_only_for_the_detailed_graph(alice_client, mixed, detailed):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tethys_compute.models import CondorWorkflowNode
+
+    through = CondorWorkflowNode.parent_nodes.through._meta.db_table
+    table = JobsTable(jobs=mixed, column_fields=COLUMNS, actions=actions(),
+                      monitor_url="job_monitor", results_url="/results/{job_id}/",
+                      show_detailed_status=detailed)
+    with CaptureQueriesContext(connection) as queries:
+        answer = poll(alice_client, table.table_config().dumps(),
+                      {str(job.pk): "" for job in mixed})
+    assert len(answer["rows"]) == len(mixed)
+    # The nodes' statuses feed the counts bar either way; parents only draw the graph.
+    assert any("condorworkflownode" in q["sql"].lower() for q in queries.captured_queries)
+    assert any(through in q["sql"] for q in queries.captured_queries) == detailed

@@ -41,23 +41,22 @@ def is_workflow(job) -> bool:
     return isinstance(job, CondorWorkflow)
 
 
-def prefetch_nodes(jobs) -> None:
-    """Load the nodes (and their parents) of every workflow in ``jobs`` in two queries."""
+def prefetch_nodes(jobs, parents: bool = True) -> None:
+    """Load the nodes of every workflow in ``jobs`` in one query, and their parents in a
+    second when ``parents`` (only :func:`workflow_graph` reads them: a table without
+    ``show_detailed_status`` needs the nodes' statuses alone). Nothing is loaded when
+    ``jobs`` holds no workflow."""
     from django.db.models import prefetch_related_objects
 
     from ..models import CondorWorkflowNode
 
     workflows = [job for job in jobs if is_workflow(job)]
     if workflows:
-        prefetch_related_objects(
-            workflows,
-            Prefetch(
-                "node_set",
-                queryset=CondorWorkflowNode.objects.order_by("pk").prefetch_related(
-                    Prefetch("parent_nodes", queryset=CondorWorkflowNode.objects.only("pk"))
-                ),
-            ),
-        )
+        nodes = CondorWorkflowNode.objects.order_by("pk")
+        if parents:
+            nodes = nodes.prefetch_related(
+                Prefetch("parent_nodes", queryset=CondorWorkflowNode.objects.only("pk")))
+        prefetch_related_objects(workflows, Prefetch("node_set", queryset=nodes))
 
 
 def _nodes(job):

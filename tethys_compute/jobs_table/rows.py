@@ -110,6 +110,8 @@ class RowBuilder:
                     self.menu.append(("custom", get_custom_action(name, descriptions.get(name))))
                 except (KeyError, ValueError):
                     logger.exception("Jobs table: custom action %s cannot be loaded", name)
+        # The labels' classes, once per table (not per row and action).
+        self._css = [codify(action.label) if kind != "sep" else "" for kind, action in self.menu]
 
     # --- loading -----------------------------------------------------------------------
     def prepare(self, jobs) -> None:
@@ -127,7 +129,7 @@ class RowBuilder:
                     related.append(field.name)
         if related and jobs:
             prefetch_related_objects(list(jobs), *related)
-        graph.prefetch_nodes(jobs)
+        graph.prefetch_nodes(jobs, parents=self.config.show_detailed_status)
         mark_places(jobs)
 
     # --- one row -------------------------------------------------------------------------
@@ -212,7 +214,7 @@ class RowBuilder:
     def actions(self, job) -> list[dict]:
         links = self.config.links
         items = []
-        for kind, action in self.menu:
+        for (kind, action), css in zip(self.menu, self._css, strict=True):
             if kind == "sep":
                 items.append({"sep": True})
                 continue
@@ -221,7 +223,7 @@ class RowBuilder:
                 item = {
                     "key": action.key,
                     "label": action.label,
-                    "css": codify(action.label),
+                    "css": css,
                     "enabled": enabled,
                     "kind": "post" if action.kind == "method" else action.kind,
                     "confirm": action.confirmation_message,
@@ -236,7 +238,7 @@ class RowBuilder:
             item = {
                 "key": action.name,
                 "label": action.label,
-                "css": codify(action.label),
+                "css": css,
                 "enabled": enabled,
                 "kind": "post" if action.kind == "callback" else action.kind,
                 "confirm": action.confirmation_message,

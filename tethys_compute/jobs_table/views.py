@@ -155,7 +155,7 @@ def poll(request):
     refreshed = {job.pk: job for job in refresh_due(jobs)}
     jobs = [refreshed.get(job.pk, job) for job in jobs]
     builder = RowBuilder(config, carried)
-    graph.prefetch_nodes(jobs)
+    graph.prefetch_nodes(jobs, parents=config.show_detailed_status)
     mark_places(jobs)  # a waiting job's place in line is part of its fingerprint
     changed = []
     for job in jobs:
@@ -214,7 +214,7 @@ def _view_page(user, config, view, known):
 def _page_answer(config, page, partial=False):
     page["jobs"] = list(page["jobs"])
     builder = RowBuilder(config)
-    graph.prefetch_nodes(page["jobs"])
+    graph.prefetch_nodes(page["jobs"], parents=config.show_detailed_status)
     builder.prepare(page["jobs"])
     rows = [builder.row(job) for job in page["jobs"]]
     return {
