@@ -83,6 +83,7 @@ def test_python_rows_are_the_templates_rows(mixed, options):
     assert any(row["hrefs"] for row in rows) == options.get("show_actions", True)
     expected = render_to_string(ROW_TEMPLATE, {"rows": rows, "t": t})
     assert render_rows(rows, t) == expected
+    assert isinstance(render_rows(rows, t), type(expected))  # SafeString, as before
     assert builder.render(rows) == expected
     for row in rows:
         assert builder.render([row]) == render_to_string(ROW_TEMPLATE, {"rows": [row], "t": t})

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.template.defaultfilters import truncatechars
 from django.utils.formats import localize
 from django.utils.html import conditional_escape, json_script
+from django.utils.safestring import SafeString, mark_safe
 
 
 def _v(value) -> str:
@@ -102,11 +103,12 @@ def _row(row: dict, t: dict) -> str:
     return "".join(out)
 
 
-def render_rows(rows: list[dict], t: dict) -> str:
+def render_rows(rows: list[dict], t: dict) -> SafeString:
     """The ``<tr>`` elements of ``rows`` (as :meth:`RowBuilder.row` builds them; detail
     rows of workflows included) for a table whose context is ``t`` (``show_status``,
-    ``show_actions``, ``num_cols``): the same text as ``rows.html``."""
+    ``show_actions``, ``num_cols``): the same text as ``rows.html``, marked safe as
+    ``render_to_string`` marks it (every value in it is escaped)."""
     if not rows:
-        return (f'<tr class="tc-no-jobs"><td colspan="{_v(t["num_cols"])}" '
-                'class="text-center text-body-secondary">No Jobs</td></tr>\n')
-    return "".join([_row(row, t) for row in rows]) + "\n"
+        return mark_safe(f'<tr class="tc-no-jobs"><td colspan="{_v(t["num_cols"])}" '
+                         'class="text-center text-body-secondary">No Jobs</td></tr>\n')
+    return mark_safe("".join([_row(row, t) for row in rows]) + "\n")
