@@ -35,7 +35,7 @@ def submit_dag(standin, dag, *options):
     return int(result.stdout.rsplit("cluster ", 1)[1].split(".")[0])
 
 
-def dag_result(standin, cluster, timeout=30):
+def dag_result(standin, cluster, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         out = standin.run("condor_history", str(cluster), "-af", "JobStatus", "ExitCode").stdout
@@ -121,18 +121,18 @@ def test_retry_then_success_and_unless_exit_failure_with_rescue_dag(standin, tmp
 
 def test_abort_dag_on_removes_running_nodes_and_returns_value(standin, tmp_path):
     root = tmp_path / "dag"
-    dag = make_dag(root, ["A", "B"], ['VARS A code="3"', 'VARS B sleep="30"',
+    dag = make_dag(root, ["A", "B"], ['VARS A code="3"', 'VARS B sleep="600"',
                                       "ABORT-DAG-ON A 3 RETURN 2"])
     # A fails only once B runs (its output file exists), however slow the machine is.
     (root / "wait_b.sh").write_text(
-        "#!/bin/sh\nfor i in $(seq 200); do [ -e ../B/B.out ] && exit 3; sleep 0.1; done\nexit 3\n")
+        "#!/bin/sh\nfor i in $(seq 1200); do [ -e ../B/B.out ] && exit 3; sleep 0.1; done\nexit 3\n")
     (root / "wait_b.sh").chmod(0o755)
     (root / "A" / "A.job").write_text(
         "executable = wait_b.sh\ninitialdir = A\nqueue\n")
     cluster = submit_dag(standin, dag)
     assert dag_result(standin, cluster) == ["4", "2"]
     # As in HTCondor, DAGMan may exit before its removed node job has left the queue.
-    assert standin.wait_until_empty(10)
+    assert standin.wait_until_empty(60)
     b = [line for line in standin.run("condor_history", "-constraint", f"DAGManJobId == {cluster}",
                                       "-af", "DAGNodeName", "JobStatus").stdout.splitlines()
          if line.startswith("B")]
@@ -162,15 +162,16 @@ def test_noop_done_dir_and_pre_skip(standin, tmp_path):
 
 def test_removing_the_dag_removes_its_node_jobs(standin, tmp_path):
     root = tmp_path / "dag"
-    dag = make_dag(root, ["A", "B"], ['VARS A sleep="30"', 'VARS B sleep="30"'])
+    dag = make_dag(root, ["A", "B"], ['VARS A sleep="600"', 'VARS B sleep="600"'])
     cluster = submit_dag(standin, dag)
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     while time.time() < deadline and len(trace(root)) < 2:
         time.sleep(0.05)
+    assert len(trace(root)) >= 2, trace(root)  # both nodes started
     assert standin.run("condor_rm", str(cluster)).returncode == 0
     assert standin.run("condor_q", str(cluster), "-af", "JobStatus").stdout in ("3\n", "")
     assert dag_result(standin, cluster)[0] == "3"
-    assert standin.wait_until_empty(10)
+    assert standin.wait_until_empty(60)
     statuses = standin.run("condor_history", "-constraint", f"DAGManJobId == {cluster}",
                            "-af", "JobStatus").stdout.split()
     assert statuses == ["3", "3"]
@@ -182,11 +183,12 @@ def test_held_dagman_leaves_nodes_running_and_recovers_on_release(standin, tmp_p
     root = tmp_path / "dag"
     dag = make_dag(root, ["A", "B"], ["PARENT A CHILD B", 'VARS A sleep="1"'])
     cluster = submit_dag(standin, dag)
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     while time.time() < deadline and not trace(root):
         time.sleep(0.05)
+    assert trace(root), "node A never started"
     standin.run("condor_hold", str(cluster))
-    deadline = time.time() + 15
+    deadline = time.time() + 120
     while ("end", "A") not in [(kind, name) for _, kind, name in trace(root)]:
         assert time.time() < deadline, "node A did not finish while DAGMan was held"
         time.sleep(0.05)
@@ -206,7 +208,7 @@ def test_held_node_stalls_the_dag_until_released(standin, tmp_path):
         "executable = node.sh\narguments = A 0.1\ninitialdir = A\nshould_transfer_files = YES\n"
         "transfer_input_files = input.txt\nlog = A.log\nqueue\n")
     cluster = submit_dag(standin, dag)
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     held = ""
     while time.time() < deadline and not held:
         held = standin.run("condor_q", "-constraint", f"DAGManJobId == {cluster} && JobStatus == 5",

@@ -100,9 +100,15 @@ def test_failed_output_transfer_holds_with_code_12(standin, work):
 
 @pytest.mark.parametrize("how", ["condor_vacate_job", "condor_vacate"])
 def test_a_vacated_job_is_evicted_to_idle_and_runs_again(standin, work, how):
-    cluster = submit(standin, work, "executable = sleep.sh\narguments = 3\n")
+    # The first run lasts until it is vacated (however late the test sees it running),
+    # the second 3 s.
+    (work / "twice.sh").write_text(
+        "#!/bin/sh\necho started\nif [ ! -e first-run ]; then touch first-run; exec sleep 3600; fi\n"
+        "sleep 3\necho done > done.txt\n")
+    (work / "twice.sh").chmod(0o755)
+    cluster = submit(standin, work, "executable = twice.sh\n")
     wait_ad(standin, cluster, lambda a: a["JobStatus"] == 2)
-    time.sleep(0.5)  # let the first run use some wall time
+    time.sleep(0.5)  # let the first run use some wall time (at least this much)
     result = standin.vacate(*([str(cluster)] if how == "condor_vacate_job" else []))
     assert result.returncode == 0, result.stderr
     ad = wait_ad(standin, cluster, lambda a: a.get("NumVacates") == 1)
