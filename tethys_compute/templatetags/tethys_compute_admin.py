@@ -1,4 +1,5 @@
-"""Template tags of the job admin: ``{% job_date_hierarchy cl %}``, ``cl|shown_count``."""
+"""Template tags of the job admin: ``{% job_date_hierarchy cl %}``, ``{% job_result_list cl %}``,
+``cl|shown_count``."""
 
 import inspect
 
@@ -7,6 +8,7 @@ from django.contrib.admin.templatetags.base import InclusionAdminNode
 
 from ..admin.bounded import shown_count
 from ..admin.date_hierarchy import date_hierarchy
+from ..admin.rows import result_list
 
 register = template.Library()
 
@@ -21,6 +23,17 @@ def job_date_hierarchy_tag(parser, token):
                "template_name": "date_hierarchy.html", "takes_context": False}
     if _NODE_TAKES_NAME:
         options["name"] = "job_date_hierarchy"
+    return InclusionAdminNode(**options)
+
+
+@register.tag(name="job_result_list")
+def job_result_list_tag(parser, token):
+    """Django's ``{% result_list cl %}`` (same template, same HTML), its rows rendered with
+    the per-column work done once per page (``tethys_compute.admin.rows``)."""
+    options = {"parser": parser, "token": token, "func": result_list,
+               "template_name": "change_list_results.html", "takes_context": False}
+    if _NODE_TAKES_NAME:
+        options["name"] = "job_result_list"
     return InclusionAdminNode(**options)
 
 

@@ -1,0 +1,137 @@
+"""The job changelist's rows (``tethys_compute.admin.rows``): the same HTML as Django's
+``{% result_list %}``, with the per-column work (reversing the change URL, resolving it
+for the preserved filters, rendering the checkbox widget's templates) done once per page
+instead of once per row (issue 17: rendering 100 rows was most of page 1's time)."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.templatetags import admin_list
+from django.test.signals import template_rendered
+from django.urls import reverse
+from django.urls.resolvers import URLResolver
+from django.utils import timezone
+
+from tethys_compute.admin import rows
+from tethys_compute.models import TethysJob
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:tethys_compute_tethysjob_changelist")
+
+
+@pytest.fixture
+def varied(make_job, dask_scheduler, condor_scheduler):
+    """Jobs of each type, with HTML in their texts, progress, failures, empty fields."""
+    jobs = [
+        make_job('<b>bold</b> & "quoted"', description="x"),
+        make_job("dask run", job_type="DASK", scheduler=dask_scheduler),
+        make_job("condor run", job_type="CONDOR", scheduler=condor_scheduler,
+                 attributes={"executable": "run.sh"}),
+        make_job("blank"),
+    ]
+    TethysJob.objects.filter(pk=jobs[3].pk).update(name="   ", label="")
+    now = timezone.now()
+    TethysJob.objects.filter(pk=jobs[0].pk).update(
+        _status="RUN", progress=40, status_message='Stage <2> of "3"', execute_time=now)
+    TethysJob.objects.filter(pk=jobs[1].pk).update(
+        _status="ERR", failure_kind="engine", completion_time=now + timedelta(minutes=3))
+    TethysJob.objects.filter(pk=jobs[2].pk).update(
+        _status="OTH", extended_properties={"__other_status__": "Checking <it>"})
+    return jobs
+
+
+def djangos_rows(cl):
+    """Each row's cells as Django's own ``items_for_result`` writes them."""
+    return ["".join(admin_list.items_for_result(cl, obj, None)) for obj in cl.result_list]
+
+
+@pytest.mark.parametrize("query", ["", "?status=active", "?q=run&o=2.-7",
+                                   "?failure_kind__exact=engine&p=1"])
+def test_rows_are_djangos_html(admin_client, varied, query):
+    response = admin_client.get(CHANGELIST + query)
+    assert response.status_code == 200
+    cl = response.context["cl"]
+    assert cl.result_list, query
+    expected = djangos_rows(cl)
+    assert [str(row[0]) for row in rows.rows(cl)] == expected
+    body = response.content.decode()
+    for row in expected:
+        assert f"<tr>{row}</tr>" in body, row
+    if query:  # the change links keep the list's filters, as Django's do
+        assert "_changelist_filters=" in expected[0]
+
+
+def test_an_admin_with_its_own_checkbox_keeps_it(admin_client, varied, monkeypatch):
+    from tethys_compute.admin.jobs import JobAdmin
+
+    monkeypatch.setattr(JobAdmin, "action_checkbox",
+                        lambda self, obj: f"<i>{obj.pk}</i>", raising=False)
+    cl = admin_client.get(CHANGELIST).context["cl"]
+    made = [str(row[0]) for row in rows.rows(cl)]
+    assert made == djangos_rows(cl)
+    assert "&lt;i&gt;" in made[0]
+
+
+def test_popup_changelist_is_djangos(admin_client, varied):
+    response = admin_client.get(CHANGELIST + "?_popup=1&_to_field=id")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "data-popup-opener=" in body
+
+
+def page_work(client, monkeypatch, count_templates=True):
+    """Templates rendered, URL reversals and resolutions of one changelist request."""
+    counts = {"templates": 0, "reverse": 0, "resolve": 0}
+
+    def rendered(sender, **kwargs):
+        counts["templates"] += 1
+
+    for name, key in (("_reverse_with_prefix", "reverse"), ("resolve", "resolve")):
+        original = getattr(URLResolver, name)
+
+        def counted(self, *args, original=original, key=key, **kwargs):
+            counts[key] += 1
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(URLResolver, name, counted)
+    template_rendered.connect(rendered)
+    try:
+        response = client.get(CHANGELIST + "?status=active")
+    finally:
+        template_rendered.disconnect(rendered)
+        monkeypatch.undo()
+    assert response.status_code == 200
+    return counts, len(response.context["cl"].result_list)
+
+
+def test_the_work_of_a_page_does_not_grow_with_its_rows(admin_client, make_job, monkeypatch):
+    """3 rows and 12 rows: the same number of template renders, reversals and
+    resolutions (Django's tag did a checkbox render, a reverse and a resolve per row)."""
+    for i in range(3):
+        make_job(f"first {i}")
+    few, shown = page_work(admin_client, monkeypatch)
+    assert shown == 3
+    for i in range(9):
+        make_job(f"more {i}")
+    many, shown = page_work(admin_client, monkeypatch)
+    assert shown == 12
+    assert many == few, (few, many)
+
+
+@pytest.mark.parametrize("language", ["en", "de", "fr", "ja", "pt-br"])
+@pytest.mark.parametrize("fmt", [None, "Y-m-d H:i:s", r"\N\o\w: N jS, P (l)", "c", "D, F j, Y g:i A"])
+def test_dates_are_djangos_text(language, fmt, monkeypatch):
+    from django.utils import formats, translation
+
+    if fmt is not None:
+        real = formats.get_format
+        monkeypatch.setattr(formats, "get_format", lambda name, *a, **k: fmt
+                            if name == "DATETIME_FORMAT" else real(name, *a, **k))
+    start = timezone.make_aware(timezone.datetime(2026, 3, 28, 23, 0, 7))
+    values = [start + timedelta(minutes=37 * i, seconds=i) for i in range(120)]
+    values += [start.replace(hour=0, minute=0), start.replace(hour=12, minute=0)]
+    with translation.override(language):
+        text_of = rows.DateTimeText()
+        assert [text_of(v) for v in values] == [
+            formats.localize(timezone.template_localtime(v)) for v in values]
