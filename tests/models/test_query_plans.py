@@ -87,7 +87,7 @@ def _indexes():
 
 
 def test_a_new_job_writes_no_index_of_its_null_only_columns():
-    """retry_due_at and quota_waiting_since are set on few jobs and NULL on every new one:
+    """retry_due_at, quota_waiting_since and completion_time are NULL on every new job:
     only partial indexes cover them, and user_id has no index of its own (the
     (user, creation_time) index serves every lookup by user)."""
     with connection.cursor() as cursor:
@@ -103,11 +103,12 @@ def test_a_new_job_writes_no_index_of_its_null_only_columns():
         partial = dict(cursor.fetchall())
     for name, info in _indexes().items():
         first = (info["columns"] or [None])[0]  # an expression index has no column
-        if first in ("retry_due_at", "quota_waiting_since"):
+        if first in ("retry_due_at", "quota_waiting_since", "completion_time"):
             assert partial[name], f"{name} on {first} indexes every new job"
         assert info["columns"] != ["user_id"], f"{name}: user_id alone is indexed twice"
     names = set(_indexes())
-    assert {"tc_job_retry_due", "tc_job_quota_waiting", "tc_job_user_created"} <= names
+    assert {"tc_job_retry_due", "tc_job_quota_waiting", "tc_job_user_created",
+            "tc_job_completed"} <= names
 
 
 def test_the_null_only_columns_partial_indexes_serve_their_queries(jobs):

@@ -6,11 +6,19 @@ The paginator counts at most ``COUNT_LIMIT`` jobs; past it the page says "more t
 jobs, and the count beside the search box is left out. ``?q=`` matches a job's id, the
 start of its name, and any words of its name or description among the newest
 ``SEARCH_WINDOW`` jobs of the filtered list (docs/admin.rst).
+
+A page's rows are read in two steps in one statement: the ids of the page (the filtered,
+ordered list, ``OFFSET``/``LIMIT``, reading the ids only, so that an index in the list's
+order serves it), then those rows, with their type's table joined and their owner's
+name, by primary key. Read in one step, every row skipped by the ``OFFSET`` or sorted
+for the page was read whole, with its joins (issue 17: ``?status=active`` sorted 20,000
+whole rows at 1,000,000 jobs, ``?p=50`` joined 4,900 rows it did not show).
 """
 
 from __future__ import annotations
 
 from django.contrib.admin.views.main import ChangeList
+from django.db.models import QuerySet
 
 from ..bounded import CappedPaginator, count_text, search_jobs
 
@@ -26,6 +34,17 @@ class BoundedChangeList(ChangeList):
                 self.result_list = self.paginator.page(
                     min(self.page_num, self.paginator.num_pages)).object_list
             self.can_show_all = False
+        self.result_list = page_by_ids(self.result_list, self.model_admin.get_queryset(request))
+
+
+def page_by_ids(page, rows):
+    """The rows of ``page`` (a sliced queryset) read from ``rows`` (a queryset of the
+    whole rows: joins, annotations) by a subquery of the page's ids, in ``page``'s order
+    (see the module). Anything else is returned as it is."""
+    if not isinstance(page, QuerySet) or not page.query.is_sliced:
+        return page
+    ids = page.values("pk")
+    return rows.filter(pk__in=ids).order_by(*page.query.order_by)
 
 
 class ShownCount:

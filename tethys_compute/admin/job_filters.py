@@ -17,8 +17,9 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connections, router
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BooleanField, Exists, Func, OuterRef, Q
 
 from .. import status as st
 from ..app_base import registered_apps
@@ -105,6 +106,42 @@ class JobTypeFilter(admin.SimpleListFilter):
         value = self.value()
         if value in job_types():
             return queryset.filter(job_type_q(value))
+        return queryset
+
+
+class Likely(Func):
+    """A condition SQLite's planner takes as true of most rows: ``likely(condition)``
+    (https://sqlite.org/lang_corefunc.html#likely); the plain condition elsewhere. An
+    index can still serve it."""
+
+    arity = 1
+    output_field = BooleanField()
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="likely(%(expressions)s)",
+                              **extra_context)
+
+
+class CompletionTimeFilter(admin.DateFieldListFilter):
+    """Django's date filter on ``completion_time`` ("Today", "Past 7 days", "This
+    month", "This year", "No date", "Has date"), its terms written so that each database
+    serves both of the page's reads from an index: the count from the partial index
+    ``tc_job_completed`` (a range of it), the page by walking ``tc_job_created`` newest
+    first. Without the hint SQLite, having no statistics, took the range of
+    ``tc_job_completed`` for the page too and sorted every job completed in it (all of
+    a year's at 1,000,000 jobs: a second). The ranges offered all end today, so the
+    jobs they match are among the newest."""
+
+    def queryset(self, request, queryset):
+        try:
+            for param, values in self.used_parameters.items():
+                condition = Q()
+                for value in values:
+                    condition |= Q((param, value))
+                queryset = queryset.filter(Likely(condition))
+        except (ValueError, ValidationError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
         return queryset
 
 

@@ -33,7 +33,14 @@ from ..models import CondorPyWorkflow, DaskSerializedField, TethysJob
 from ..monitor import refresh_jobs
 from ..notifications.admin import JobNotificationsSection
 from .bounded import BoundedChangelist
-from .job_filters import AppFilter, JobTypeFilter, OwnerFilter, StatusFilter, added_fields
+from .job_filters import (
+    AppFilter,
+    CompletionTimeFilter,
+    JobTypeFilter,
+    OwnerFilter,
+    StatusFilter,
+    added_fields,
+)
 from .logs import resolve_logs
 from .usage import JobUsageSection
 
@@ -131,7 +138,7 @@ class JobAdmin(BoundedChangelist, JobNotificationsSection, JobUsageSection, admi
         AppFilter,
         OwnerFilter,
         ("creation_time", admin.DateFieldListFilter),
-        ("completion_time", admin.DateFieldListFilter),
+        ("completion_time", CompletionTimeFilter),
     )
     # Searched by tethys_compute.bounded (BoundedChangelist): id, start of the name, and
     # words of name or description among the newest SEARCH_WINDOW jobs.

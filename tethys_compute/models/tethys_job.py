@@ -178,6 +178,9 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle,
                          condition=Q(retry_due_at__isnull=False)),
             models.Index(fields=("quota_waiting_since",), name="tc_job_quota_waiting",
                          condition=Q(quota_waiting_since__isnull=False)),
+            # The admin's completion-time filter (its count, issue 17); NULL until a job ends.
+            models.Index(fields=("completion_time",), name="tc_job_completed",
+                         condition=Q(completion_time__isnull=False)),
             # Written by every new (Pending) job, but not covered by tc_job_status_created:
             # it is (_status, rowid), so a search of active jobs among given ids seeks each
             # id (bounded.search_jobs' subquery of matches) instead of reading every
