@@ -33,11 +33,12 @@ TABLE = TethysJob._meta.db_table
 @pytest.fixture
 def jobs(user):
     """30 jobs, one an hour; every third active, the others finished (completed an hour
-    after they were made); 3 rows a page. (Few rows: PostgreSQL analyses a table once 50
-    rows changed, and the plans of later tests would follow those statistics.)"""
+    after they were made); 3 rows a page. (Labels of their own: PostgreSQL's autovacuum
+    may analyse the table now, and tests/models/test_query_plans.py, planning for its
+    app_a and app_b without statistics, would then see them as half the table each.)"""
     now = timezone.now()
     made = TethysJob.objects.bulk_create(
-        [TethysJob(name=f"job {i}", user=user, label=("app_a", "app_b")[i % 2],
+        [TethysJob(name=f"job {i}", user=user, label=("pages_a", "pages_b")[i % 2],
                    _status="RUN" if i % 3 == 0 else "COM") for i in range(30)])
     for i, job in enumerate(made):
         created = now - timedelta(hours=30 - i)
@@ -97,7 +98,7 @@ def full_reads(sql):
 
 
 QUERIES = ["", "?p=3", "?p=5", "?status=COM&p=2",
-           "?app=app_b&p=2"]
+           "?app=pages_b&p=2"]
 
 
 @pytest.mark.parametrize("query", QUERIES)
