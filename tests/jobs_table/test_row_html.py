@@ -158,3 +158,17 @@ def test_poll_loads_node_parents_only_for_the_detailed_graph(alice_client, mixed
     # The nodes' statuses feed the counts bar either way; parents only draw the graph.
     assert any("condorworkflownode" in q["sql"].lower() for q in queries.captured_queries)
     assert any(through in q["sql"] for q in queries.captured_queries) == detailed
+
+
+def test_a_sites_own_rows_template_is_used_by_polls_too(mixed, settings, tmp_path):
+    """A project that overrides ``rows.html`` (its own templates directory first, as
+    Django's docs show for overriding an app's templates) gets its rows in the first
+    render and in every poll alike: the Python writer stands in only for our template."""
+    own = tmp_path / "tethys_compute" / "jobs_table"
+    own.mkdir(parents=True)
+    (own / "rows.html").write_text(
+        "{% for row in rows %}<tr data-site-row='{{ row.id }}'></tr>{% endfor %}")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    builder, rows = rows_of(mixed)
+    html = builder.render(rows)
+    assert html == "".join(f"<tr data-site-row='{row['id']}'></tr>" for row in rows)

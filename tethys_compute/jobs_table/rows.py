@@ -9,11 +9,14 @@ same number of queries as rendering 10.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from django.db.models import prefetch_related_objects
+from django.template.loader import get_template
 from django.utils.text import slugify
 
 from . import graph
@@ -28,6 +31,13 @@ from .waiting import mark_places, place, waiting_text
 logger = logging.getLogger("tethys_compute.jobs_table")
 
 ROW_TEMPLATE = "tethys_compute/jobs_table/rows.html"
+#: The file of our own ``rows.html``: :func:`.row_html.render_rows` writes its text.
+_OUR_ROW_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / ROW_TEMPLATE
+
+
+@functools.lru_cache(maxsize=8)
+def _is_our_row_template(origin: str) -> bool:
+    return Path(origin).resolve() == _OUR_ROW_TEMPLATE
 
 
 def codify(text: str) -> str:
@@ -280,8 +290,14 @@ class RowBuilder:
     def render(self, rows: list[dict]) -> str:
         """HTML of ``rows`` (``<tr>`` elements, detail rows included): the text of
         ``rows.html``, written by :func:`.row_html.render_rows` (no template engine: the
-        poll and the ``rows`` endpoint render up to a page of rows per request)."""
-        return render_rows(rows, self.table_context())
+        poll and the ``rows`` endpoint render up to a page of rows per request). A
+        project that overrides ``rows.html`` gets its own template rendered here, as in
+        the table's first render."""
+        template = get_template(ROW_TEMPLATE)
+        origin = getattr(getattr(template, "origin", None), "name", None)
+        if origin and _is_our_row_template(origin):
+            return render_rows(rows, self.table_context())
+        return template.render({"rows": rows, "t": self.table_context()})
 
     def table_context(self) -> dict:
         return {
