@@ -98,7 +98,17 @@ def _fast_path(instance, manager, using, fields, returning_fields):
         cursor.execute(sql, (*values, *returning_params))
         if not returning_fields:
             return []
-        return [connection.ops.fetch_returned_insert_columns(cursor, returning_params)]
+        return _returned_rows(connection.ops, cursor, returning_params)
+
+
+def _returned_rows(ops, cursor, returning_params) -> list:
+    """The rows an ``INSERT ... RETURNING`` of one row returned, as Django's own INSERT
+    reads them: ``fetch_returned_rows`` since Django 6.0, ``fetch_returned_insert_columns``
+    (one row) before it."""
+    fetch_rows = getattr(ops, "fetch_returned_rows", None)
+    if fetch_rows is not None:
+        return list(fetch_rows(cursor, returning_params))
+    return [ops.fetch_returned_insert_columns(cursor, returning_params)]
 
 
 class LeanInsert:
