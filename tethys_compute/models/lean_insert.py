@@ -29,10 +29,16 @@ _STATEMENTS: dict = {}
 _VENDORS = ("sqlite", "postgresql")
 
 
+#: Per field: whether it is left out of an INSERT when None; per model class: the
+#: attnames of those fields. Worked out once, kept here rather than on Django's objects.
+_OMITTABLE: dict = {}
+_OMITTABLE_NAMES: dict = {}
+
+
 def _omittable(field) -> bool:
-    flag = field.__dict__.get("_tc_omittable")
-    if flag is None:  # worked out once per field
-        flag = field._tc_omittable = (
+    flag = _OMITTABLE.get(field)
+    if flag is None:
+        flag = _OMITTABLE[field] = (
             field.null and not field.primary_key and not field.has_db_default()
             and not getattr(field, "auto_now", False)
             and not getattr(field, "auto_now_add", False))
@@ -41,10 +47,10 @@ def _omittable(field) -> bool:
 
 def _omittable_names(model) -> frozenset:
     """The attnames of ``model``'s fields left out of an INSERT when None (once per class)."""
-    names = model.__dict__.get("_tc_omittable_names")
+    names = _OMITTABLE_NAMES.get(model)
     if names is None:
-        names = frozenset(f.attname for f in model._meta.concrete_fields if _omittable(f))
-        model._tc_omittable_names = names
+        names = _OMITTABLE_NAMES[model] = frozenset(
+            f.attname for f in model._meta.concrete_fields if _omittable(f))
     return names
 
 
