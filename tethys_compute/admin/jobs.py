@@ -10,6 +10,7 @@ does not depend on how many jobs there are or which page is shown.
 from __future__ import annotations
 
 import json
+from html import escape
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
@@ -25,6 +26,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from .. import status as st
 from ..exceptions import RemoteWorkNotStopped
@@ -179,9 +181,10 @@ class JobAdmin(BoundedChangelist, JobNotificationsSection, JobUsageSection, admi
     @admin.display(description="user", ordering="owner_username")
     def owner(self, obj):
         # A link to the user's jobs: the user filter lists only the first owners by name.
-        name = getattr(obj, "owner_username", None) or obj.user_id
-        return format_html('<a href="?{}={}" title="Show only the jobs of {}">{}</a>',
-                           OwnerFilter.parameter_name, obj.user_id, name, name)
+        # format_html's markup, escaped directly (it runs once per row of a page).
+        name = escape(str(getattr(obj, "owner_username", None) or obj.user_id))
+        return SafeString(f'<a href="?{OwnerFilter.parameter_name}={escape(str(obj.user_id))}" '
+                         f'title="Show only the jobs of {name}">{name}</a>')
 
     @admin.display(description="status", ordering="_status")
     def status_display(self, obj):
@@ -189,7 +192,8 @@ class JobAdmin(BoundedChangelist, JobNotificationsSection, JobUsageSection, admi
         if obj.progress is not None and not obj.is_terminal:
             text = f"{text} ({obj.progress}%)"
         if obj.status_message:
-            return format_html('<span title="{}">{}</span>', obj.status_message, text)
+            return SafeString(f'<span title="{escape(str(obj.status_message))}">'
+                             f'{escape(text)}</span>')
         return text
 
     # --- the job page ----------------------------------------------------------------

@@ -14,7 +14,9 @@ Django's own tag.
 from __future__ import annotations
 
 import datetime
+import html
 
+from django.conf import settings
 from django.contrib.admin import ModelAdmin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.templatetags import admin_list
@@ -24,12 +26,26 @@ from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
 from django.utils import dateformat, formats, timezone
-from django.utils.html import conditional_escape, escape
-from django.utils.safestring import mark_safe
+from django.utils.html import escape
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 #: The stand-in id reversed once per page (digits only: ``quote`` leaves them as they are).
 _STAND_IN = "918273645546372819"
+
+
+#: Django < 6: ``items_for_result`` shows a blank text as empty; Django 6's
+#: ``display_for_value`` strips a (not safe) text itself instead.
+_ITEMS_BLANK = display_for_value(" ", "-") == " "
+
+
+def _escaped(value) -> str:
+    """``conditional_escape(value)`` as text, without its lazy-argument wrapper: a value
+    with ``__html__`` as it gives itself, any other through ``html.escape`` (what
+    Django's ``escape`` calls)."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
 
 
 def _simple(cl) -> bool:
@@ -75,13 +91,31 @@ class DateTimeText:
         self.split = all(piece in _DATE_CHARS or piece in _TIME_CHARS
                          for is_char, piece in self.pieces if is_char)
         self.parts: dict = {}
+        self.texts: dict = {}
+        # template_localtime's settings, read once per page (not once per value).
+        self.zone = timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def _local(self, value):
+        """``timezone.template_localtime(value)``, with the page's time zone."""
+        if (self.zone is None or not isinstance(value, datetime.datetime)
+                or value.utcoffset() is None
+                or not getattr(value, "convert_to_local_time", True)):
+            return value
+        return value.astimezone(self.zone)
 
     def __call__(self, value):
-        local = timezone.template_localtime(value)
+        local = self._local(value)
         if not self.split or not isinstance(local, datetime.datetime):
             return formats.localize(local)
         day = (local.year, local.month, local.day)
         minute = (local.hour, local.minute)
+        key = (day, minute)
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = self._text(local, day, minute)
+        return text
+
+    def _text(self, local, day, minute):
         parts = self.parts
         shown = []
         for is_char, piece in self.pieces:
@@ -134,7 +168,65 @@ def _field_cell(field, empty, avoid_link):
 
 
 def _lookup_cell(name, model_admin, empty, avoid_link):
-    """``obj -> (text, nowrap)`` of a column Django resolves per row (``lookup_field``)."""
+    """``obj -> (text, nowrap)`` of a column Django resolves per row (``lookup_field``);
+    a column that is a method of the admin is resolved once per page
+    (:func:`_method_cell`)."""
+    method_cell = _method_cell(name, model_admin, empty)
+    if method_cell is not None:
+        return method_cell
+    return _each_row_cell(name, model_admin, empty, avoid_link)
+
+
+def _method_cell(name, model_admin, empty):
+    """``obj -> (text, nowrap)`` of column ``name`` when it is a method of the admin
+    (Django's ``lookup_field`` finds that per row, after failing to find a field of that
+    name, and ``display_for_value`` shows its value); ``None`` for any other column. A row
+    of a subclass with a field named ``name`` is shown as Django shows it."""
+    if not isinstance(name, str) or name == "__str__" or not hasattr(model_admin, name):
+        return None
+    if _field_of(model_admin.model, name) is not None:
+        return None
+    method = getattr(model_admin, name)
+    if not callable(method) or isinstance(method, property):
+        return None
+    shown_empty = getattr(method, "empty_value_display", empty)
+    boolean = getattr(method, "boolean", False)
+    fallback = _each_row_cell(name, model_admin, empty, False)
+    classes: dict = {}
+
+    def cell(obj):
+        cls = obj.__class__
+        plain = classes.get(cls)
+        if plain is None:
+            plain = classes[cls] = _field_of(cls, name) is None
+        if not plain:
+            return fallback(obj)
+        value = method(obj)
+        if (value.__class__ is str or value.__class__ is SafeString) and not boolean \
+                and value and value.strip() == value:
+            # A text without blanks around it: shown as it is by every Django version
+            # (str() keeps a SafeString safe).
+            return value, False
+        if _ITEMS_BLANK and isinstance(value, str) and value.strip() == "":
+            value = ""
+        return (display_for_value(value, shown_empty, boolean),
+                isinstance(value, (datetime.date, datetime.time)))
+    return cell
+
+
+def _field_of(model, name):
+    """``lookup_field``'s first step: the model's field ``name`` (not a generic foreign
+    key, nor a foreign key's column name), or ``None``."""
+    from django.contrib.admin.utils import FieldIsAForeignKeyColumnName, _get_non_gfk_field
+
+    try:
+        return _get_non_gfk_field(model._meta, name)
+    except (FieldDoesNotExist, FieldIsAForeignKeyColumnName):
+        return None
+
+
+def _each_row_cell(name, model_admin, empty, avoid_link):
+    """``obj -> (text, nowrap)`` through Django's ``lookup_field`` for each row."""
     from django.contrib.admin.utils import lookup_field
 
     def cell(obj):
@@ -143,7 +235,7 @@ def _lookup_cell(name, model_admin, empty, avoid_link):
         except ObjectDoesNotExist:
             return empty, False
         shown_empty = getattr(attr, "empty_value_display", empty)
-        if isinstance(value, str) and value.strip() == "":
+        if _ITEMS_BLANK and isinstance(value, str) and value.strip() == "":
             value = ""
         if f is None or f.auto_created:
             boolean = getattr(attr, "boolean", False)
@@ -174,7 +266,8 @@ def _checkbox_cell(cl):
 
     def checkbox(obj):
         # Django's widget: value="{pk}" and the aria-label "... - {str(obj)}", escaped.
-        return (f"{start}{escape(str(getattr(obj, pk_name)))}{middle}{escape(str(obj))}"
+        return (f"{start}{html.escape(str(getattr(obj, pk_name)))}{middle}"
+                f"{html.escape(str(obj))}"
                 f"{end}")
     return checkbox
 
@@ -197,7 +290,7 @@ def _change_url(cl):
     if len(parts) != 2:
         return False  # the stand-in is not found once: reverse per row
     before, after = (escape(part) for part in parts)
-    return lambda pk: f"{before}{escape(quote(pk))}{after}"
+    return lambda pk: f"{before}{html.escape(str(quote(pk)))}{after}"
 
 
 def _columns(cl):
@@ -239,7 +332,7 @@ def _columns(cl):
 
             def linked_cell(obj, cell=cell, tag=tag):  # noqa: B023 (url_of: one per page)
                 shown, classes = cell(obj)
-                shown = conditional_escape(shown)
+                shown = _escaped(shown)
                 if url_of is None:
                     inner = shown
                 elif url_of is False:
@@ -258,14 +351,14 @@ def _columns(cl):
 
 def _td(shown_classes):
     shown, classes = shown_classes
-    return f'<td class="{classes}">{conditional_escape(shown)}</td>'
+    return f'<td class="{classes}">{_escaped(shown)}</td>'
 
 
 def rows(cl):
     """The changelist's rows as Django's ``results(cl)`` gives them: one
     ``ResultList`` per row, here holding the row's cells as one piece of HTML."""
     columns = _columns(cl)
-    return [admin_list.ResultList(None, [mark_safe("".join(column(obj) for column in columns))])
+    return [admin_list.ResultList(None, [SafeString("".join(column(obj) for column in columns))])
             for obj in cl.result_list]
 
 
