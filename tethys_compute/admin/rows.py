@@ -122,10 +122,15 @@ class DateTimeText:
             if not is_char:
                 shown.append(piece)
                 continue
-            key = (piece, day if piece in _DATE_CHARS else minute)
+            is_date = piece in _DATE_CHARS
+            key = (piece, day if is_date else minute)
             text = parts.get(key)
             if text is None:
-                text = parts[key] = str(getattr(dateformat.DateFormat(local), piece)())
+                # A time character reads only the hour and minute: formatted from a
+                # plain time, without DateFormat's time zone checks of the datetime.
+                formatter = (dateformat.DateFormat(local) if is_date else
+                             dateformat.TimeFormat(datetime.time(*minute)))
+                text = parts[key] = str(getattr(formatter, piece)())
             shown.append(text)
         return "".join(shown)
 
