@@ -19,7 +19,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connections, router
-from django.db.models import BooleanField, Exists, Func, OuterRef, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from .. import status as st
 from ..app_base import registered_apps
@@ -109,18 +109,21 @@ class JobTypeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class Likely(Func):
+class Likely(ExpressionWrapper):
     """A condition SQLite's planner takes as true of most rows: ``likely(condition)``
     (https://sqlite.org/lang_corefunc.html#likely); the plain condition elsewhere. An
-    index can still serve it."""
+    index can still serve it.
 
-    arity = 1
-    output_field = BooleanField()
-    template = "%(expressions)s"
+    An ``ExpressionWrapper`` of the condition, so that Django (6.0+ on a database
+    without a boolean type) writes it in a WHERE clause as it is, not as
+    ``likely(...) = 1``, which no index serves."""
+
+    def __init__(self, condition):
+        super().__init__(condition, output_field=BooleanField())
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection, template="likely(%(expressions)s)",
-                              **extra_context)
+        sql, params = compiler.compile(self.expression)
+        return f"likely({sql})", params
 
 
 class CompletionTimeFilter(admin.DateFieldListFilter):
