@@ -4,21 +4,18 @@ either held and completes without the process that submitted it, or its task nev
 reached the scheduler and the monitor treats the run as lost (DESIGN section 3); never a
 hung or corrupted job. Real processes, a real LocalCluster, SQLite and PostgreSQL."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tests.engines.dask.fixtures import wait_until
+from tests.testapp.shared_db import test_db_env
 from tethys_compute.engines.dask import clients, tasks
 from tethys_compute.models import DaskJob, TethysJob
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 
 # Executes job 1 (its submission is let out of the process), then stalls the client's IO
 # loop, so that nothing more leaves the process, executes job 2 and is killed (SIGKILL)
@@ -46,15 +43,6 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="tests.settings")
-    if connection.vendor == "sqlite":
-        env["TETHYS_TEST_SQLITE_FILE"] = connection.settings_dict["NAME"]
-    else:
-        env["PGDATABASE"] = connection.settings_dict["NAME"]
-    return env
-
-
 def _state(job):
     with clients.connection(job.scheduler.host, timeout=10) as client:
         return tasks.task_states(client, [job.key], 10)[job.key]
@@ -76,7 +64,7 @@ def test_killed_right_after_execute_a_job_is_held_or_lost_never_hung(
     sent.save()
     lost.save()
     web = subprocess.run([sys.executable, "-c", WEB, str(sent.pk), str(lost.pk)],
-                         env=_env(), capture_output=True, text=True, timeout=120)
+                         env=test_db_env(DJANGO_SETTINGS_MODULE="tests.settings"), capture_output=True, text=True, timeout=120)
     assert web.returncode == -9, web.stderr[-2000:]  # killed, as planned, after execute()
     sent_key, lost_key = web.stdout.split()
 

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models.sql.compiler import SQLInsertCompiler
 from django.test.utils import CaptureQueriesContext
 
+from tests.views.test_job_lookup import Compilations
 from tethys_compute.job_manager import JobManager
 from tethys_compute.models import BasicJob, TethysJob
 
@@ -22,27 +23,6 @@ class App:
     package = "lean_app"
 
 
-class InsertCompilations:
-    """Counts the INSERTs Django compiles (``SQLInsertCompiler.as_sql``)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __enter__(self):
-        original = SQLInsertCompiler.as_sql
-
-        def counted(compiler, *args, **kwargs):
-            self.count += 1
-            return original(compiler, *args, **kwargs)
-
-        self._patch = mock.patch.object(SQLInsertCompiler, "as_sql", counted)
-        self._patch.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._patch.stop()
-
-
 def _new(user, name="job", **kwargs):
     return JobManager(App()).create_job(name=name, user=user, job_type="BASIC",
                                         description="d", extended_properties={"i": 1}, **kwargs)
@@ -50,7 +30,7 @@ def _new(user, name="job", **kwargs):
 
 def test_a_new_jobs_insert_is_compiled_once_per_class_and_columns(user):
     _new(user, "first").save()
-    with InsertCompilations() as compiled, CaptureQueriesContext(connection) as queries:
+    with Compilations(SQLInsertCompiler) as compiled, CaptureQueriesContext(connection) as queries:
         for i in range(3):
             _new(user, f"next{i}").save()
     inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]

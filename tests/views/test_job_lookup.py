@@ -18,11 +18,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Compilations:
-    """Counts SELECTs Django compiles (``SQLCompiler.as_sql``) in any thread."""
+    """Counts the statements Django compiles (``as_sql`` of ``compiler``, by default
+    ``SQLCompiler``: SELECTs) in any thread."""
 
-    def __init__(self):
+    def __init__(self, compiler=SQLCompiler):
         self.count = 0
-        self._original = SQLCompiler.as_sql
+        self._compiler = compiler
+        self._original = compiler.as_sql
 
     def __enter__(self):
         original = self._original
@@ -31,7 +33,7 @@ class Compilations:
             self.count += 1
             return original(compiler, *args, **kwargs)
 
-        self._patch = mock.patch.object(SQLCompiler, "as_sql", counted)
+        self._patch = mock.patch.object(self._compiler, "as_sql", counted)
         self._patch.start()
         return self
 
