@@ -92,6 +92,7 @@ class DateTimeText:
                          for is_char, piece in self.pieces if is_char)
         self.parts: dict = {}
         self.texts: dict = {}
+        self.hours: dict = {}  # see _HourTimeFormat
         # template_localtime's settings, read once per page (not once per value).
         self.zone = timezone.get_current_timezone() if settings.USE_TZ else None
 
@@ -129,10 +130,34 @@ class DateTimeText:
                 # A time character reads only the hour and minute: formatted from a
                 # plain time, without DateFormat's time zone checks of the datetime.
                 formatter = (dateformat.DateFormat(local) if is_date else
-                             dateformat.TimeFormat(datetime.time(*minute)))
+                             _HourTimeFormat(datetime.time(*minute), self.hours))
                 text = parts[key] = str(getattr(formatter, piece)())
             shown.append(text)
         return "".join(shown)
+
+
+class _HourTimeFormat(dateformat.TimeFormat):
+    """Django's ``TimeFormat`` of a plain time, whose "a.m."/"p.m." (``a``) and "AM"/"PM"
+    (``A``), also inside ``P``, are translated once per hour of a page (``hours``), not
+    once per value: a page's dates are mostly each in a minute of its own, and the
+    translation lookup was most of a date's cost."""
+
+    def __init__(self, obj, hours):
+        super().__init__(obj)
+        self.hours = hours
+
+    def _per_hour(self, name, text_of):
+        key = (name, self.data.hour)
+        text = self.hours.get(key)
+        if text is None:
+            text = self.hours[key] = text_of()
+        return text
+
+    def a(self):
+        return self._per_hour("a", super().a)
+
+    def A(self):  # noqa: N802 (Django's format character)
+        return self._per_hour("A", super().A)
 
 
 def _field_cell(field, empty, avoid_link):
