@@ -42,6 +42,7 @@ logger = logging.getLogger("tethys_compute.apps")
 _registry: dict[str, type[TethysAppBase]] = {}
 _synced: set[type] = set()
 _lock = threading.Lock()
+_searched: set[tuple] = set()  # see registered_apps()
 
 
 class TethysAppBase:
@@ -180,11 +181,21 @@ class TethysAppBase:
 def registered_apps() -> dict[str, type[TethysAppBase]]:
     """Return ``{package: app class}`` of every known app, importing the ``app`` modules
     of ``INSTALLED_APPS`` and the classes named in ``TETHYS_COMPUTE["APPS"]``."""
+    from django.apps import apps
+
     from .conf import get_config
 
-    autodiscover_modules("app")
-    for path in get_config()["APPS"]:
-        import_string(path)
+    # Searched once per set of installed apps and of configured classes (the admin's app
+    # filter asks on every changelist request; each search looks in every app's
+    # directory). An app class defined later registers itself (``_registry``).
+    searched = (tuple(config.name for config in apps.get_app_configs()),
+                tuple(get_config()["APPS"]))
+    if searched not in _searched:
+        autodiscover_modules("app")
+        for path in searched[1]:
+            import_string(path)
+        with _lock:
+            _searched.add(searched)
     return dict(_registry)
 
 
