@@ -107,6 +107,61 @@ def test_null_columns_are_not_converted_per_row(jobs, monkeypatch):
     assert seen.count(None) == nulls_for_all <= 9
 
 
+def test_a_row_of_some_columns_is_built_without_model_init_as_django_builds_it(
+        jobs, monkeypatch):
+    """``only()`` / ``defer()``: the loaded fields are set, the others deferred (read
+    from the database when asked), as Django's ``from_db`` leaves them, without running
+    ``Model.__init__`` per row (the admin's changelist loads only its columns)."""
+    pk_paths = ["basicjob__tethysjob_ptr", "condorbase__tethysjob_ptr",
+                "condorbase__condorjob__condorbase_ptr",
+                "condorbase__condorworkflow__condorbase_ptr", "daskjob__tethysjob_ptr",
+                "fakeenginejob__tethysjob_ptr"]
+    rows = (TethysJob.objects.filter(label="test_app").select_subclasses().order_by("id")
+            .only("name", "_status", "extended_properties", *pk_paths))
+    expected = model_utils_rows(rows)
+    inits = []
+    real_init = models.Model.__init__
+
+    def counting_init(self, *args, **kwargs):
+        inits.append(type(self))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(models.Model, "__init__", counting_init)
+    monkeypatch.setattr(loading, "PLAIN_INITS", loading.PLAIN_INITS | {counting_init})
+    with CaptureQueriesContext(connection) as ctx:
+        loaded = list(rows)
+    assert len(ctx.captured_queries) == 1
+    assert inits == []
+    monkeypatch.undo()
+    assert [type(job) for job in loaded] == [type(job) for job in jobs]
+    for mine, theirs in zip(loaded, expected, strict=True):
+        assert {k: v for k, v in mine.__dict__.items() if k != "_state"} == {
+            k: v for k, v in theirs.__dict__.items() if k != "_state"}
+        assert mine.get_deferred_fields() == theirs.get_deferred_fields()
+        assert "description" in mine.get_deferred_fields()
+        assert mine._state.adding is False and mine._state.db == "default"
+    condor = loaded[1]
+    with CaptureQueriesContext(connection) as ctx:
+        assert condor.description == "" and condor.extended_properties["cls"] == "CondorJob"
+    assert len(ctx.captured_queries) == 1  # the deferred description, read when asked
+    condor.extended_properties["x"] = 1
+    condor.name = "renamed"
+    assert sorted(condor._changed_fields()) == ["extended_properties", "name"]
+    condor.save()
+    stored = CondorJob.objects.get(pk=condor.pk)
+    assert stored.extended_properties["x"] == 1 and stored.name == "renamed"
+
+
+def test_a_subset_out_of_the_fields_order_keeps_djangos_path(jobs):
+    basic = TethysJob.objects.select_subclasses().get(pk=jobs[0].pk)
+    names = ["name", "id"]
+    assert loading.build(BasicJob, "default", (basic.name, basic.id), field_names=names) \
+        is None
+    built = loading.build(BasicJob, "default", (basic.id, basic.name),
+                          field_names=["id", "name"])
+    assert built.__dict__["name"] == basic.name and "label" not in built.__dict__
+
+
 def test_init_signals_are_sent_per_row_when_received(jobs):
     got = []
 

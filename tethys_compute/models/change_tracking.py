@@ -105,7 +105,7 @@ class ChangeTracking:
     @classmethod
     def from_db(cls, db, field_names, values, **kwargs):
         # kwargs: Django 6.1 passes fetch_mode (and deprecates from_db() without it).
-        instance = loading.build(cls, db, values, **kwargs)
+        instance = loading.build(cls, db, values, field_names=field_names, **kwargs)
         if instance is None:
             instance = super().from_db(db, field_names, values, **kwargs)
         instance.__dict__[_ROW] = (field_names, values)

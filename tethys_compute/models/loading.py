@@ -8,7 +8,9 @@ row whose every column was selected, the result is the values in the instance's
 ``__dict__`` under the fields' attnames, plus a ``ModelState`` (``adding = False``, the
 database alias). :func:`build` makes exactly that directly, when it is the same:
 
-* every column was loaded (no ``only()``/``defer()``: those keep Django's path);
+* every column was loaded, or (``only()``/``defer()``) the loaded ones are given by name
+  in the class's field order: the others are left out of ``__dict__``, deferred, as
+  Django's ``from_db`` leaves them (``Model.__init__`` skips a ``DEFERRED`` value);
 * no receiver of ``pre_init`` or ``post_init`` is connected for the class (checked on
   every load, so a receiver connected later is honoured);
 * the class runs no ``__init__`` of its own for positional values (an app's job class
@@ -66,15 +68,36 @@ def _plan(cls):
     return plan
 
 
-def build(cls, db, values, fetch_mode=None):
-    """The loaded instance of ``cls`` for a row of all its concrete fields' ``values`` (in
-    ``cls._meta.concrete_fields`` order), or ``None`` when Django's own path is needed
-    (see the module's docstring)."""
+#: (class, loaded attnames) -> whether they are distinct and in the class's field order.
+_SUBSETS: dict = {}
+
+
+def _in_order(cls, attnames, field_names) -> bool:
+    key = (cls, tuple(field_names))
+    known = _SUBSETS.get(key)
+    if known is None:
+        position = {name: index for index, name in enumerate(attnames)}
+        indexes = [position.get(name, -1) for name in key[1]]
+        known = _SUBSETS[key] = (-1 not in indexes
+                                 and all(a < b for a, b in zip(indexes, indexes[1:])))
+    return known
+
+
+def build(cls, db, values, fetch_mode=None, field_names=None):
+    """The loaded instance of ``cls`` for a row of its concrete fields' ``values`` (in
+    ``cls._meta.concrete_fields`` order; a subset of them named by ``field_names``, the
+    others deferred), or ``None`` when Django's own path is needed (see the module's
+    docstring)."""
     attnames = _plan(cls)
-    if (not attnames or len(values) != len(attnames)
+    if (not attnames
             or (pre_init.receivers and pre_init.has_listeners(cls))
             or (post_init.receivers and post_init.has_listeners(cls))):
         return None
+    if len(values) != len(attnames):
+        if field_names is None or len(field_names) != len(values) \
+                or not _in_order(cls, attnames, field_names):
+            return None
+        attnames = field_names
     new = cls.__new__(cls)
     state = ModelState()
     state.adding = False
