@@ -21,6 +21,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 
 from ..bounded import CappedPaginator, count_text, search_jobs
+from .page_fields import narrowed
 
 
 class BoundedChangeList(ChangeList):
@@ -34,7 +35,9 @@ class BoundedChangeList(ChangeList):
                 self.result_list = self.paginator.page(
                     min(self.page_num, self.paginator.num_pages)).object_list
             self.can_show_all = False
-        self.result_list = page_by_ids(self.result_list, self.model_admin.get_queryset(request))
+        # The page's rows with only the fields its columns read (admin/page_fields.py).
+        self.result_list = narrowed(
+            page_by_ids(self.result_list, self.model_admin.get_queryset(request)), self)
 
 
 def page_by_ids(page, rows):

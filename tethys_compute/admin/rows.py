@@ -30,6 +30,8 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
+from .page_fields import watch
+
 #: The stand-in id reversed once per page (digits only: ``quote`` leaves them as they are).
 _STAND_IN = "918273645546372819"
 
@@ -395,13 +397,14 @@ def rows(cl):
 def result_list(cl):
     """The context of ``admin/change_list_results.html``: Django's ``result_list``, with
     the rows from :func:`rows` when ``cl`` is a changelist it covers."""
-    if not _simple(cl):
-        return admin_list.result_list(cl)
-    headers = list(admin_list.result_headers(cl))
-    return {
-        "cl": cl,
-        "result_hidden_fields": [],
-        "result_headers": headers,
-        "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
-        "results": rows(cl),
-    }
+    with watch(cl):  # the page's rows may hold only the fields its columns read
+        if not _simple(cl):
+            return admin_list.result_list(cl)
+        headers = list(admin_list.result_headers(cl))
+        return {
+            "cl": cl,
+            "result_hidden_fields": [],
+            "result_headers": headers,
+            "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+            "results": rows(cl),
+        }

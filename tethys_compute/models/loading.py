@@ -78,8 +78,7 @@ def _in_order(cls, attnames, field_names) -> bool:
     if known is None:
         position = {name: index for index, name in enumerate(attnames)}
         indexes = [position.get(name, -1) for name in key[1]]
-        known = _SUBSETS[key] = (-1 not in indexes
-                                 and all(a < b for a, b in zip(indexes, indexes[1:])))
+        known = _SUBSETS[key] = (-1 not in indexes and indexes == sorted(set(indexes)))
     return known
 
 
