@@ -1,5 +1,5 @@
 """Template tags of the job admin: ``{% job_date_hierarchy cl %}``, ``{% job_result_list cl %}``,
-``cl|shown_count``."""
+``cl|shown_count``, ``cl|written_filters``."""
 
 import inspect
 
@@ -8,6 +8,7 @@ from django.contrib.admin.templatetags.base import InclusionAdminNode
 
 from ..admin.bounded import shown_count
 from ..admin.date_hierarchy import date_hierarchy
+from ..admin.filter_html import written_filters
 from ..admin.rows import result_list
 
 register = template.Library()
@@ -42,3 +43,10 @@ def shown_count_filter(cl):
     """The changelist as its count should be shown: "more than 10,000" past
     ``COUNT_LIMIT`` (``tethys_compute.admin.bounded``)."""
     return shown_count(cl)
+
+
+@register.filter(name="written_filters")
+def written_filters_filter(cl):
+    """The changelist with each filter's HTML written in Python, the same as Django's
+    ``admin/filter.html`` gives (``tethys_compute.admin.filter_html``)."""
+    return written_filters(cl)
