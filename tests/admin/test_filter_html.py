@@ -30,7 +30,7 @@ def jobs(make_job):
 def rendered(client, query, monkeypatch, written):
     """(page without its CSRF token, templates rendered) of a changelist request."""
     if not written:
-        monkeypatch.setattr(filter_html, "_djangos_engine", lambda name: None)
+        monkeypatch.setattr(filter_html, "djangos_engine", lambda name: None)
     names = []
 
     def seen(sender, template, **kwargs):
@@ -63,7 +63,7 @@ def test_the_page_is_the_one_djangos_template_gives(admin_client, jobs, query, l
 
 
 def test_the_writer_gives_the_templates_text_for_any_choices():
-    engine = filter_html._djangos_engine(filter_html.FILTER_TEMPLATE)
+    engine = filter_html.djangos_engine(filter_html.FILTER_TEMPLATE)
     assert engine is not None
     template = get_template(filter_html.FILTER_TEMPLATE)
     cases = [

@@ -64,6 +64,37 @@ def test_rows_are_djangos_html(admin_client, varied, query):
         assert "_changelist_filters=" in expected[0]
 
 
+@pytest.mark.parametrize("query", ["", "?status=active", "?q=run&o=2.-7", "?q=dask"])
+def test_the_results_table_is_djangos(admin_client, varied, query):
+    """The whole ``admin/change_list_results.html`` (headers, rows, the text between
+    them) as Django's ``{% result_list %}`` renders it; with Django's own template the
+    rows are one item, joined with the text the template writes between rows."""
+    from django.template.loader import get_template
+
+    cl = admin_client.get(CHANGELIST + query).context["cl"]
+    template = get_template("admin/change_list_results.html")
+    ours = rows.result_list(cl)
+    assert template.render(ours) == template.render(admin_list.result_list(cl))
+    assert len(ours["results"]) == 1
+
+
+def test_a_projects_own_results_template_gets_a_result_per_row(admin_client, varied,
+                                                               settings, tmp_path):
+    (tmp_path / "admin").mkdir()
+    (tmp_path / "admin" / "change_list_results.html").write_text(
+        "{% for result in results %}<tr class=mine>{% for item in result %}{{ item }}"
+        "{% endfor %}</tr>{% endfor %}")
+    engine = dict(settings.TEMPLATES[0])
+    engine["DIRS"] = [str(tmp_path), *engine.get("DIRS", [])]
+    settings.TEMPLATES = [engine, *settings.TEMPLATES[1:]]
+    response = admin_client.get(CHANGELIST)
+    body = response.content.decode()
+    cl = response.context["cl"]
+    assert body.count("<tr class=mine>") == len(cl.result_list) == len(varied)
+    for row in djangos_rows(cl):
+        assert f"<tr class=mine>{row}</tr>" in body
+
+
 def test_an_admin_with_its_own_checkbox_keeps_it(admin_client, varied, monkeypatch):
     from tethys_compute.admin.jobs import JobAdmin
 

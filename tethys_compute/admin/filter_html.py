@@ -18,40 +18,21 @@ with ``selected``, ``query_string`` and ``display`` keep Django's rendering.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
-import django.contrib.admin
 from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.defaultfilters import iriencode
-from django.template.loader import get_template
 from django.utils.encoding import iri_to_uri
+
+from .djangos_templates import djangos_engine
 
 FILTER_TEMPLATE = "admin/filter.html"
 WRITTEN_TEMPLATE = "tethys_compute/admin/written_filter.html"
-_DJANGOS = (Path(django.contrib.admin.__file__).parent / "templates" / FILTER_TEMPLATE).resolve()
 #: The summary line of Django's template, rendered by the template engine (translation).
 _SUMMARY = ("{% load i18n %}{% blocktranslate with filter_title=title %} By {{ filter_title }}"
             " {% endblocktranslate %}")
 _KEYS = frozenset(("selected", "query_string", "display"))
 _summaries: dict = {}  # engine -> compiled _SUMMARY
-
-
-_origins: dict = {}  # a template's origin -> whether it is Django's own filter.html
-
-
-def _djangos_engine(name):
-    """The template engine of ``name`` when it resolves to Django's own file and
-    escapes (else ``None``: Django renders)."""
-    template = get_template(name)
-    inner = getattr(template, "template", None)
-    origin = getattr(getattr(inner, "origin", None), "name", None)
-    if not origin or not inner.engine.autoescape:
-        return None
-    djangos = _origins.get(origin)
-    if djangos is None:
-        djangos = _origins[origin] = Path(origin).resolve() == _DJANGOS
-    return inner.engine if djangos else None
 
 
 def _shown(value, context):
@@ -122,7 +103,7 @@ def written_filters(cl):
     specs = getattr(cl, "filter_specs", None)
     if not specs or not any(spec.template == FILTER_TEMPLATE for spec in specs):
         return cl
-    engine = _djangos_engine(FILTER_TEMPLATE)
+    engine = djangos_engine(FILTER_TEMPLATE)
     if engine is None:
         return cl
     from django.utils.safestring import SafeString
