@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.urls.resolvers import URLResolver
 from django.utils import timezone
 
-from tethys_compute.admin import rows
+from tethys_compute.admin import row_dates, rows
 from tethys_compute.models import TethysJob
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +165,7 @@ def test_dates_are_djangos_text(language, fmt, monkeypatch):
     values = [start + timedelta(minutes=37 * i, seconds=i) for i in range(120)]
     values += [start.replace(hour=0, minute=0), start.replace(hour=12, minute=0)]
     with translation.override(language):
-        text_of = rows.DateTimeText()
+        text_of = row_dates.DateTimeText()
         assert [text_of(v) for v in values] == [
             formats.localize(timezone.template_localtime(v)) for v in values]
 
