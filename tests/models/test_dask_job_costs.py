@@ -77,9 +77,10 @@ def test_a_stale_copy_claims_by_the_stored_attempt(make_dask_job):
 
 
 def test_refresh_of_finished_jobs_claims_their_results_with_the_status(make_dask_job):
-    # A gathered result with nothing else to process: per job one conditional UPDATE to
-    # Complete through Results-Ready (the processing done in it, exactly once), the
-    # result, and the two history rows in one INSERT.
+    # Gathered results with nothing else to process: one conditional UPDATE ... RETURNING
+    # moves the batch's rows to Complete through Results-Ready (the processing done in it,
+    # exactly once), then one UPDATE stores the results of exactly the rows it returned
+    # and one INSERT their history rows.
     jobs = []
     for number in range(6):
         job = make_dask_job(f"cost {number}")
@@ -92,12 +93,15 @@ def test_refresh_of_finished_jobs_claims_their_results_with_the_status(make_dask
     with Commits() as commits, CaptureQueriesContext(connection) as captured:
         refresh_jobs(active)
     verbs = statements(captured)
-    # 3 per job; the batch's own statements (its jobs, their leases, the scheduler, the
-    # owners' notification preferences) do not grow with it.
-    assert len(verbs) <= 3 * 6 + 8, verbs
+    # The batch's own statements (its jobs, their leases, the scheduler, the owners'
+    # notification preferences) and its three writes: none per job.
+    assert len(verbs) <= 11, verbs
     finished = [q["sql"] for q in captured.captured_queries
                 if q["sql"].startswith("UPDATE") and "'done'" in q["sql"]]
-    assert len(finished) == 6 and all("'COM'" in sql and "'RUN'" in sql for sql in finished)
+    assert len(finished) == 1 and all("'COM'" in sql and "'RUN'" in sql and "RETURNING" in sql
+                                      for sql in finished)
+    assert len([sql for sql in (q["sql"] for q in captured.captured_queries)
+                if sql.startswith('UPDATE "tethys_compute_daskjob"')]) == 1
     assert not [q for q in captured.captured_queries if "'claimed'" in q["sql"]]
     assert commits.count <= 3  # one for the batch's jobs, the lease taken and given back
     for number, job in enumerate(jobs):

@@ -5,8 +5,9 @@
 
 It loads the job, touches the ``ready`` file, waits for the ``go`` file (when given),
 then runs the action: ``process`` (``process_results()``), ``execute``, ``resubmit``,
-``complete`` (``job.status = "Complete"``), ``retry`` (``retry_results()``) or ``cycle``
-(one monitor cycle; the job is only loaded). Every
+``complete`` (``job.status = "Complete"``), ``retry`` (``retry_results()``), ``cycle``
+(one monitor cycle; the job is only loaded) or ``batch`` (``bulk_update_status`` of the
+jobs ``"jobs": [ids]``, loaded with it, as a monitor without leases would). Every
 ``job_finished`` it sends is appended to ``<job workspace>/finished.log`` as ``pid status
 attempt row-status``. Prints ``{"result": ..., "error": ...}`` as JSON.
 """
@@ -31,6 +32,7 @@ def main(spec):
 
     signals.job_finished.connect(finished, weak=False)
     job = TethysJob.objects.get_subclass(pk=spec["job"])
+    batch = list(TethysJob.objects.filter(pk__in=spec.get("jobs") or []).select_subclasses())
     open(spec["ready"], "w").close()
     if spec.get("go"):
         while not os.path.exists(spec["go"]):
@@ -50,6 +52,8 @@ def main(spec):
             answer["result"] = job._status
         elif spec["action"] == "retry":
             answer["result"] = job.retry_results()
+        elif spec["action"] == "batch":
+            answer["result"] = type(batch[0]).bulk_update_status(batch)
         elif spec["action"] == "cycle":
             from tethys_compute import monitor
 

@@ -119,21 +119,7 @@ class JobStatusRules:
         if new == st.PENDING and old != st.PENDING and not from_terminal:
             return False
         now = timezone.now()
-        values = {"_status": new, "_last_status_update": now}
-        if new == st.RUNNING and old in (st.PENDING, st.SUBMITTED) and not self.start_time:
-            values["start_time"] = now
-        if new in (st.ERROR, st.ABORTED) and not self.completion_time:
-            values["completion_time"] = now
-        if "status_message" not in (extra or {}):
-            values.update(self._cleared_problem())  # a status change ends an engine warning
-        values.update(extra or {})
-        pending = self.__dict__.pop("_status_extra", None)  # e.g. JobUsage.record_usage
-        if pending is not None and pending[0] == self.attempt:
-            values.update({name: value for name, value in pending[1].items()
-                           if name not in values})
-        if new == st.OTHER or old == st.OTHER:
-            # Its own column: extended_properties (other processes' keys) is not touched.
-            values["_other_status"] = _short(other, 1024) if new == st.OTHER and other else None
+        values = self._status_values(new, now, other=other, extra=extra)
         if self.is_terminal and not from_terminal:
             return False
         rows = _job_model().objects.filter(pk=self.pk, _status=old, attempt=self.attempt)
@@ -166,6 +152,30 @@ class JobStatusRules:
         if self.is_terminal and self.completion_time and not self.post_processing_incomplete:
             signals.job_finished.send(sender=type(self), job=self, status=new)
         return True
+
+    def _status_values(self, new, now, *, other=None, extra=None):
+        """The columns a write moving this job from its in-memory status to ``new`` sets
+        (``_write_status``, and batch writers that move many rows in one UPDATE): the
+        status and its stamp ``now``, the start or end time it implies, a cleared engine
+        warning, ``extra``, the values waiting for the next status change (taken off the
+        instance) and the custom status text."""
+        old = self._status
+        values = {"_status": new, "_last_status_update": now}
+        if new == st.RUNNING and old in (st.PENDING, st.SUBMITTED) and not self.start_time:
+            values["start_time"] = now
+        if new in (st.ERROR, st.ABORTED) and not self.completion_time:
+            values["completion_time"] = now
+        if "status_message" not in (extra or {}):
+            values.update(self._cleared_problem())  # a status change ends an engine warning
+        values.update(extra or {})
+        pending = self.__dict__.pop("_status_extra", None)  # e.g. JobUsage.record_usage
+        if pending is not None and pending[0] == self.attempt:
+            values.update({name: value for name, value in pending[1].items()
+                           if name not in values})
+        if new == st.OTHER or old == st.OTHER:
+            # Its own column: extended_properties (other processes' keys) is not touched.
+            values["_other_status"] = _short(other, 1024) if new == st.OTHER and other else None
+        return values
 
     def _reload_status_fields(self):
         row = (

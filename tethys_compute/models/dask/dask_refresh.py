@@ -26,6 +26,7 @@ from django.db import transaction
 
 from ... import status as st
 from ...conf import get_config
+from . import dask_finish
 from .dask_job_exception import DaskJobException
 
 logger = logging.getLogger("tethys_compute.dask")
@@ -93,9 +94,12 @@ def bulk_refresh(jobs) -> int:
             job.__dict__["_dask_answer"] = answers[job.key]
             job.__dict__["_dask_release_batch"] = releases[scheduler_id]
     steady = [job for job in jobs if _steady(job)]
-    quick = [job for job in jobs if _db_only(job) and not _steady(job)]
-    other = [job for job in jobs if not _db_only(job) and not _steady(job)]
-    changed = sum(_apply(job) for job in steady)  # nothing to write but a batched stamp
+    finishing = [job for job in jobs if not _steady(job) and dask_finish.finishing(job)]
+    changed, rest = dask_finish.finish(finishing)  # a bounded number of statements
+    chosen = {id(job) for job in steady + finishing} - {id(job) for job in rest}
+    quick = [job for job in jobs if id(job) not in chosen and _db_only(job)]
+    other = [job for job in jobs if id(job) not in chosen and not _db_only(job)]
+    changed += sum(_apply(job) for job in steady)  # nothing to write but a batched stamp
     for start in range(0, len(quick), COMMIT_BATCH):
         with transaction.atomic():
             changed += sum(_apply(job, savepoint=True) for job in quick[start:start + COMMIT_BATCH])
