@@ -86,6 +86,7 @@ def dask_jobs(manager, user, scheduler, n, label, push=False, tethys_pattern=Fal
                 job.execute(inc, i)
             jobs.append(job)
         submitted = time.perf_counter()
+    cpu_submitted = time.process_time()
     refreshes = 0
     with QueryCounter() as refresh_q, refresh_profile or contextlib.nullcontext():
         deadline = time.monotonic() + 300
@@ -104,6 +105,7 @@ def dask_jobs(manager, user, scheduler, n, label, push=False, tethys_pattern=Fal
             assert time.monotonic() < deadline, "jobs did not finish in 300 s"
         done = time.perf_counter()
     cpu = time.process_time() - cpu_start
+    refresh_cpu = cpu - (cpu_submitted - cpu_start)
     rows = DaskJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list(
         "name", "_status", "result"
     )
@@ -113,6 +115,7 @@ def dask_jobs(manager, user, scheduler, n, label, push=False, tethys_pattern=Fal
     return {
         "total": done - start,
         "cpu": cpu,
+        "refresh_cpu": refresh_cpu,
         "submit": submitted - start,
         "refresh": done - submitted,
         "refreshes": refreshes,
@@ -253,7 +256,8 @@ def main(sizes, wal=False, cluster_kind="pair", push=False, profile=False):
         verdict = "met" if ratio <= target else "NOT met"
         print(f"  N={n} {pattern}: ratio {ratio:.2f}, target <= {target}: {verdict} "
               f"(CPU seconds of this process: {ours['cpu']:.2f} vs raw "
-              f"{ours['raw_cpu']:.2f}, ratio {ours['cpu'] / ours['raw_cpu']:.2f})")
+              f"{ours['raw_cpu']:.2f}, ratio {ours['cpu'] / ours['raw_cpu']:.2f}; of which "
+              f"the refresh {ours['refresh_cpu']:.2f})")
     print(f"Load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print_profiles()
 
