@@ -62,6 +62,9 @@ def test_values_that_differ_per_job_each_reach_their_own_row(user):
         assert list(JobStatusChange.objects.filter(job_id=job.pk).order_by("id").values_list(
             "old_status", "new_status", "reason")) == [
             ("RUN", "RES", "engine status"), ("RES", "COM", "results processed")]
+        assert set(JobStatusChange.objects.filter(job_id=job.pk).values_list(
+            "time", "attempt")) == {(fresh._last_status_update, 1)}
+        assert fresh.completion_time == fresh._last_status_update
         assert job._status == "COM" and not job._changed_fields()  # the instance as stored
 
 
@@ -111,6 +114,8 @@ def test_statements_follow_the_parameter_limit_not_the_batch(user, monkeypatch, 
         assert len(written) == count
         for i, job in enumerate(jobs):
             assert DaskJob.objects.get(pk=job.pk).result == i
+            assert list(JobStatusChange.objects.filter(job_id=job.pk).order_by("id")
+                        .values_list("new_status", flat=True)) == ["RES", "COM"]
         return len(captured.captured_queries)
 
     if limit is None:
