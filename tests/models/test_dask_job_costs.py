@@ -33,35 +33,75 @@ def history(job):
                 .values_list("new_status", flat=True))
 
 
-def test_create_job_then_execute_inserts_the_job_claimed_one_commit(make_dask_job):
-    # The row is inserted already claimed (attempt 1, execute_time) in the transaction
-    # that submits the task: no claim UPDATE nor read-back of the attempt.
+def sql_verbs(captured):
+    """Every statement captured (BEGIN, SAVEPOINT and RELEASE included), as its verb."""
+    return [q["sql"].lstrip().split(None, 1)[0].upper() for q in captured.captured_queries]
+
+
+def test_create_job_then_execute_inserts_the_job_running_one_commit(make_dask_job):
+    # The row is inserted already claimed (attempt 1, execute_time) and Running (the
+    # status the submission reports, models/status_ahead.py) in the transaction that
+    # submits the task: no claim UPDATE, no status UPDATE, no savepoint; then the
+    # history row.
     with Commits() as commits, CaptureQueriesContext(connection) as captured:
         job = make_dask_job()
         job.execute(work.inc, 1)
-    assert statements(captured) == ["INSERT", "INSERT", "UPDATE", "INSERT"]
+    assert statements(captured) == ["INSERT", "INSERT", "INSERT"]
+    assert "SAVEPOINT" not in sql_verbs(captured)
     assert commits.count == 1
     fresh = DaskJob.objects.get(pk=job.pk)
     assert (fresh.cached_status, fresh.attempt, fresh.key) == ("Running", 1, job.key)
     assert fresh.execute_time is not None and fresh.start_time is not None
+    assert fresh._last_status_update == fresh.execute_time == job.execute_time
     assert history(job) == ["RUN"]
+    change = JobStatusChange.objects.get(job_id=job.pk)
+    assert (change.old_status, change.reason, change.attempt) == ("PEN", "submitted", 1)
+    assert (job._status, job.start_time) == ("RUN", fresh.start_time)
+    assert job._changed_fields() == []  # memory and its record of the row agree
 
 
 def test_tethys_pattern_save_then_execute_delayed_costs_two_commits(make_dask_job):
     # Tethys's docs: create_job -> save() -> execute(dask.delayed(f)(x)). save() commits
-    # the row (2 INSERTs); execute() claims it by its known attempt (no read-back) and
-    # writes key and status in one transaction.
+    # the row (2 INSERTs); execute() claims it by its known attempt and makes it Running
+    # in one UPDATE (no read-back, no status UPDATE of its own, no savepoint), then
+    # writes the key and the history row, in one transaction.
     job = make_dask_job()
     with Commits() as commits, CaptureQueriesContext(connection) as captured:
         job.save()
     assert statements(captured) == ["INSERT", "INSERT"] and commits.count == 1
     with Commits() as commits, CaptureQueriesContext(connection) as captured:
         job.execute(dask.delayed(work.inc, pure=False)(1))
-    assert statements(captured) == ["UPDATE", "UPDATE", "UPDATE", "INSERT"]
+    assert statements(captured) == ["UPDATE", "UPDATE", "INSERT"]
+    assert "SAVEPOINT" not in sql_verbs(captured)
+    claim = next(q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE"))
+    assert "'RUN'" in claim and "execute_time" in claim and "IS NULL" in claim
     assert commits.count == 1
     fresh = DaskJob.objects.get(pk=job.pk)
     assert (fresh.cached_status, fresh.attempt, fresh.key) == ("Running", 1, job.key)
+    assert fresh.start_time is not None
     assert history(job) == ["RUN"]
+    assert job._changed_fields() == []
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_a_failed_submission_takes_the_running_back_and_ends_error_from_pending(
+        make_dask_job, saved):
+    # The claim wrote Running ahead; the work cannot be pickled, so the submission fails:
+    # the row goes back to Pending (same transaction) and the failure is written as
+    # always, Pending -> Error: no Running in the history, no start time.
+    import threading
+
+    job = make_dask_job()
+    if saved:
+        job.save()
+    lock = threading.Lock()
+    job.execute(lambda: lock)  # a lambda holding a lock: cloudpickle refuses it
+    fresh = DaskJob.objects.get(pk=job.pk)
+    assert fresh.cached_status == "Error" and "pickled" in fresh.status_message
+    assert fresh.start_time is None and fresh.key is None
+    assert list(JobStatusChange.objects.filter(job_id=job.pk).values_list(
+        "old_status", "new_status")) == [("PEN", "ERR")]
+    assert job._status == "ERR" and job._changed_fields() == []
 
 
 def test_a_stale_copy_claims_by_the_stored_attempt(make_dask_job):

@@ -4,7 +4,8 @@
     python -m tests.testapp.worker '{"job": 3, "action": "process", "go": "/tmp/go", ...}'
 
 It loads the job, touches the ``ready`` file, waits for the ``go`` file (when given),
-then runs the action: ``process`` (``process_results()``), ``execute``, ``resubmit``,
+then runs the action: ``process`` (``process_results()``), ``execute`` (with the work
+``work``/``args``/``delayed_key`` name, for a Dask job), ``resubmit``,
 ``complete`` (``job.status = "Complete"``), ``retry`` (``retry_results()``), ``cycle``
 (one monitor cycle; the job is only loaded) or ``batch`` (``bulk_update_status`` of the
 jobs ``"jobs": [ids]``, loaded with it, as a monitor without leases would). Every
@@ -18,6 +19,23 @@ import sys
 import time
 
 import django
+
+
+def _work(spec):
+    """The arguments of ``execute()``: none, or a Dask job's work: ``work`` (a function's
+    dotted path) and its ``args``; with ``delayed_key``, as a ``Delayed`` of that key."""
+    if not spec.get("work"):
+        return ()
+    import importlib
+
+    module, name = spec["work"].rsplit(".", 1)
+    function = getattr(importlib.import_module(module), name)
+    if spec.get("delayed_key"):
+        import dask
+
+        return (dask.delayed(function, pure=False)(*spec.get("args", []),
+                                                   dask_key_name=spec["delayed_key"]),)
+    return (function, *spec.get("args", []))
 
 
 def main(spec):
@@ -42,7 +60,7 @@ def main(spec):
         if spec["action"] == "process":
             answer["result"] = job.process_results()
         elif spec["action"] == "execute":
-            job.execute()
+            job.execute(*_work(spec))
             answer["result"] = job._status
         elif spec["action"] == "resubmit":
             job.resubmit()

@@ -55,6 +55,11 @@ class JobLifecycle:
         def _write_status(self, *args: Any, **kwargs: Any) -> Any: ...
         def _write_fields(self, **values: Any) -> Any: ...
         def _after_status_change(self) -> Any: ...
+        def _claim_values_ahead(self, now: Any) -> dict: ...
+        def _claim_ahead_failed(self) -> None: ...
+        def _restore_before_ahead(self) -> None: ...
+        def _take_back_ahead(self) -> None: ...
+        def _record_ahead(self, new: str, reason: str) -> bool: ...
 
     # --- lifecycle -------------------------------------------------------------------------
     def execute(self, *args: Any, **kwargs: Any) -> None:
@@ -88,6 +93,7 @@ class JobLifecycle:
             reported = self._execute(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - recorded as Error, as the API promises
             logger.exception("Job %s: execute failed", self.pk)
+            self._take_back_ahead()  # the claim's Running, if it wrote one (status_ahead.py)
             self._status = self._loaded_value("_status", before)
             self._save_changed_plain_fields()
             message = _short(f"Execute failed: {exc}")
@@ -104,14 +110,18 @@ class JobLifecycle:
         self._save_changed_plain_fields()
         if self._loaded_value("_status") != before:
             # The hook saved a status of its own (Tethys-style subclasses do).
+            self._take_back_ahead()
             self._write_fields(execute_time=timezone.now())
         else:
             new = self._status if self._status != before else (reported or st.SUBMITTED)
             self._status = before
             code, other = st.to_code(new)
-            self._write_status(
-                code, other=other, reason="submitted", extra={"execute_time": timezone.now()}
-            )
+            if other is not None or not self._record_ahead(code, "submitted"):
+                self._take_back_ahead()
+                self._write_status(
+                    code, other=other, reason="submitted",
+                    extra={"execute_time": timezone.now()}
+                )
         signals.job_submitted.send(sender=type(self), job=self)
         self._after_status_change()
         return None
@@ -128,11 +138,17 @@ class JobLifecycle:
             return
         before = self.attempt
         self.attempt, self.execute_time = before + 1, timezone.now()
+        ahead = self._claim_values_ahead(self.execute_time)  # (status_ahead.py)
+        for name, value in ahead.items():
+            setattr(self, name, value)
         try:
             self.save()
         except BaseException:
             self.attempt, self.execute_time = before, None
+            self._restore_before_ahead()
+            self._claim_ahead_failed()
             raise
+        self._restore_before_ahead()
         self.__dict__["_run_claimed"] = self.attempt
 
     def _claim_run(self):
@@ -151,13 +167,16 @@ class JobLifecycle:
         rows = TethysJob._base_manager.filter(
             pk=self.pk, _status=st.PENDING, execute_time__isnull=True
         )
+        # The submission's status too, when the engine knows it (status_ahead.py).
+        ahead = self._claim_values_ahead(now)
         if rows.filter(attempt=self.attempt).update(attempt=self.attempt + 1,
-                                                    execute_time=now):
+                                                    execute_time=now, **ahead):
             self.attempt += 1
-        elif rows.update(attempt=F("attempt") + 1, execute_time=now):
+        elif rows.update(attempt=F("attempt") + 1, execute_time=now, **ahead):
             self.attempt = TethysJob._base_manager.values_list("attempt", flat=True).get(
                 pk=self.pk)
         else:
+            self._claim_ahead_failed()
             self._reload_status_fields()
             raise JobStateError(
                 f'Job {self.pk} is being submitted or has been already (status '

@@ -45,6 +45,7 @@ from .lean_insert import LeanInsert
 from .querysets import TethysJobManager
 from .quotas import QuotaWait
 from .retries import RetryPolicy
+from .status_ahead import StatusAhead
 from .usage import JobUsage
 
 logger = logging.getLogger("tethys_compute.jobs")
@@ -61,7 +62,7 @@ class _SettingMaxAge:
         return timedelta(seconds=get_config()["STATUS_REPORT_MAX_AGE"])
 
 
-class TethysJob(JobSave, JobAttributes, JobLifecycle,
+class TethysJob(JobSave, JobAttributes, JobLifecycle, StatusAhead,
                 ChangeTracking, LeanInsert, JobStatusRules, JobResults, RetryPolicy,
                 NotifyFields, QuotaWait, JobUsage, models.Model):
     """Base class of every job (``BasicJob``, ``CondorJob``, ``CondorWorkflow``,

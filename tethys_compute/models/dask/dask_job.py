@@ -22,6 +22,7 @@ from django.db import models, transaction
 
 from ... import status as st
 from ...conf import get_config
+from .. import status_ahead
 from ..tethys_job import TethysJob
 from . import dask_escalation, dask_output, dask_refresh
 from . import dask_job_status as job_status
@@ -134,8 +135,11 @@ class DaskJob(TethysJob):
 
         The job's row, its key and its status are written in one transaction (one
         commit); the scheduler connection is opened before it, so no transaction waits
-        on the network. Should that write fail after the task was submitted, the task is
-        cancelled, never left running without a job, and the error is raised.
+        on the network. The run's claim writes Running with it (the INSERT of a new job,
+        or the claim's conditional UPDATE of a saved one; :mod:`..status_ahead`), taken
+        back in the same transaction if the submission fails. Should that write fail
+        after the task was submitted, the task is cancelled, never left running without
+        a job, and the error is raised.
 
         :raises JobStateError: the job was executed already (use :meth:`resubmit`).
         """
@@ -158,6 +162,11 @@ class DaskJob(TethysJob):
             self.__dict__["_planned_key"] = tasks.new_key(computation.name)
             if self._state.adding or self.pk is None:
                 self.key = self.__dict__["_planned_key"]
+            if (type(self)._execute is DaskJob._execute
+                    and type(self)._submit is DaskJob._submit):
+                # A submission reports Running: written with the claim, in this
+                # transaction (models/status_ahead.py).
+                self.__dict__[status_ahead.AHEAD] = st.RUNNING
         try:
             with transaction.atomic():
                 super().execute(*args, **kwargs)
@@ -178,6 +187,8 @@ class DaskJob(TethysJob):
         finally:
             self.__dict__.pop("_submitted_key", None)
             self.__dict__.pop("_planned_key", None)
+            self.__dict__.pop(status_ahead.AHEAD, None)
+            self.__dict__.pop(status_ahead.WRITTEN, None)
 
     # --- waiting for a free slot (models/quotas.py) -------------------------------------
     def _claim_run_within_quota(self, args, kwargs):

@@ -1,0 +1,117 @@
+"""The status a submission will report, written with the run's claim (a mixin of
+``TethysJob``; issue 17 item 4).
+
+``execute()`` claims a run (the INSERT of a new job, or one conditional UPDATE of a saved
+one), submits it, then records the status the engine reported (Running for Dask). When
+an engine's ``execute()`` runs the whole call in one transaction and knows before
+submitting which status a successful submission reports, that status is written by the
+claim's own statement instead of by an UPDATE of its own after the submission: the row
+is inserted Running, or claimed and made Running by one UPDATE. Nobody sees it before the
+transaction commits, which happens only once the submission succeeded and its history
+row is written, so what other processes see is unchanged: the job goes from Pending (or
+absent) to Running with its key, its history row and its signals, in one commit.
+
+The claim's conditions are the same (Pending, not claimed, the attempt this copy holds):
+of two calls racing to execute one job, one claims it and the other raises
+``JobStateError`` without submitting, as before. Until the submission is done the job's
+in-memory values stay those of a Pending job. A submission that fails takes the status
+back (one UPDATE, inside the same transaction) before the failure is written as usual
+(Pending -> Error), so the history never shows a run that did not start.
+
+An engine opts in by setting ``__dict__["_status_ahead"]`` (the status code its
+``_execute`` returns on success; ``DaskJob.execute`` does) for the duration of the call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import signals
+from .. import status as st
+
+#: Set by an engine's ``execute()``: the status its ``_execute`` reports on success.
+AHEAD = "_status_ahead"
+#: Set once a claim wrote that status: ``(values written, values they replaced)``.
+WRITTEN = "_written_ahead"
+
+#: Statuses that may be written ahead: active, not Pending, no custom text.
+_AHEAD_STATUSES = frozenset({st.SUBMITTED, st.RUNNING})
+
+
+class StatusAhead:
+    """Writing the submission's status with the claim, and taking it back on failure."""
+
+    if TYPE_CHECKING:  # provided by TethysJob
+        pk: Any
+        attempt: int
+        _status: str
+        start_time: Any
+
+        def _cleared_problem(self) -> dict: ...
+        def _take_snapshot(self, fields: Any = None) -> Any: ...
+
+    def _claim_values_ahead(self, now) -> dict:
+        """The status columns a claim made at ``now`` writes as well (``{}``: none), and
+        note that it did. In memory the job stays Pending until :meth:`_record_ahead`."""
+        new = self.__dict__.get(AHEAD)
+        if (new not in _AHEAD_STATUSES or self._status != st.PENDING
+                or "_status_extra" in self.__dict__):
+            self.__dict__.pop(WRITTEN, None)
+            return {}
+        values = {"_status": new, "_last_status_update": now}
+        if new == st.RUNNING and not self.start_time:
+            values["start_time"] = now
+        values.update(self._cleared_problem())  # as any status change: an engine warning ends
+        previous = {name: getattr(self, name) for name in values}
+        self.__dict__[WRITTEN] = (values, previous)
+        return values
+
+    def _claim_ahead_failed(self):
+        """The claim that would have written the values did not happen."""
+        self.__dict__.pop(WRITTEN, None)
+
+    def _restore_before_ahead(self):
+        """After an INSERT that wrote the values: memory (and what it records as stored)
+        back to the Pending values, as for a claim by UPDATE."""
+        written = self.__dict__.get(WRITTEN)
+        if written is None:
+            return
+        for name, value in written[1].items():
+            setattr(self, name, value)
+        self._take_snapshot(set(written[1]))
+
+    def _take_back_ahead(self) -> None:
+        """The submission failed (or reported another status): put the row's status
+        columns back to what they were before the claim (same transaction, one UPDATE),
+        so the failure is written from Pending as usual."""
+        from .tethys_job import TethysJob
+
+        written = self.__dict__.pop(WRITTEN, None)
+        if written is None:
+            return
+        TethysJob._base_manager.filter(pk=self.pk, attempt=self.attempt).update(**written[1])
+
+    def _record_ahead(self, new, reason) -> bool:
+        """Record the status the claim wrote, now that the submission reported ``new``:
+        its history row, the values in memory, ``job_status_changed``. Returns False
+        (nothing done; the status taken back) when the claim wrote none or another."""
+        from .status_change import JobStatusChange
+
+        written = self.__dict__.get(WRITTEN)
+        if written is None:
+            return False
+        values = written[0]
+        if values["_status"] != new or "_status_extra" in self.__dict__:
+            self._take_back_ahead()
+            return False
+        del self.__dict__[WRITTEN]
+        old = self._status
+        JobStatusChange(job_id=self.pk, old_status=old, new_status=new, other_status="",
+                        time=values["_last_status_update"], reason=reason,
+                        attempt=self.attempt, failure_kind="").save(force_insert=True)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._take_snapshot(set(values))
+        signals.job_status_changed.send(sender=type(self), job=self, old=old, new=new,
+                                        reason=reason)
+        return True
