@@ -74,3 +74,37 @@ def test_a_new_job_changed_after_its_save_writes_the_change(user):
     props["b"] = 2
     job.save()
     assert TethysJob.objects.get(pk=job.pk).extended_properties == {"a": 1, "b": 2}
+
+
+def test_a_status_history_rows_insert_is_compiled_once(user):
+    """A status change's history row (one per change: ``execute()``, every refresh that
+    changes a status) goes through the built-once INSERT too: no INSERT compiler per
+    change, and the row stored is the one Django's own INSERT stores."""
+    from django.utils import timezone
+
+    from tethys_compute.models import JobStatusChange
+
+    job = _new(user, "history")
+    job.save()
+    when = timezone.now()
+
+    def change(reason):
+        row = JobStatusChange(job_id=job.pk, old_status="PEN", new_status="RUN",
+                              other_status="", time=when, reason=reason, attempt=None,
+                              failure_kind="")
+        row.save(force_insert=True)
+        return row
+
+    first = change("first")
+    with Compilations(SQLInsertCompiler) as compiled:
+        rows = [change(f"next{i}") for i in range(3)]
+    assert compiled.count == 0
+    assert len({first.pk, *(row.pk for row in rows)}) == 4
+    django_row = JobStatusChange(job_id=job.pk, old_status="PEN", new_status="RUN",
+                                 time=when, reason="next0")
+    with mock.patch("tethys_compute.models.lean_insert._fast_path", return_value=None):
+        django_row.save(force_insert=True)
+    stored = JobStatusChange.objects.filter(pk__in=[rows[0].pk, django_row.pk]).values(
+        "job_id", "old_status", "new_status", "other_status", "time", "reason", "attempt",
+        "failure_kind")
+    assert stored[0] == stored[1]

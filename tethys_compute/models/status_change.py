@@ -2,10 +2,12 @@ from django.db import models
 from django.utils import timezone
 
 from .. import status as st
+from .lean_insert import LeanInsert
 
 
-class JobStatusChange(models.Model):
-    """One change of a job's status: from, to, when and why (newest last)."""
+class JobStatusChange(LeanInsert, models.Model):
+    """One change of a job's status: from, to, when and why (newest last). Its INSERT
+    (one per change) is built once and reused (:mod:`.lean_insert`)."""
 
     # No index of its own: tc_statuschange_job_time (job, time) serves every lookup by job
     # (one index fewer to write for each status change).
