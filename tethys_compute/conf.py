@@ -11,7 +11,7 @@ Every key is documented in ``docs/settings.rst``.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -207,6 +207,13 @@ def workspaces_root() -> Path:
     if not root:
         base = getattr(settings, "BASE_DIR", None)
         root = Path(base) / "workspaces" if base else Path.cwd() / "workspaces"
+    return _resolved(str(root))
+
+
+@lru_cache(maxsize=32)
+def _resolved(root: str) -> Path:
+    """``Path(root).resolve()``, worked out once per configured root (it reads every
+    component of the path: a few system calls for each new job otherwise)."""
     return Path(root).resolve()
 
 

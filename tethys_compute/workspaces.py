@@ -9,6 +9,7 @@ that belongs to one job alone is ever removed.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import uuid
@@ -58,18 +59,27 @@ def get_user_workspace(app, user) -> UserWorkspace:
         package = app
     else:  # a Tethys app (its package; "" for a bare TethysAppBase) or an AppConfig
         package = getattr(app, "package", None) or getattr(app, "label", None) or "app"
-    path = user_workspace(package, user.get_username())
-    path.mkdir(parents=True, exist_ok=True)
+    path = str(user_workspace(package, user.get_username()))
+    try:
+        os.mkdir(path)  # one system call when it exists (every job after the first)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
     return UserWorkspace(path)
 
 
 def new_job_workspace(package: str, username: str, parent=None) -> Path:
     """Create and return a new, empty directory for one job in the user's workspace (or
     in ``parent`` when given)."""
-    base = Path(parent) if parent is not None else user_workspace(package, username)
-    path = base / f"job-{uuid.uuid4().hex[:16]}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+    base = str(parent) if parent is not None else str(user_workspace(package, username))
+    path = os.path.join(base, f"job-{uuid.uuid4().hex[:16]}")
+    try:
+        os.mkdir(path)  # one system call when the parent exists (create_job made it)
+    except FileNotFoundError:
+        os.makedirs(path)
+    return Path(path)
 
 
 def is_own_job_directory(job) -> bool:

@@ -4,6 +4,8 @@ it, both ways Tethys apps do (``create_job`` -> ``execute(f, x)``, and Tethys's 
 ``create_job`` -> ``save()`` -> ``execute(dask.delayed(f)(x))``), and to drive a batch of
 finished jobs to Complete with the monitor's refresh. Counted on a real LocalCluster."""
 
+from pathlib import Path
+
 import dask
 import pytest
 from django.db import connection
@@ -149,3 +151,67 @@ def test_refresh_of_finished_jobs_claims_their_results_with_the_status(make_dask
         assert (fresh.cached_status, fresh.result) == ("Complete", number + 1)
         assert history(job) == ["RUN", "RES", "COM"]
         assert (fresh._results_state, fresh._results_claim) == ("done", None)
+
+
+class FileSystemCalls:
+    """Counts the directory and status calls (``os.mkdir``, ``os.stat``, ``os.lstat``)
+    this thread makes inside a ``with`` block (Dask's own threads poll /proc meanwhile)."""
+
+    NAMES = ("mkdir", "stat", "lstat")
+
+    def __enter__(self):
+        import os
+        import threading
+        from unittest import mock
+
+        self.calls = {name: 0 for name in self.NAMES}
+        me = threading.get_ident()
+
+        def counted(name, original):
+            def call(*args, **kwargs):
+                if threading.get_ident() == me:
+                    self.calls[name] += 1
+                return original(*args, **kwargs)
+            return call
+
+        self._patch = mock.patch.multiple(
+            os, **{name: counted(name, getattr(os, name)) for name in self.NAMES})
+        self._patch.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._patch.stop()
+
+
+@pytest.mark.parametrize("tethys_pattern", [False, True])
+def test_create_job_and_execute_make_each_directory_with_one_call(make_dask_job,
+                                                                  tethys_pattern):
+    # The user's workspace (there already: one mkdir answered "exists", one stat to see it
+    # is a directory), the job's own directory (one mkdir), for a function its captured
+    # output's dask_output/<key>/ (two), the signed pickle written into the job's
+    # directory without checking it first; the workspaces root's path is resolved once.
+    make_dask_job("warm-up").execute(work.inc, 1)
+    with FileSystemCalls() as fs:
+        job = make_dask_job()
+        if tethys_pattern:
+            job.save()
+            job.execute(dask.delayed(work.inc, pure=False)(1))
+        else:
+            job.execute(work.inc, 1)
+    assert fs.calls == {"mkdir": 2 if tethys_pattern else 4, "stat": 1, "lstat": 0}
+    assert DaskJob.objects.get(pk=job.pk).cached_status == "Running"
+    assert (Path(job.workspace) / "dask_computation.pickle").is_file()
+    assert (Path(job.workspace) / "dask_output" / job.key).is_dir() is not tethys_pattern
+
+
+def test_directories_missing_at_submit_are_made_again(make_dask_job):
+    # The job's directory removed between create_job and execute(): the pickle and the
+    # output directory are written all the same.
+    import shutil
+
+    job = make_dask_job()
+    shutil.rmtree(job.workspace)
+    job.execute(work.inc, 1)
+    assert (Path(job.workspace) / "dask_computation.pickle").is_file()
+    assert (Path(job.workspace) / "dask_output" / job.key).is_dir()
+    assert DaskJob.objects.get(pk=job.pk).cached_status == "Running"

@@ -106,11 +106,13 @@ class Computation:
             raise DaskJobException(f"The job's work cannot be pickled: {exc}") from exc
         digest = hashlib.sha256(data).hexdigest()
         header = signing.Signer(salt=_SALT).sign(digest).encode("ascii")
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        target = path / FILENAME
+        target = Path(directory) / FILENAME
         # A torn write cannot be loaded by mistake: the signature would not match.
-        target.write_bytes(header + b"\n" + data)
+        try:
+            target.write_bytes(header + b"\n" + data)
+        except FileNotFoundError:  # the directory is made only when it is missing
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(header + b"\n" + data)
         return target
 
     @classmethod

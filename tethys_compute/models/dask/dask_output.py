@@ -61,7 +61,11 @@ def capture_for(job, computation, key) -> int | None:
     directory = output_dir(job, key)
     if directory is None:
         return None
-    directory.mkdir(parents=True, exist_ok=True)
+    try:  # dask_output/ then its key's directory: two system calls
+        os.mkdir(directory.parent)
+        os.mkdir(directory)
+    except OSError:  # made already, or the job's own directory is gone: made again
+        os.makedirs(directory, exist_ok=True)
     return limit
 
 
