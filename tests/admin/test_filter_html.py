@@ -5,6 +5,7 @@ Django's ``admin/filter.html`` renders, in every language, with a project's own
 import re
 
 import pytest
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.template.loader import get_template
 from django.test.signals import template_rendered
@@ -13,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy, override
 
 from tethys_compute.admin import filter_html
+from tethys_compute.admin.bounded import BoundedChangeList
 
 pytestmark = pytest.mark.django_db
 
@@ -29,8 +31,9 @@ def jobs(make_job):
 
 def rendered(client, query, monkeypatch, written):
     """(page without its CSRF token, templates rendered) of a changelist request."""
-    if not written:
+    if not written:  # Django's filter template and query strings
         monkeypatch.setattr(filter_html, "djangos_engine", lambda name: None)
+        monkeypatch.setattr(BoundedChangeList, "get_query_string", ChangeList.get_query_string)
     names = []
 
     def seen(sender, template, **kwargs):
@@ -93,3 +96,20 @@ def test_a_projects_own_filter_template_is_used(admin_client, jobs, settings, tm
     body = admin_client.get(CHANGELIST).content.decode()
     assert "<p class=own-filter>status:" in body
     assert "<details data-filter-title=" not in body
+
+
+@pytest.mark.parametrize("query", ["", "?status=active&q=a b%26c&o=2.-7",
+                                   "?user__id__exact=5&app=z%C3%B6e&_facets=1"])
+def test_query_strings_are_djangos(admin_client, jobs, query):
+    """A choice's query string made from a stand-in's (one per parameter) is the text
+    Django's ChangeList.get_query_string gives, for any value and parameters."""
+    cl = admin_client.get(CHANGELIST + query).context["cl"]
+    asked = [({"user__id__exact": value}, None) for value in
+             ("1", "42", 7, "a b&c=d", "zoë/ü?#", "", "7364519208374615x", " ")]
+    asked += [({"status": "active"}, None), ({"status": None}, None),
+              ({"status": "ERR"}, ["status"]), ({"app": ["x", "y"]}, None),
+              ({"app": "a", "o": "1"}, None), ({}, ["user__id"]), (None, None),
+              ({"q": True}, None), ({"p": 3}, [])]
+    for new_params, remove in asked * 2:  # the second time from the known patterns
+        assert cl.get_query_string(new_params, remove) == ChangeList.get_query_string(
+            cl, new_params, remove), (new_params, remove)

@@ -17,11 +17,16 @@ whole rows at 1,000,000 jobs, ``?p=50`` joined 4,900 rows it did not show).
 
 from __future__ import annotations
 
+from urllib.parse import quote_plus
+
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 
 from ..bounded import CappedPaginator, count_text, search_jobs
 from .page_fields import narrowed
+
+#: A parameter value found once in a query string (digits: encoded as they are).
+_STAND_IN = "7364519208374615"
 
 
 class BoundedChangeList(ChangeList):
@@ -35,9 +40,31 @@ class BoundedChangeList(ChangeList):
                 self.result_list = self.paginator.page(
                     min(self.page_num, self.paginator.num_pages)).object_list
             self.can_show_all = False
-        # The page's rows with only the fields its columns read (admin/page_fields.py).
-        self.result_list = narrowed(
-            page_by_ids(self.result_list, self.model_admin.get_queryset(request)), self)
+        # The page's rows with only the fields its columns read (admin/page_fields.py),
+        # from the admin's queryset the changelist already holds (Django keeps it as it
+        # is: its filters are applied to copies).
+        self.result_list = narrowed(page_by_ids(self.result_list, self.root_queryset), self)
+
+    def get_query_string(self, new_params=None, remove=None):
+        """Django's query string of the changelist with ``new_params`` set and the
+        parameters starting with a text of ``remove`` left out. A filter asks one for
+        each of its choices (the user filter: 100), each the same but for one value:
+        for one new text or number, Django's text for a stand-in value is made once per
+        parameter and the value's encoding (``quote_plus``, as Django's ``urlencode``
+        encodes a text or a number) put in its place."""
+        if remove or not new_params or len(new_params) != 1:
+            return super().get_query_string(new_params, remove)
+        ((key, value),) = new_params.items()
+        if type(value) not in (str, int):
+            return super().get_query_string(new_params, remove)
+        known = self.__dict__.setdefault("_tc_query_strings", {})
+        pattern = known.get(key)
+        if pattern is None:
+            parts = super().get_query_string({key: _STAND_IN}).split(_STAND_IN)
+            pattern = known[key] = parts if len(parts) == 2 else False
+        if not pattern:
+            return super().get_query_string(new_params, remove)
+        return f"{pattern[0]}{quote_plus(str(value))}{pattern[1]}"
 
 
 def page_by_ids(page, rows):
