@@ -11,7 +11,7 @@ import pytest
 
 from tests.engines.dask.fixtures import *  # noqa: F403
 from tests.engines.dask.fixtures import wait_until
-from tests.testapp.shared_db import test_db_env
+from tests.testapp.shared_db import test_db_env as db_env
 from tethys_compute.engines.dask import clients, tasks
 from tethys_compute.models import DaskJob, TethysJob
 
@@ -64,7 +64,7 @@ def test_killed_right_after_execute_a_job_is_held_or_lost_never_hung(
     sent.save()
     lost.save()
     web = subprocess.run([sys.executable, "-c", WEB, str(sent.pk), str(lost.pk)],
-                         env=test_db_env(DJANGO_SETTINGS_MODULE="tests.settings"), capture_output=True, text=True, timeout=120)
+                         env=db_env(DJANGO_SETTINGS_MODULE="tests.settings"), capture_output=True, text=True, timeout=120)
     assert web.returncode == -9, web.stderr[-2000:]  # killed, as planned, after execute()
     sent_key, lost_key = web.stdout.split()
 
