@@ -26,7 +26,7 @@ from typing import NamedTuple
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.backends.ddl_references import Statement, Table
-from django.db.models import F, Q, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Collate, Lower
 from django.utils.functional import cached_property
@@ -155,13 +155,14 @@ def search_jobs(queryset, text, *, words: bool = False, window: int | None = Non
     :param into: the queryset the matches are returned from when few names match (its
         rows, annotations and ``select_subclasses``; default: the model's default
         manager), narrowed to the matching jobs of ``queryset`` by a subquery of ids.
-        The query's own filters then sit in that subquery, beside the matches, so that
-        SQLite looks the matches up by id instead of walking an index of a whole app
-        (or of the page's order) to check each row against them.
+        The query's own filters then sit apart from the page's, in an ``EXISTS`` by id,
+        so that SQLite looks the matches up by id instead of walking an index of a
+        whole app, a status (or the page's order) to check each row against them.
     :returns: a queryset of the same jobs, narrowed. When at most ``COUNT_LIMIT``
         names start with ``text`` (one bounded read of the name index tells), the
         matches are found by a subquery of ids (``id IN (SELECT ...)``) searched by
-        primary key, the name index and the window: the database never reads every job.
+        primary key, the name index and the window, and each is checked against the
+        query's filters by id (``EXISTS``): the database never reads every job.
         Otherwise the query's rows are checked in its own order (a page of matches is
         met soon, as so many names match). Two queries (the check, then this one).
         On PostgreSQL the window is the ids from the query's ``SEARCH_WINDOW``-th newest
@@ -211,9 +212,13 @@ def search_jobs(queryset, text, *, words: bool = False, window: int | None = Non
         # Few names start so (read from tc_job_name_prefix, at most COUNT_LIMIT + 1
         # entries): the matches are found by id, through the index and in the window,
         # then the query is narrowed to them.
+        # Each match is then checked against the query's filters by id, in a correlated
+        # EXISTS: given them beside the matches (``id IN (...) AND _status IN (...)``),
+        # SQLite may read the query's own index (a whole status, a whole app) instead.
         found = TethysJob._base_manager.filter(
             by_id | Q(name__istartswith=text) | inside).values("pk")
-        return into.filter(pk__in=queryset.filter(pk__in=found).order_by().values("pk"))
+        return into.filter(pk__in=found).filter(
+            Exists(queryset.filter(pk=OuterRef("pk")).order_by().values("pk")))
     # Many names start so: the page's jobs are met soon in the query's own order, so
     # the terms are checked row by row there (LOWER(name) keeps the database from
     # fetching and sorting every name that starts so through the index first).

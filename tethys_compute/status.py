@@ -43,8 +43,8 @@ STATUS_DISPLAY = dict(STATUSES)
 NON_TERMINAL_STATUS_CODES = [PENDING, SUBMITTED, RUNNING, VARIOUS, PAUSED]
 TERMINAL_STATUS_CODES = [COMPLETE, ERROR, ABORTED, VARIOUS_COMPLETE, RESULTS_READY]
 RESULTS_STATUS_CODES = [COMPLETE, VARIOUS_COMPLETE, RESULTS_READY]
-#: Codes a job that can still change may have (the condition of the ``tc_job_active``
-#: partial index; "Other" is active unless its text is registered as terminal).
+#: Codes a job that can still change may have (the first term of ``active()``'s SQL;
+#: "Other" is active unless its text is registered as terminal).
 MAYBE_ACTIVE_STATUS_CODES = [*NON_TERMINAL_STATUS_CODES, OTHER]
 
 #: ``extended_properties`` key holding the text of an ``OTH`` (custom) status.

@@ -107,9 +107,6 @@ def test_a_page_reads_its_rows_by_id(admin_client, jobs, query):
     assert re.search(r'"id" IN \(SELECT', rows), rows
     bad, steps = full_reads(rows)
     assert not bad, (query, steps)
-    if query.startswith("?status=active"):
-        # Read along the active jobs' index, in the list's order.
-        assert "tc_job_active" in str(steps), steps
     shown = response.context["cl"].result_list
     assert len(shown) == 3
     # Newest first, as the changelist's ordering says.

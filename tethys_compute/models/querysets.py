@@ -69,10 +69,12 @@ class TethysJobQuerySet(InheritanceQuerySet):
         """Jobs whose status can still change: Pending through Paused, and custom
         statuses not registered as terminal."""
         qs = self._with_other()
-        # The first term is the condition of the partial index tc_job_active, word for word
-        # and with literal values: SQLite uses a partial index only when a term of the WHERE
-        # clause is its condition (https://sqlite.org/partialindex.html, section 2), and
-        # values bound as parameters inside an IN list do not count as equal.
+        # The first term, `_status IN ('PEN', ...)` with literal values, stands alone in the
+        # WHERE clause (the rest is an OR), so that an index on _status serves the query
+        # (tc_job_status_created, searched once per status). Literal, so that a partial
+        # index of these statuses would be usable too: SQLite uses one only when a term
+        # of the WHERE clause is its condition (https://sqlite.org/partialindex.html,
+        # section 2), and values bound as parameters inside an IN list do not count.
         return qs.filter(
             LiteralIn(F("_status"), tuple(st.MAYBE_ACTIVE_STATUS_CODES)),
             Q(_status__in=st.NON_TERMINAL_STATUS_CODES)

@@ -104,8 +104,8 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle, StatusAhead,
     # --- Tethys 4.6 fields -------------------------------------------------------------
     name = models.CharField(max_length=1024)
     description = models.CharField(max_length=2048, blank=True, default="")
-    # No index of its own: tc_job_user_created (user, creation_time) serves every lookup by
-    # user (one index fewer to write for each new job).
+    # No index of its own: tc_job_user_label (user, label, id) serves every lookup by user
+    # (one index fewer to write for each new job).
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              db_index=False)
     groups = models.ManyToManyField(
@@ -152,18 +152,32 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle, StatusAhead,
         # Each index on (label, x) ends with id: pages order ties by id, and PostgreSQL
         # (unlike SQLite, whose index entries end with the rowid) otherwise sorts every
         # row sharing x (a whole status: 280,000 rows at 1,000,000 jobs).
+        #
+        # Every index below that a new (Pending) job's row meets costs each INSERT a B-tree
+        # update and, with SQLite's rollback journal, a page journaled and written at
+        # commit (about 9 kB a save): a new job writes 8 (tests/models/test_query_plans.py
+        # lists them). One index serves each need, none covers another.
         indexes = [
-            models.Index(fields=("label", "user", "id"), name="tc_job_label_user"),
+            # A user's jobs: of one app in id order (list_jobs(user=...)[:25], a user's
+            # table), of every app (the admin's user filter, its owner choices' EXISTS
+            # probe, the foreign key's cascade). Replaces (label, user, id) and (user,
+            # creation_time), migration 0023: a user's jobs of an app read by creation
+            # time (or a table's sort) are sorted, a few hundred rows, not walked.
+            models.Index(fields=("user", "label", "id"), name="tc_job_user_label"),
             # A whole app's first page, by id or newest first, without sorting its rows.
             models.Index(fields=("label", "id"), name="tc_job_label_id"),
             models.Index(fields=("label", "creation_time", "id"), name="tc_job_label_created"),
             # The admin's date drill-down reads the oldest and newest job from it.
             models.Index(fields=("creation_time",), name="tc_job_created"),
-            # A whole app's table sorted by name or status; the admin's newest jobs of one
-            # user, status or failure kind (issue 17: no sort of every matching row).
+            # A whole app's table sorted by name or status (issue 17: no sort of every
+            # matching row).
             models.Index(fields=("label", "name", "id"), name="tc_job_label_name"),
             models.Index(fields=("label", "_status", "id"), name="tc_job_label_status"),
-            models.Index(fields=("user", "creation_time"), name="tc_job_user_created"),
+            # A status's newest jobs (the admin's status filter), and active(): its SQL's
+            # first term is `_status IN ('PEN', ...)`, a search of six statuses here. (A
+            # partial index of the active statuses, tc_job_active, was a second index
+            # every new job wrote; dropped in 0023. A search among active jobs looks its
+            # matches up by id: bounded.search_jobs.)
             models.Index(fields=("_status", "creation_time"), name="tc_job_status_created"),
             # NULL on every new job: partial, so an INSERT does not write it (a filter on
             # one kind, failure_kind = ?, implies the condition).
@@ -182,15 +196,6 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle, StatusAhead,
             # The admin's completion-time filter (its count, issue 17); NULL until a job ends.
             models.Index(fields=("completion_time",), name="tc_job_completed",
                          condition=Q(completion_time__isnull=False)),
-            # Written by every new (Pending) job, but not covered by tc_job_status_created:
-            # it is (_status, rowid), so a search of active jobs among given ids seeks each
-            # id (bounded.search_jobs' subquery of matches) instead of reading every
-            # active job.
-            models.Index(
-                fields=("_status",),
-                name="tc_job_active",
-                condition=Q(_status__in=st.MAYBE_ACTIVE_STATUS_CODES),
-            ),
         ]
         constraints = [
             models.CheckConstraint(
