@@ -215,3 +215,26 @@ def test_directories_missing_at_submit_are_made_again(make_dask_job):
     assert (Path(job.workspace) / "dask_computation.pickle").is_file()
     assert (Path(job.workspace) / "dask_output" / job.key).is_dir()
     assert DaskJob.objects.get(pk=job.pk).cached_status == "Running"
+
+
+def test_execute_writes_its_history_row_without_a_model_instance(make_dask_job):
+    # The history row of the submission is one INSERT written as SQL: no
+    # JobStatusChange is built (its save() cost about as much Python as the INSERT).
+    from unittest import mock
+
+    make_dask_job("warm-up").execute(work.inc, 1)
+    built = []
+    original = JobStatusChange.__init__
+
+    def init(self, *args, **kwargs):
+        built.append(kwargs)
+        original(self, *args, **kwargs)
+
+    with mock.patch.object(JobStatusChange, "__init__", init):
+        job = make_dask_job()
+        job.execute(work.inc, 1)
+    assert built == []
+    change = JobStatusChange.objects.get(job_id=job.pk)
+    assert (change.old_status, change.new_status, change.reason, change.attempt,
+            change.other_status, change.failure_kind) == ("PEN", "RUN", "submitted", 1, "", "")
+    assert change.time == DaskJob.objects.get(pk=job.pk)._last_status_update

@@ -106,12 +106,39 @@ class StatusAhead:
             return False
         del self.__dict__[WRITTEN]
         old = self._status
-        JobStatusChange(job_id=self.pk, old_status=old, new_status=new, other_status="",
-                        time=values["_last_status_update"], reason=reason,
-                        attempt=self.attempt, failure_kind="").save(force_insert=True)
+        _insert_history(JobStatusChange, self.pk, old, new, values["_last_status_update"],
+                        reason, self.attempt)
         for name, value in values.items():
             setattr(self, name, value)
         self._take_snapshot(set(values))
         signals.job_status_changed.send(sender=type(self), job=self, old=old, new=new,
                                         reason=reason)
         return True
+
+
+#: Per database alias: the history row's INSERT (built once).
+_HISTORY_SQL: dict = {}
+_HISTORY_COLUMNS = ("job", "old_status", "new_status", "other_status", "time", "reason",
+                    "attempt", "failure_kind")
+
+
+def _insert_history(model, job_id, old, new, when, reason, attempt):
+    """One history row, written as SQL (no model instance: a history row has no
+    behaviour of its own, and the batch completion writes its rows the same way)."""
+    from django.db import connections, router
+
+    from .job_status import _short
+
+    using = router.db_for_write(model)
+    connection = connections[using]
+    sql = _HISTORY_SQL.get(using)
+    if sql is None:
+        ops = connection.ops
+        columns = ", ".join(ops.quote_name(model._meta.get_field(name).column)
+                            for name in _HISTORY_COLUMNS)
+        sql = _HISTORY_SQL[using] = (
+            f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(_HISTORY_COLUMNS))})")
+    when = model._meta.get_field("time").get_db_prep_save(when, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [job_id, old, new, "", when, _short(reason), attempt, ""])

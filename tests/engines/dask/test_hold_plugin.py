@@ -88,6 +88,9 @@ def test_the_submission_is_sent_at_once_not_at_the_streams_next_interval(dask_cl
     # 120 s here so that waiting shows).
     with own_client(dask_cluster.scheduler_address) as client:
         tasks.release(client, [_submit(client, work.inc, 0)])
+        # The release's own message must have left before the interval grows: sent after
+        # it, it would hold the next send for 120 s (seen under load).
+        wait_until(lambda: not client.scheduler_comm.buffer, message="the release to leave")
         client.scheduler_comm.interval = 120
         client.submit(work.inc, 1, pure=False)  # sent at once: the next send waits 120 s
         wait_until(lambda: not client.scheduler_comm.buffer, message="the first send")
