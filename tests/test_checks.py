@@ -1,6 +1,11 @@
+import pytest
 from django.core.checks import run_checks
 
 from tethys_compute.conf import get_config, workspaces_root
+
+# Django 6.1's JSONField check asks the database whether it supports JSON, even for
+# run_checks() without databases: it failed when this module ran on its own.
+pytestmark = pytest.mark.django_db
 
 
 def ids(settings):
