@@ -112,3 +112,32 @@ def test_every_state_and_future_status_is_mapped():
 def test_parse_transition(status, expected):
     assert parse_transition(status) == expected
     assert parse_transition("x", start="a", finish="erred") == ("a", "erred")
+
+
+def test_a_stale_copy_told_the_key_is_unknown_leaves_a_finished_row_alone(running_job, settings):
+    # A web process and the monitor load the same Running job; the monitor completes it
+    # (and releases its task), then the web process's refresh finds the key unknown. Its
+    # warning must not land on the Complete row; it reloads the status instead.
+    settings.TETHYS_COMPUTE = {**settings.TETHYS_COMPUTE, "LOST_JOB_GRACE": 3600}
+    DaskJob.objects.filter(pk=running_job.pk).update(
+        execute_time=timezone.now() - timedelta(hours=1))
+    winner = DaskJob.objects.get(pk=running_job.pk)
+    loser = DaskJob.objects.get(pk=running_job.pk)
+    done = answer(winner, "memory", result=41)
+    assert done.cached_status == "Complete"
+    for state in (None, "forgotten"):
+        fresh = answer(loser, state)
+        assert fresh.status_message == done.status_message
+        assert fresh.cached_status == "Complete" and fresh.result == 41
+        assert loser.cached_status == "Complete"
+
+
+def test_a_stale_copy_whose_status_query_failed_leaves_a_finished_row_alone(running_job):
+    winner = DaskJob.objects.get(pk=running_job.pk)
+    loser = DaskJob.objects.get(pk=running_job.pk)
+    done = answer(winner, "memory", result=41)
+    loser._record_engine_problem("Checking the status failed: scheduler unreachable")
+    fresh = DaskJob.objects.get(pk=running_job.pk)
+    assert fresh.status_message == done.status_message
+    assert fresh._last_status_update == done._last_status_update
+    assert loser.cached_status == "Complete"

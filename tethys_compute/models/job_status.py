@@ -196,13 +196,27 @@ class JobStatusRules:
             setattr(self, name, value)
         self._take_snapshot(set(values))
 
+    def _write_fields_fenced(self, **values):
+        """Like ``_write_fields``, but only while the row still has the status and
+        ``attempt`` this copy loaded (a refresh that lost a race to one that finished the
+        job must not put its engine warning on the finished row). Returns True when
+        written; otherwise reloads the status fields and returns False."""
+        rows = _job_model().objects.filter(pk=self.pk, _status=self._status, attempt=self.attempt)
+        if not rows.update(**values):
+            self._reload_status_fields()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._take_snapshot(set(values))
+        return True
+
     def _record_engine_problem(self, message):
         # Kept on the instance for batch callers (the monitor counts failed checks).
         self._refresh_problem = message
         values = {"status_message": _short(message), "_last_status_update": timezone.now()}
         # A scheduler that failed a batch's query: one UPDATE for its jobs (status_stamps).
-        if not status_stamps.defer(self, values):
-            self._write_fields(**values)
+        if not status_stamps.defer(self, values, fenced=True):
+            self._write_fields_fenced(**values)
 
     # --- the status algorithm ------------------------------------------------------------
     def update_status(self: _StatusJob, status: str | None = None, *args: Any,
@@ -328,7 +342,7 @@ class JobStatusRules:
             "unless the engine knows it again by then."
         )
         self._refresh_problem = message
-        self._write_fields(status_message=_short(message))
+        self._write_fields_fenced(status_message=_short(message))
         return False
 
     def _cleared_problem(self):

@@ -34,15 +34,19 @@ _pending: contextvars.ContextVar[_Stamps | None] = contextvars.ContextVar(
 class _Stamps:
     def __init__(self):
         self.now = timezone.now()
-        self.groups: dict[tuple, list[int]] = defaultdict(list)
+        self.groups: dict[tuple[tuple, tuple | None], list[int]] = defaultdict(list)
 
     def flush(self):
         from .tethys_job import TethysJob
 
-        for key, ids in self.groups.items():
+        for (key, fence), ids in self.groups.items():
             values = dict(key)
+            rows = TethysJob.objects.all()
+            if fence is not None:
+                # Only rows still as their refresher loaded them (see defer(fenced=True)).
+                rows = rows.filter(_status=fence[0], attempt=fence[1])
             for start in range(0, len(ids), CHUNK):
-                TethysJob.objects.filter(pk__in=ids[start:start + CHUNK]).update(**values)
+                rows.filter(pk__in=ids[start:start + CHUNK]).update(**values)
 
 
 @contextlib.contextmanager
@@ -66,15 +70,17 @@ def batched():
                              sum(len(ids) for ids in stamps.groups.values()))
 
 
-def defer(job, values) -> bool:
+def defer(job, values, fenced=False) -> bool:
     """Inside :func:`batched`: note ``values`` (``_last_status_update`` and perhaps
     ``status_message``) for ``job``'s row, set them on the instance, and return True;
-    outside it return False (the caller writes them itself)."""
+    outside it return False (the caller writes them itself). ``fenced``: the row is
+    written only if it still has the job's in-memory status and ``attempt``."""
     stamps = _pending.get()
     if stamps is None or job.pk is None:
         return False
     values = {**values, "_last_status_update": stamps.now}
-    stamps.groups[tuple(sorted(values.items()))].append(job.pk)
+    fence = (job._status, job.attempt) if fenced else None
+    stamps.groups[(tuple(sorted(values.items())), fence)].append(job.pk)
     for name, value in values.items():
         setattr(job, name, value)
     job._take_snapshot(set(values))
