@@ -192,8 +192,17 @@ def start_everything(args, data_dir, services):
     register_scheduler(address)
     from distributed import Client
 
-    with Client(address, timeout=30) as client:
+    # A stop signal raised inside the Client's start-up (its event-loop thread is being
+    # started) breaks distributed's loop runner and prints its traceback: the signal waits
+    # until the Client exists, and the Client is closed however this ends.
+    client = None
+    try:
+        with stop_signals_deferred():
+            client = Client(address, timeout=30)
         client.wait_for_workers(1, timeout=60)
+    finally:
+        if client is not None:
+            client.close()
     services.start("monitor", [PYTHON, str(ROOT / "manage.py"), "tethys_compute_monitor",
                                "--interval", "2"])
     web = services.start("web", [PYTHON, str(ROOT / "manage.py"), "runserver",
