@@ -261,3 +261,18 @@ def test_no_index_is_covered_by_another():
                             and longer[:len(columns)] == columns):
                         covered.append(f"{table}: {name} {columns} is covered by {other} {longer}")
     assert not covered, covered
+
+
+def test_monitor_candidates_read_no_finished_job(jobs):
+    """The monitor's claim query reads each branch of its OR through an index: no scan
+    of the jobs table (issue 17: a cycle must not grow with the finished jobs)."""
+    from django.utils import timezone
+
+    from tethys_compute.monitor import candidates
+
+    text = plan(candidates(timezone.now()).values("pk"))
+    table = TethysJob._meta.db_table
+    if is_postgres():
+        assert "Seq Scan" not in text, text
+    else:
+        assert f"SCAN {table}" not in text.replace("SCAN TABLE", "SCAN"), text

@@ -197,6 +197,11 @@ class TethysJob(JobSave, JobAttributes, JobLifecycle, StatusAhead,
             # The admin's completion-time filter (its count, issue 17); NULL until a job ends.
             models.Index(fields=("completion_time",), name="tc_job_completed",
                          condition=Q(completion_time__isnull=False)),
+            # The monitor's due refresh requests (monitor.candidates): NULL on every new
+            # job, so partial; with it each branch of the claim query's OR has an index
+            # and the query reads no finished job (issue 17).
+            models.Index(fields=("refresh_requested_at",), name="tc_job_refresh_due",
+                         condition=Q(refresh_requested_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(
