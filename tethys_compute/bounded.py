@@ -140,6 +140,22 @@ class _IdIn(RawSQL):
                          output_field=models.BooleanField())
 
 
+class _IdInPage(RawSQL):
+    """``id = ANY(ARRAY(page))`` of the jobs table (PostgreSQL): ``page`` is a sliced
+    queryset of jobs; its ids are read once (an InitPlan) and each row is then looked up
+    by its key, whatever PostgreSQL estimates for the page's filters."""
+
+    def __init__(self, page):
+        from .models import TethysJob
+
+        connection = connections[page.db]
+        ids = page.values("pk")
+        sql, params = ids.query.get_compiler(page.db).as_sql()
+        table = connection.ops.quote_name(TethysJob._meta.db_table)
+        super().__init__(f"{table}.\"id\" = ANY(ARRAY({sql}))", params,
+                         output_field=models.BooleanField())
+
+
 def search_jobs(queryset, text, *, words: bool = False, window: int | None = None,
                 into=None):
     """Narrow ``queryset`` (jobs) to those matching ``text`` (see the module).

@@ -1,7 +1,8 @@
 """The job changelist's pages read a bounded part of the jobs table whatever the filter
 or page (issue 17, 1,000,000 jobs), on SQLite and PostgreSQL:
 
-* the page's rows are read by id (``id IN (SELECT id ... LIMIT n OFFSET m)``): the
+* the page's rows are read by id (``id IN (SELECT id ... LIMIT n OFFSET m)``; on
+  PostgreSQL ``id = ANY(ARRAY(SELECT id ...))``, looked up by key): the
   skipped rows of a deep page and the rows sorted for a filtered page are index entries,
   not whole rows with their type's tables joined (``?status=active`` sorted 20,000
   whole rows, ``?p=50`` joined 4,900 unshown ones);
@@ -104,7 +105,13 @@ QUERIES = ["", "?p=3", "?p=5", "?status=COM&p=2",
 @pytest.mark.parametrize("query", QUERIES)
 def test_a_page_reads_its_rows_by_id(admin_client, jobs, query):
     response, _, rows = page_statements(admin_client, query)
-    assert re.search(r'"id" IN \(SELECT', rows), rows
+    if connection.vendor == "sqlite":
+        assert re.search(r'"id" IN \(SELECT', rows), rows
+    else:
+        # The ids as an array read once (an InitPlan), each row then looked up by key:
+        # with ``id IN (SELECT ...)`` PostgreSQL joined every job type's table whole at
+        # 1,000,000 jobs (8-13 s a page) when its estimates favoured a hash join.
+        assert re.search(r'"id" = ANY\(ARRAY\(SELECT', rows), rows
     bad, steps = full_reads(rows)
     assert not bad, (query, steps)
     shown = response.context["cl"].result_list

@@ -20,9 +20,10 @@ from __future__ import annotations
 from urllib.parse import quote_plus
 
 from django.contrib.admin.views.main import ChangeList
+from django.db import connections
 from django.db.models import QuerySet
 
-from ..bounded import CappedPaginator, count_text, search_jobs
+from ..bounded import CappedPaginator, _IdInPage, count_text, search_jobs
 from .page_fields import narrowed
 
 #: A parameter value found once in a query string (digits: encoded as they are).
@@ -73,6 +74,12 @@ def page_by_ids(page, rows):
     (see the module). Anything else is returned as it is."""
     if not isinstance(page, QuerySet) or not page.query.is_sliced:
         return page
+    if connections[page.db].vendor == "postgresql":
+        # ``id = ANY(ARRAY(page's ids))``: the ids are read once, as an InitPlan, and
+        # each row is then looked up by key. With ``id IN (subquery)`` PostgreSQL may
+        # join every job table whole before keeping the page's ids (8-13 s a page at
+        # 1,000,000 jobs when whole rows are read). Still one query.
+        return rows.filter(_IdInPage(page)).order_by(*page.query.order_by)
     ids = page.values("pk")
     return rows.filter(pk__in=ids).order_by(*page.query.order_by)
 
