@@ -9,16 +9,15 @@ import pytest
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.auth import get_user_model
 from django.test.signals import template_rendered
-from django.urls import reverse
 from django.urls.resolvers import URLResolver
 from django.utils import timezone
 
+from tests.admin.pages import CHANGELIST, vary
 from tethys_compute.admin import row_dates, rows
 from tethys_compute.models import TethysJob
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:tethys_compute_tethysjob_changelist")
 
 
 @pytest.fixture
@@ -33,13 +32,7 @@ def varied(make_job, dask_scheduler, condor_scheduler):
         make_job("html owner", owner=get_user_model().objects.create_user('a<b>&"c\'')),
     ]
     TethysJob.objects.filter(pk=jobs[3].pk).update(name="   ", label="")
-    now = timezone.now()
-    TethysJob.objects.filter(pk=jobs[0].pk).update(
-        _status="RUN", progress=40, status_message='Stage <2> of "3"', execute_time=now)
-    TethysJob.objects.filter(pk=jobs[1].pk).update(
-        _status="ERR", failure_kind="engine", completion_time=now + timedelta(minutes=3))
-    TethysJob.objects.filter(pk=jobs[2].pk).update(
-        _status="OTH", extended_properties={"__other_status__": "Checking <it>"})
+    vary(*jobs[:3])
     return jobs
 
 

@@ -7,15 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
+from tests.admin.pages import page
 from tests.conftest import is_postgres
 from tethys_compute.models import TethysJob
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:tethys_compute_tethysjob_changelist")
 #: What a per-row date truncation looks like in SQL (SQLite's Django functions, PostgreSQL).
 PER_ROW_DATES = re.compile(r"django_date(time)?_(trunc|cast)|DATE_TRUNC|AT TIME ZONE",
                            re.IGNORECASE)
@@ -27,13 +25,6 @@ def jobs_on(user, *moments):
     for job, moment in zip(made, moments, strict=True):
         TethysJob.objects.filter(pk=job.pk).update(creation_time=moment)
     return made
-
-
-def page(client, query=""):
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(CHANGELIST + query)
-    assert response.status_code == 200
-    return response, [q["sql"] for q in captured.captured_queries]
 
 
 def links(response):

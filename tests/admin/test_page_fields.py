@@ -4,23 +4,20 @@ and a column reading a field it did not declare is noticed and its admin's later
 are loaded whole."""
 
 import logging
-from datetime import timedelta
 
 import pytest
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
-from django.utils import timezone
 
+from tests.admin.pages import page, vary
 from tethys_compute.admin import page_fields, rows
 from tethys_compute.admin.jobs import JobAdmin
 from tethys_compute.models import TethysJob
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:tethys_compute_tethysjob_changelist")
 
 
 @pytest.fixture
@@ -35,13 +32,7 @@ def varied(make_job, dask_scheduler, condor_scheduler):
         make_job("workflow", job_type="CONDORWORKFLOW", scheduler=condor_scheduler),
         make_job("html owner", owner=get_user_model().objects.create_user('a<b>&"c\'')),
     ]
-    now = timezone.now()
-    TethysJob.objects.filter(pk=jobs[0].pk).update(
-        _status="RUN", progress=40, status_message='Stage <2> of "3"', execute_time=now)
-    TethysJob.objects.filter(pk=jobs[1].pk).update(
-        _status="ERR", failure_kind="engine", completion_time=now + timedelta(minutes=3))
-    TethysJob.objects.filter(pk=jobs[2].pk).update(
-        _status="OTH", extended_properties={"__other_status__": "Checking <it>"})
+    vary(*jobs[:3])
     TethysJob.objects.filter(pk=jobs[3].pk).update(_status="OTH", _other_status="Mine")
     return jobs
 
@@ -50,14 +41,6 @@ def varied(make_job, dask_scheduler, condor_scheduler):
 def forget_noticed():
     yield
     page_fields._READS_MORE.clear()
-
-
-def page(client, query=""):
-    """(response, the page's SQL statements) of a changelist request."""
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(CHANGELIST + query)
-    assert response.status_code == 200
-    return response, [q["sql"] for q in ctx.captured_queries]
 
 
 def rows_statement(statements):
