@@ -116,5 +116,14 @@ def remove_job_workspace(job) -> bool:
     path = Path(job.workspace)
     if not path.exists():
         return False
-    shutil.rmtree(path, ignore_errors=True)
+    # An engine told to stop may still be writing in it (DAGMan writes its rescue file and
+    # its log as it exits, after condor_rm has answered): a file made while the tree was
+    # being removed leaves the directory in place, so the removal is tried again.
+    for _ in range(3):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            break
+    else:
+        logger.warning("Job %s: %s could not be removed whole (still written to?).",
+                       job.pk, path)
     return True

@@ -710,9 +710,12 @@
         return;
       }
       var wanted = state.leaves[0];
-      if (keepPath) {
+      // The log shown now, not the one shown when the list was asked for: a log chosen
+      // while the list was on its way stays chosen.
+      var keep = state.current ? logKey(state.current) : keepPath;
+      if (keep) {
         state.leaves.forEach(function (leaf) {
-          if (logKey(leaf) === keepPath) { wanted = leaf; }
+          if (logKey(leaf) === keep) { wanted = leaf; }
         });
       }
       return self.selectLog(wanted, !!keepPath && !keepHeld);
