@@ -192,9 +192,7 @@ class JobStatusRules:
     def _write_fields(self, **values):
         """Write ``values`` to this job's row (one UPDATE) and keep them in memory."""
         _job_model().objects.filter(pk=self.pk).update(**values)
-        for name, value in values.items():
-            setattr(self, name, value)
-        self._take_snapshot(set(values))
+        self._keep_written(values)
 
     def _write_fields_fenced(self, **values):
         """Like ``_write_fields``, but only while the row still has the status and
@@ -205,10 +203,14 @@ class JobStatusRules:
         if not rows.update(**values):
             self._reload_status_fields()
             return False
+        self._keep_written(values)
+        return True
+
+    def _keep_written(self, values):
+        """``values`` were written to this job's row: hold them, as stored."""
         for name, value in values.items():
             setattr(self, name, value)
         self._take_snapshot(set(values))
-        return True
 
     def _record_engine_problem(self, message):
         # Kept on the instance for batch callers (the monitor counts failed checks).

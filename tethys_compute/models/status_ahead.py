@@ -47,7 +47,8 @@ class StatusAhead:
         _status: str
         start_time: Any
 
-        def _cleared_problem(self) -> dict: ...
+        def _status_values(self, new: str, now: Any, *, other: Any = None,
+                           extra: Any = None) -> dict: ...
         def _take_snapshot(self, fields: Any = None) -> Any: ...
 
     def _claim_values_ahead(self, now) -> dict:
@@ -58,10 +59,9 @@ class StatusAhead:
                 or "_status_extra" in self.__dict__):
             self.__dict__.pop(WRITTEN, None)
             return {}
-        values = {"_status": new, "_last_status_update": now}
-        if new == st.RUNNING and not self.start_time:
-            values["start_time"] = now
-        values.update(self._cleared_problem())  # as any status change: an engine warning ends
+        # What a status write Pending -> new at ``now`` sets (the start time, a cleared
+        # engine warning), computed as _write_status computes it.
+        values = self._status_values(new, now)
         previous = {name: getattr(self, name) for name in values}
         self.__dict__[WRITTEN] = (values, previous)
         return values
